@@ -1,0 +1,98 @@
+"""Entry points the workflow rules call (through ``workflow/scripts``) and ``rose`` exposes.
+
+Each takes file paths and plain values, reads its inputs, calls the library and writes its
+outputs; there is no experiment logic here and no Snakemake import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rose import baseline, data, paper
+from rose.plots import save_figure
+from rose.plots.baseline import learning_curves
+from rose.provenance import git_commit
+from rose.results import read_histories, read_runs
+from rose.train import train
+
+
+def prepare_dataset(name: str, data_cfg: dict[str, Any], npz: str | Path,
+                    manifest: str | Path) -> None:
+    arrays, man = data.prepare(name, data_cfg)
+    data.save(arrays, man, npz, manifest)
+
+
+def run_training(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
+                 threads: int | None = None, progress: bool = True) -> dict[str, Any]:
+    split = data.load(data_npz)
+    if split.name != spec["dataset"]:
+        raise ValueError(f"spec is for dataset {spec['dataset']!r} but {data_npz} holds "
+                         f"{split.name!r}")
+    return train(spec, split, outdir, threads=threads, progress=progress)
+
+
+def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
+                       histories_csv: str | Path, summary_csv: str | Path,
+                       metrics_json: str | Path, curves_csv: str | Path) -> None:
+    runs = read_runs(run_dirs, baseline.RUN_KEYS)
+    hist = read_histories(run_dirs, baseline.RUN_KEYS)
+    summary = baseline.summarise_runs(runs)
+    runs.to_csv(runs_csv, index=False)
+    hist.to_csv(histories_csv, index=False)
+    summary.to_csv(summary_csv, index=False)
+    Path(metrics_json).write_text(json.dumps(baseline.dvc_metrics(summary), indent=2) + "\n")
+    ok = hist.merge(runs.loc[runs["status"] == "ok", list(baseline.RUN_KEYS)])
+    curves = (ok.groupby(["dataset", "method", "epoch"], as_index=False)
+              [["test_acc", "val_acc", "train_loss"]].mean())
+    curves["series"] = curves["dataset"] + "/" + curves["method"]
+    curves.to_csv(curves_csv, index=False)
+
+
+def figure_baseline(runs_csv: str | Path, histories_csv: str | Path, out_pdf: str | Path,
+                    rule: str, config_hash: str) -> None:
+    fig = learning_curves(pd.read_csv(histories_csv), pd.read_csv(runs_csv))
+    save_figure(fig, out_pdf, "Baseline learning curves",
+                {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash})
+
+
+def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str | Path,
+                 headline: tuple[str, str]) -> None:
+    """Table and macros of the baseline. ``headline`` = (dataset, method) whose numbers the
+    paper's prose quotes through config-independent ``\\BaselineHead...`` macros."""
+    summary = pd.read_csv(summary_csv)
+    Path(table_tex).write_text(paper.summary_table(
+        summary, baseline.REPORTED,
+        caption="Baseline: MLP trained with SGD. Mean over seeds with 95\\% percentile "
+                "bootstrap CI, in percent.",
+        label="tab:baseline"))
+    values = {}
+    for r in summary.itertuples(index=False):
+        stem = ("baseline", r.dataset, r.method, r.metric.replace("final.", "")
+                .replace("early_stopped.", "es_"))
+        values[paper.macro_name(*stem, "mean")] = paper.fmt_percent(r.mean)
+        values[paper.macro_name(*stem, "low")] = paper.fmt_percent(r.ci_low)
+        values[paper.macro_name(*stem, "high")] = paper.fmt_percent(r.ci_high)
+        values[paper.macro_name(*stem, "seeds")] = str(int(r.n))
+        if (r.dataset, r.method) == tuple(headline):
+            head = ("baseline", "head", stem[-1])
+            values[paper.macro_name(*head, "mean")] = paper.fmt_percent(r.mean)
+            values[paper.macro_name(*head, "low")] = paper.fmt_percent(r.ci_low)
+            values[paper.macro_name(*head, "high")] = paper.fmt_percent(r.ci_high)
+            values[paper.macro_name(*head, "seeds")] = str(int(r.n))
+            values[paper.macro_name(*head, "diverged")] = str(int(r.n_diverged))
+    values["BaselineHeadDataset"] = paper.latex_escape(headline[0])
+    values["BaselineHeadMethod"] = paper.latex_escape(headline[1])
+    Path(macros_tex).write_text(paper.macros(values))
+
+
+def tex_provenance(config_name: str, config_hash: str, out: str | Path) -> None:
+    Path(out).write_text(paper.macros({
+        "RoseGitCommit": paper.latex_escape(git_commit()),
+        "RoseConfigHash": config_hash,
+        "RoseConfigName": paper.latex_escape(config_name),
+    }))

@@ -1,0 +1,50 @@
+"""Provenance: stable hashes of configs and run specs, and the git commit that made an artifact.
+
+A run is a value: its spec (direction, method, dataset, seed, hyperparameters) hashes to a
+short id that is written next to every output, into figure metadata and into the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal strings."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """sha256 of the canonical JSON of ``obj``, truncated to ``length`` hex digits."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The commit of the working tree at ``cwd``, suffixed ``-dirty`` if it has changes.
+
+    Returns ``"unknown"`` outside a git repository (e.g. an exported tarball).
+    """
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

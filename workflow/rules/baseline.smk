@@ -1,0 +1,51 @@
+# The first baseline: an MLP trained with SGD on each dataset, one job per (method, seed).
+
+BASELINE_RUNS = expand(
+    "results/baseline/{dataset}/{method}/seed{seed}",
+    dataset=config["baseline"]["datasets"],
+    method=list(config["baseline"]["methods"]),
+    seed=SEEDS,
+)
+
+
+rule train_baseline:
+    input:
+        data="data/processed/{dataset}.npz",
+        manifest="data/processed/{dataset}.manifest.json",
+    output:
+        metrics="results/baseline/{dataset}/{method}/seed{seed}/metrics.json",
+        history="results/baseline/{dataset}/{method}/seed{seed}/history.csv",
+        model="results/baseline/{dataset}/{method}/seed{seed}/model.ckpt",
+    params:
+        spec=baseline_spec,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        "results/logs/train_baseline/{dataset}/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_baseline/{dataset}/{method}/seed{seed}.tsv"
+    script:
+        "../scripts/train.py"
+
+
+rule aggregate_baseline:
+    input:
+        metrics=[f"{d}/metrics.json" for d in BASELINE_RUNS],
+        history=[f"{d}/history.csv" for d in BASELINE_RUNS],
+    output:
+        runs="results/baseline/runs.csv",
+        histories="results/baseline/histories.csv",
+        summary="results/baseline/summary.csv",
+        metrics="results/baseline/metrics.json",
+        curves="results/baseline/curves.csv",
+    log:
+        "results/logs/aggregate_baseline.log",
+    script:
+        "../scripts/aggregate_baseline.py"
+
+
+rule baseline:
+    input:
+        rules.aggregate_baseline.output,

@@ -1,0 +1,45 @@
+# Config validation (before any job), provenance hashes and helpers shared by the rules.
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from rose import baseline as rose_baseline
+from rose.provenance import stable_hash
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+def check_datasets_prepared(key, datasets):
+    missing = sorted(set(datasets) - set(config["data"]["datasets"]))
+    if missing:
+        raise WorkflowError(
+            f"config key {key}: datasets {missing} are not in data.datasets "
+            f"{config['data']['datasets']}; add them there so they are prepared."
+        )
+
+
+check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
+
+CONFIG_HASH = stable_hash(config)
+CONFIG_NAME = config["name"]
+SEEDS = config["seeds"]
+
+
+wildcard_constraints:
+    dataset="|".join(config["data"]["datasets"]),
+    method="[a-z][a-z0-9_]*",
+    seed=r"\d+",
+
+
+def data_config_for(wildcards):
+    """Only the part of data: that shapes this dataset, so editing another one reruns nothing."""
+    d = config["data"]
+    cfg = {"split": d["split"], "allow_download": d["allow_download"]}
+    if wildcards.dataset == "synthetic":
+        cfg["synthetic"] = d.get("synthetic", {})
+    if wildcards.dataset in ("mnist", "fashion_mnist", "cifar10"):
+        cfg["download_dir"] = d.get("download_dir", "data/raw")
+    return cfg
+
+
+def baseline_spec(wildcards):
+    return rose_baseline.run_spec(config, wildcards.dataset, wildcards.method, wildcards.seed)

@@ -1,0 +1,24 @@
+# Datasets: bundled (offline) or downloaded behind data.allow_download; stratified splits with
+# a manifest, written once to data/processed/ (versioned by DVC).
+
+
+rule prepare_data:
+    output:
+        npz="data/processed/{dataset}.npz",
+        manifest="data/processed/{dataset}.manifest.json",
+    params:
+        data_cfg=data_config_for,
+    log:
+        "results/logs/prepare_data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_data/{dataset}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/prepare_data.py"
+
+
+rule data:
+    input:
+        expand(rules.prepare_data.output, dataset=config["data"]["datasets"]),

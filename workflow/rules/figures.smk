@@ -1,0 +1,24 @@
+# Figures only read results tables: editing a plot never retrains anything.
+
+
+rule figure_baseline_learning_curves:
+    input:
+        runs="results/baseline/runs.csv",
+        histories="results/baseline/histories.csv",
+    output:
+        report(
+            "figures/baseline/learning_curves.pdf",
+            caption="../report/baseline_learning_curves.rst",
+            category="Baseline",
+        ),
+    params:
+        config_hash=CONFIG_HASH,
+    log:
+        "results/logs/figure_baseline_learning_curves.log",
+    script:
+        "../scripts/figure_baseline.py"
+
+
+rule figures:
+    input:
+        rules.figure_baseline_learning_curves.output,

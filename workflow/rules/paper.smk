@@ -1,0 +1,46 @@
+# Generated LaTeX (tables, number macros, provenance) and the paper PDF.
+
+
+rule tex_baseline:
+    input:
+        summary="results/baseline/summary.csv",
+    output:
+        table="paper/generated/baseline_table.tex",
+        macros="paper/generated/baseline_macros.tex",
+    params:
+        # the paper's prose quotes the first dataset and method of the config
+        headline=[config["baseline"]["datasets"][0], next(iter(config["baseline"]["methods"]))],
+    log:
+        "results/logs/tex_baseline.log",
+    script:
+        "../scripts/tex_baseline.py"
+
+
+rule tex_provenance:
+    output:
+        "paper/generated/provenance.tex",
+    params:
+        config_name=CONFIG_NAME,
+        config_hash=CONFIG_HASH,
+    log:
+        "results/logs/tex_provenance.log",
+    script:
+        "../scripts/tex_provenance.py"
+
+
+rule paper:
+    input:
+        main="paper/main.tex",
+        sections=expand(
+            "paper/sections/{name}.tex",
+            name=glob_wildcards("paper/sections/{name}.tex").name,
+        ),
+        bib="paper/references.bib",
+        generated=rules.tex_baseline.output + rules.tex_provenance.output,
+        figures=rules.figures.input,
+    output:
+        "paper/main.pdf",
+    log:
+        "results/logs/paper.log",
+    shell:
+        "bash workflow/scripts/build_paper.sh > {log} 2>&1"
