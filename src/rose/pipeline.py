@@ -38,7 +38,7 @@ def run_training(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
 
 def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
                        histories_csv: str | Path, summary_csv: str | Path,
-                       metrics_json: str | Path, curves_csv: str | Path) -> None:
+                       metrics_json: str | Path, curves_dir: str | Path) -> None:
     runs = read_runs(run_dirs, baseline.RUN_KEYS)
     hist = read_histories(run_dirs, baseline.RUN_KEYS)
     summary = baseline.summarise_runs(runs)
@@ -49,8 +49,10 @@ def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
     ok = hist.merge(runs.loc[runs["status"] == "ok", list(baseline.RUN_KEYS)])
     curves = (ok.groupby(["dataset", "method", "epoch"], as_index=False)
               [["test_acc", "val_acc", "train_loss"]].mean())
-    curves["series"] = curves["dataset"] + "/" + curves["method"]
-    curves.to_csv(curves_csv, index=False)
+    curves_dir = Path(curves_dir)
+    curves_dir.mkdir(parents=True, exist_ok=True)
+    for (ds, method), g in curves.groupby(["dataset", "method"]):
+        g.to_csv(curves_dir / f"{ds}_{method}.csv", index=False)  # one DVC plot series each
 
 
 def figure_baseline(runs_csv: str | Path, histories_csv: str | Path, out_pdf: str | Path,

@@ -23,9 +23,9 @@ rule train_baseline:
         mem_mb=2000,
         runtime=60,
     log:
-        "results/logs/train_baseline/{dataset}/{method}/seed{seed}.log",
+        "results/baseline/{dataset}/{method}/seed{seed}/train.log",
     benchmark:
-        "results/benchmarks/train_baseline/{dataset}/{method}/seed{seed}.tsv"
+        "results/baseline/{dataset}/{method}/seed{seed}/benchmark.tsv"
     script:
         "../scripts/train.py"
 
@@ -39,9 +39,9 @@ rule aggregate_baseline:
         histories="results/baseline/histories.csv",
         summary="results/baseline/summary.csv",
         metrics="results/baseline/metrics.json",
-        curves="results/baseline/curves.csv",
+        curves=directory("results/baseline/curves"),
     log:
-        "results/logs/aggregate_baseline.log",
+        "logs/aggregate_baseline.log",
     script:
         "../scripts/aggregate_baseline.py"
 

@@ -9,9 +9,9 @@ rule prepare_data:
     params:
         data_cfg=data_config_for,
     log:
-        "results/logs/prepare_data/{dataset}.log",
+        "data/processed/{dataset}.prepare.log",
     benchmark:
-        "results/benchmarks/prepare_data/{dataset}.tsv"
+        "data/processed/{dataset}.benchmark.tsv"
     resources:
         mem_mb=4000,
         runtime=30,

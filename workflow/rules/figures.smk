@@ -14,7 +14,7 @@ rule figure_baseline_learning_curves:
     params:
         config_hash=CONFIG_HASH,
     log:
-        "results/logs/figure_baseline_learning_curves.log",
+        "logs/figure_baseline_learning_curves.log",
     script:
         "../scripts/figure_baseline.py"
 

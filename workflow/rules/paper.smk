@@ -11,7 +11,7 @@ rule tex_baseline:
         # the paper's prose quotes the first dataset and method of the config
         headline=[config["baseline"]["datasets"][0], next(iter(config["baseline"]["methods"]))],
     log:
-        "results/logs/tex_baseline.log",
+        "logs/tex_baseline.log",
     script:
         "../scripts/tex_baseline.py"
 
@@ -23,7 +23,7 @@ rule tex_provenance:
         config_name=CONFIG_NAME,
         config_hash=CONFIG_HASH,
     log:
-        "results/logs/tex_provenance.log",
+        "logs/tex_provenance.log",
     script:
         "../scripts/tex_provenance.py"
 
@@ -41,6 +41,6 @@ rule paper:
     output:
         "paper/main.pdf",
     log:
-        "results/logs/paper.log",
+        "logs/paper.log",
     shell:
         "bash workflow/scripts/build_paper.sh > {log} 2>&1"
