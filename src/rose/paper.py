@@ -71,7 +71,7 @@ def summary_table(summary: pd.DataFrame, metrics: dict[str, str], caption: str,
         seeds = int(g["n"].iloc[0] + g["n_diverged"].iloc[0])
         cells = [ci_cell(*(g.loc[c, k] for k in ("mean", "ci_low", "ci_high", "n",
                                                   "n_diverged"))) for c in cols]
-        lines.append(" & ".join([latex_escape(ds), latex_escape(method), str(seeds)] + cells)
+        lines.append(" & ".join([latex_escape(ds), latex_escape(method), str(seeds), *cells])
                      + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,8 @@
 While running it keeps ``resume.ckpt`` (every ``checkpoint_every`` steps): model, optimizer,
 scheduler, both RNG states and the epoch's accumulators, so a killed run resumes to the same
 final numbers as an uninterrupted one (bitwise on CPU for a fixed thread count). A non-finite
-loss stops the run and records it as ``diverged`` with no final numbers.
+loss, or a minibatch loss above ``divergence_factor`` (default 100) times the loss of a chance
+predictor, ln(n_classes), stops the run and records it as ``diverged`` with no final numbers.
 
 A spec is a plain dict (JSON)::
 
@@ -18,6 +19,7 @@ A spec is a plain dict (JSON)::
     model:     {name: mlp | cnn, ...}                         (rose.models.build_model)
     optimizer: {name: sgd | adam | adamw | radam, lr, momentum, weight_decay, nesterov, betas}
     schedule:  {name: constant | linear_warmup | cosine, warmup_steps}
+    divergence_factor (optional, default 100)
 
 Directions with their own update rule (SAM, Entropy-SGD, ...) pass ``step_fn``; it returns the
 loss, the logits and how many gradient evaluations it used, so budgets stay comparable.
@@ -196,6 +198,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
         }, resume_path)
 
     every = int(spec.get("checkpoint_every", 0))
+    max_loss = float(spec.get("divergence_factor", 100.0)) * math.log(data.n_classes)
     diverged_at: int | None = None
     model.train()
     bar = tqdm(total=total_steps, initial=step, disable=not progress, mininterval=1.0,
@@ -212,10 +215,11 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
             loss, logits, evals = step_fn(model, X[idx], y, optimizer)
             scheduler.step()
             step, batch, grad_evals = step + 1, batch + 1, grad_evals + evals
-            if not torch.isfinite(loss):
+            loss_value = loss.item()
+            if not math.isfinite(loss_value) or loss_value > max_loss:
                 diverged_at = step
                 break
-            acc_loss += loss.item() * len(y)
+            acc_loss += loss_value * len(y)
             acc_correct += int((logits.argmax(1) == y).sum())
             acc_seen += len(y)
             bar.update()

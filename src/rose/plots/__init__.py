@@ -11,9 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import rose  # noqa: E402
+import rose
 
 
 def provenance_metadata(rule: str, git_commit: str, config_hash: str) -> dict[str, str]:

@@ -1,0 +1,52 @@
+"""Shared fixtures: small prepared datasets and a tiny training spec (real code, tiny settings)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from rose import data
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLIT = {"split": {"seed": 0, "val": 0.1, "test": 0.2}, "allow_download": False}
+
+TINY_SPEC = {
+    "direction": "test", "dataset": "digits", "method": "sgd", "seed": 0, "device": "cpu",
+    "model": {"name": "mlp", "hidden": [32], "activation": "relu", "dropout": 0.0},
+    "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.0,
+                  "nesterov": False},
+    "schedule": {"name": "constant"},
+    "epochs": 3, "batch_size": 64, "checkpoint_every": 7,
+}
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    arrays, manifest = data.prepare("digits", SPLIT)
+    data.save(arrays, manifest, d / "digits.npz", d / "digits.manifest.json")
+    return d / "digits.npz"
+
+
+@pytest.fixture(scope="session")
+def digits(digits_npz) -> data.SplitData:
+    return data.load(digits_npz)
+
+
+@pytest.fixture
+def spec() -> dict:
+    return copy.deepcopy(TINY_SPEC)
+
+
+@pytest.fixture(scope="session")
+def tool_env() -> dict[str, str]:
+    """Environment for subprocesses: this interpreter's bin dir (snakemake, dvc, rose) first."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return env
