@@ -31,7 +31,7 @@ def test_damaged_checkpoint_is_detected_and_left_in_place(tmp_path, damage):
     else:
         torch.save({"w": torch.zeros(2)}, path)
     before = path.read_bytes()
-    with pytest.raises(CorruptCheckpointError, match="delete it|torch.load"):
+    with pytest.raises(CorruptCheckpointError, match=r"delete it|torch\.load"):
         load_checkpoint(path)
     assert path.read_bytes() == before  # detection loses nothing
 
@@ -49,7 +49,7 @@ def test_loading_uses_weights_only(tmp_path):
 
     payload = buf.getvalue()
     (tmp_path / "evil.ckpt").write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
-    with pytest.raises(CorruptCheckpointError, match="torch.load failed"):
+    with pytest.raises(CorruptCheckpointError, match=r"torch\.load failed"):
         load_checkpoint(tmp_path / "evil.ckpt")
     # an OrderedDict of tensors (a state_dict) is allowed
     save_checkpoint(collections.OrderedDict(a=torch.ones(1)), tmp_path / "ok.ckpt")

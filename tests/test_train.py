@@ -49,7 +49,8 @@ def test_loop_equals_a_hand_written_reference_loop(spec, digits, tmp_path):
     for k, v in model.state_dict().items():
         assert torch.equal(got[k], v), k
     with torch.no_grad():
-        acc = (model(digits.X["test"]).argmax(1) == digits.y["test"]).sum().item() / len(digits.y["test"])
+        correct = (model(digits.X["test"]).argmax(1) == digits.y["test"]).sum().item()
+    acc = correct / len(digits.y["test"])
     assert metrics["final"]["test_acc"] == pytest.approx(acc, abs=1e-12)
     assert metrics["grad_evals"] == metrics["steps"] == spec["epochs"] * math.ceil(len(Y) / 64)
 

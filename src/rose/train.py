@@ -22,7 +22,7 @@ A spec is a plain dict (JSON)::
     divergence_factor (optional, default 100)
 
 Directions with their own update rule (SAM, Entropy-SGD, ...) pass ``step_fn``; it returns the
-loss, the logits and how many gradient evaluations it used, so budgets stay comparable.
+minibatch loss and how many gradient evaluations it used, so budgets stay comparable.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from rose.models import build_model, count_parameters
 from rose.provenance import stable_hash
 
 StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer],
-                  tuple[torch.Tensor, torch.Tensor, int]]
+                  tuple[torch.Tensor, int]]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "linear_warmup", "cosine")
@@ -99,14 +99,13 @@ def lr_factor(schedule: dict[str, Any], step: int, total_steps: int) -> float:
 
 
 def standard_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                  optimizer: torch.optim.Optimizer) -> tuple[torch.Tensor, torch.Tensor, int]:
+                  optimizer: torch.optim.Optimizer) -> tuple[torch.Tensor, int]:
     """One minibatch step of the optimizer on the cross-entropy loss: one gradient evaluation."""
     optimizer.zero_grad(set_to_none=True)
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
-    return loss.detach(), logits.detach(), 1
+    return loss.detach(), 1
 
 
 @torch.no_grad()
@@ -167,7 +166,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
 
     step, epoch, batch, grad_evals = 0, 0, 0, 0
     history: list[dict[str, float]] = []
-    acc_loss, acc_correct, acc_seen = 0.0, 0, 0
+    acc_loss, acc_seen = 0.0, 0
     epoch_gen_state = gen.get_state()
     resumed_from = None
     resume_path = outdir / "resume.ckpt"
@@ -183,7 +182,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
             torch.set_rng_state(ck["torch_rng"])
             step, epoch, batch, grad_evals = ck["step"], ck["epoch"], ck["batch"], ck["grad_evals"]
             epoch_gen_state = ck["epoch_gen_state"]
-            acc_loss, acc_correct, acc_seen = ck["acc_loss"], ck["acc_correct"], ck["acc_seen"]
+            acc_loss, acc_seen = ck["acc_loss"], ck["acc_seen"]
             history = ck["history"]
             resumed_from = step
 
@@ -193,7 +192,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(), "epoch_gen_state": epoch_gen_state,
             "step": step, "epoch": epoch, "batch": batch, "grad_evals": grad_evals,
-            "acc_loss": acc_loss, "acc_correct": acc_correct, "acc_seen": acc_seen,
+            "acc_loss": acc_loss, "acc_seen": acc_seen,
             "history": history,
         }, resume_path)
 
@@ -212,7 +211,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
         while batch < batches:
             idx = perm[batch * bs:(batch + 1) * bs]
             y = Y[idx]
-            loss, logits, evals = step_fn(model, X[idx], y, optimizer)
+            loss, evals = step_fn(model, X[idx], y, optimizer)
             scheduler.step()
             step, batch, grad_evals = step + 1, batch + 1, grad_evals + evals
             loss_value = loss.item()
@@ -220,7 +219,6 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
                 diverged_at = step
                 break
             acc_loss += loss_value * len(y)
-            acc_correct += int((logits.argmax(1) == y).sum())
             acc_seen += len(y)
             bar.update()
             if every and step % every == 0:
@@ -234,7 +232,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
             diverged_at = step
             break
         epoch, batch = epoch + 1, 0
-        acc_loss, acc_correct, acc_seen = 0.0, 0, 0
+        acc_loss, acc_seen = 0.0, 0
     bar.close()
 
     metrics = _summarise(spec, spec_hash, history, diverged_at, step, grad_evals)

@@ -39,7 +39,11 @@ rule aggregate_baseline:
         histories="results/baseline/histories.csv",
         summary="results/baseline/summary.csv",
         metrics="results/baseline/metrics.json",
-        curves=directory("results/baseline/curves"),
+        curves=expand(
+            "results/baseline/curves/{dataset}_{method}.csv",
+            dataset=config["baseline"]["datasets"],
+            method=list(config["baseline"]["methods"]),
+        ),
     log:
         "logs/aggregate_baseline.log",
     script:

@@ -1,0 +1,44 @@
+"""Wall time of `snakemake` on config/quick.yaml from an empty results/ (a fresh copy of the
+repository), and the peak RSS of the largest job it ran."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tests.workflow.conftest import copy_repo, sh
+
+
+def main() -> float:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["DVC_NO_ANALYTICS"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = copy_repo(Path(tmp) / "repo", env)
+        t = time.perf_counter()
+        sh(["snakemake", "--configfile", "config/quick.yaml"], repo, env)
+        wall = time.perf_counter() - t
+        # ru_maxrss of RUSAGE_CHILDREN: the largest descendant process that was waited for (KiB)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        tsv = [(p, pd.read_csv(p, sep="\t")["max_rss"].max())
+               for p in repo.rglob("benchmark.tsv")] + \
+              [(p, pd.read_csv(p, sep="\t")["max_rss"].max())
+               for p in repo.rglob("*.benchmark.tsv")]
+        biggest = max(tsv, key=lambda x: x[1])
+        n_train = len(list((repo / "results/baseline").rglob("metrics.json")))
+    print(f"snakemake on config/quick.yaml from empty results/, {os.cpu_count()} cores: "
+          f"{wall:.1f} s ({n_train} training runs + data, figures, paper)")
+    print(f"  peak RSS of any process in the run: {peak_mb:.0f} MB")
+    print(f"  largest job by Snakemake benchmark: {biggest[1]:.0f} MB "
+          f"({biggest[0].relative_to(repo).parent})")
+    return wall
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""`make bench`: every benchmark, each printing numbers measured side by side in one run.
+
+    python benchmarks/run.py            # all
+    python benchmarks/run.py train_loop # one
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import bench_quick_dag, bench_train_loop
+
+BENCHMARKS = {"train_loop": bench_train_loop.main, "quick_dag": bench_quick_dag.main}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(BENCHMARKS):
+        print(f"== {name}", flush=True)
+        BENCHMARKS[name]()

@@ -1,0 +1,58 @@
+"""Every shipped config validates; malformed ones are rejected naming the offending key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from .conftest import ROOT
+
+SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
+CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate(path: Path):
+    validate(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def _break(cfg: dict, how: str) -> tuple[dict, str]:
+    cfg = copy.deepcopy(cfg)
+    if how == "wrong_type":
+        cfg["baseline"]["epochs"] = "ten"
+        return cfg, "['baseline']['epochs']"
+    if how == "unknown_method":
+        cfg["baseline"]["methods"]["sgd"]["name"] = "lion"
+        return cfg, "['baseline']['methods']['sgd']['name']"
+    if how == "negative_lr":
+        cfg["baseline"]["methods"]["sgd"]["lr"] = -0.1
+        return cfg, "['baseline']['methods']['sgd']['lr']"
+    if how == "missing_key":
+        del cfg["baseline"]["batch_size"]
+        return cfg, "'batch_size' is a required property"
+    if how == "unknown_dataset":
+        cfg["data"]["datasets"].append("imagenet")
+        return cfg, "['data']['datasets']"
+    if how == "unknown_key":
+        cfg["baseline"]["epoch"] = 3
+        return cfg, "'epoch' was unexpected"
+    raise AssertionError(how)
+
+
+BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown_dataset",
+          "unknown_key"]
+
+
+@pytest.mark.parametrize("how", BROKEN)
+def test_malformed_config_names_the_key(how):
+    cfg, key = _break(load("tiny.yaml"), how)
+    with pytest.raises(WorkflowError) as err:
+        validate(cfg, SCHEMA)
+    assert key in str(err.value)

@@ -1,0 +1,78 @@
+"""DVC: push, then in a fresh clone pull restores every artifact and Snakemake plans nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from .conftest import sh
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def pushed(built, tool_env, tmp_path_factory):
+    """`rose push` from the built copy (to the embedded default remote, ../rose-dvc-store),
+    then dvc.lock committed as the README says."""
+    sh(["rose", "push"], built, tool_env)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "artifacts"],
+       built, tool_env, check=False)
+    assert (built.parent / "rose-dvc-store").is_dir()
+    return built
+
+
+def fresh_clone(pushed, tool_env, name):
+    dest = pushed.parent / name
+    shutil.rmtree(dest, ignore_errors=True)
+    sh(["git", "clone", "-q", str(pushed), str(dest)], pushed.parent, tool_env)
+    return dest
+
+
+def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
+    clone = fresh_clone(pushed, tool_env, "clone")
+    assert not (clone / "results").exists()
+    r = sh(["rose", "pull"], clone, tool_env)
+    assert "still plans: none" in r.stdout
+    dry = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], clone, tool_env)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}
+    for f in ["results/baseline/runs.csv", "figures/baseline/learning_curves.pdf",
+              "paper/main.pdf", "data/processed/mnist5k.npz"]:
+        assert (clone / f).read_bytes() == (pushed / f).read_bytes(), f
+    metrics = json.loads(sh(["dvc", "metrics", "show", "--json"], clone, tool_env).stdout)
+    assert "mnist5k" in json.dumps(metrics)
+    plots = sh(["dvc", "plots", "show", "--json"], clone, tool_env)
+    assert "test_acc" in plots.stdout
+
+
+def test_pull_refuses_a_dirty_work_tree(pushed, tool_env):
+    clone = fresh_clone(pushed, tool_env, "dirty")
+    with open(clone / "config/tiny.yaml", "a") as f:
+        f.write("# local edit\n")
+    r = sh(["rose", "pull"], clone, tool_env, check=False)
+    assert r.returncode == 2 and "work tree has changes" in r.stderr
+    assert not (clone / "results").exists()
+
+
+def test_pull_refuses_to_touch_when_dvc_status_is_not_clean(pushed, tool_env):
+    """Committed code that differs from what made the artifacts: pulled, but not marked fresh."""
+    clone = fresh_clone(pushed, tool_env, "stale")
+    with open(clone / "src/rose/train.py", "a") as f:
+        f.write("\n# a change to the training code\n")
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "edit"], clone,
+       tool_env)
+    r = sh(["rose", "pull"], clone, tool_env, check=False)
+    assert r.returncode == 2 and "dvc status" in r.stderr
+    dry = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], clone, tool_env)
+    assert "train_baseline" in dry.stdout  # nothing was falsely marked up to date
+
+
+def test_push_refuses_stale_outputs(pushed, tool_env):
+    clone = fresh_clone(pushed, tool_env, "stalepush")
+    sh(["rose", "pull"], clone, tool_env)
+    cfg = (clone / "config/tiny.yaml").read_text().replace("epochs: 2", "epochs: 3")
+    (clone / "config/tiny.yaml").write_text(cfg)
+    r = sh(["rose", "push"], clone, tool_env, check=False)
+    assert r.returncode == 2 and "refusing to push" in r.stderr
