@@ -31,7 +31,7 @@ def main() -> float:
               [(p, pd.read_csv(p, sep="\t")["max_rss"].max())
                for p in repo.rglob("*.benchmark.tsv")]
         biggest = max(tsv, key=lambda x: x[1])
-        n_train = len(list((repo / "results/baseline").rglob("metrics.json")))
+        n_train = len(list((repo / "results/baseline").glob("*/*/seed*/metrics.json")))
     print(f"snakemake on config/quick.yaml from empty results/, {os.cpu_count()} cores: "
           f"{wall:.1f} s ({n_train} training runs + data, figures, paper)")
     print(f"  peak RSS of any process in the run: {peak_mb:.0f} MB")

@@ -11,24 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from rose import baseline, data, paper
-from rose.plots import save_figure
-from rose.plots.baseline import learning_curves
-from rose.provenance import git_commit
-from rose.results import read_histories, read_runs
-from rose.train import train
+# Library imports live inside the functions: every job is a fresh process, and a training job
+# should not pay ~2 s for scipy, seaborn and matplotlib it never uses.
 
 
 def prepare_dataset(name: str, data_cfg: dict[str, Any], npz: str | Path,
                     manifest: str | Path) -> None:
+    from rose import data
+
     arrays, man = data.prepare(name, data_cfg)
     data.save(arrays, man, npz, manifest)
 
 
 def run_training(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
                  threads: int | None = None, progress: bool = True) -> dict[str, Any]:
+    from rose import data
+    from rose.train import train
+
     split = data.load(data_npz)
     if split.name != spec["dataset"]:
         raise ValueError(f"spec is for dataset {spec['dataset']!r} but {data_npz} holds "
@@ -39,6 +38,9 @@ def run_training(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
 def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
                        histories_csv: str | Path, summary_csv: str | Path,
                        metrics_json: str | Path, curves_dir: str | Path) -> None:
+    from rose import baseline
+    from rose.results import read_histories, read_runs
+
     runs = read_runs(run_dirs, baseline.RUN_KEYS)
     hist = read_histories(run_dirs, baseline.RUN_KEYS)
     summary = baseline.summarise_runs(runs)
@@ -57,6 +59,12 @@ def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
 
 def figure_baseline(runs_csv: str | Path, histories_csv: str | Path, out_pdf: str | Path,
                     rule: str, config_hash: str) -> None:
+    import pandas as pd
+
+    from rose.plots import save_figure
+    from rose.plots.baseline import learning_curves
+    from rose.provenance import git_commit
+
     fig = learning_curves(pd.read_csv(histories_csv), pd.read_csv(runs_csv))
     save_figure(fig, out_pdf, "Baseline learning curves",
                 {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash})
@@ -66,6 +74,10 @@ def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str
                  headline: tuple[str, str]) -> None:
     """Table and macros of the baseline. ``headline`` = (dataset, method) whose numbers the
     paper's prose quotes through config-independent ``\\BaselineHead...`` macros."""
+    import pandas as pd
+
+    from rose import baseline, paper
+
     summary = pd.read_csv(summary_csv)
     Path(table_tex).write_text(paper.summary_table(
         summary, baseline.REPORTED,
@@ -93,6 +105,9 @@ def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str
 
 
 def tex_provenance(config_name: str, config_hash: str, out: str | Path) -> None:
+    from rose import paper
+    from rose.provenance import git_commit
+
     Path(out).write_text(paper.macros({
         "RoseGitCommit": paper.latex_escape(git_commit()),
         "RoseConfigHash": config_hash,

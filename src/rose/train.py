@@ -27,6 +27,7 @@ minibatch loss and how many gradient evaluations it used, so budgets stay compar
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import platform
@@ -36,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -247,7 +247,10 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
     else:  # no trustworthy weights: an empty marker keeps the DAG's outputs complete
         save_checkpoint({"spec_hash": spec_hash, "spec_json": json.dumps(spec),
                          "diverged_at_step": diverged_at}, outdir / "model.ckpt")
-    pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(outdir / "history.csv", index=False)
+    with open(outdir / "history.csv", "w", newline="") as f:  # csv, not pandas: 0.3 s less
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)   # import in every job
+        writer.writeheader()
+        writer.writerows(history)
     (outdir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     resume_path.unlink(missing_ok=True)
     return metrics

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from rose.data import bundled, download
 
@@ -53,6 +52,8 @@ def load_raw(name: str, data_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
 def stratified_split(y: np.ndarray, val: float, test: float, seed: int
                      ) -> dict[str, np.ndarray]:
     """Indices of a stratified split: class proportions are equal across the three parts."""
+    from sklearn.model_selection import train_test_split  # imported here: slow, rarely needed
+
     idx = np.arange(len(y))
     rest, test_idx = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
     train_idx, val_idx = train_test_split(
