@@ -50,3 +50,25 @@ def tool_env() -> dict[str, str]:
     env["DVC_NO_ANALYTICS"] = "1"
     env.pop("SNAKEMAKE_PROFILE", None)
     return env
+
+
+def kill_after_checkpoint(cmd: list[str], cwd, env: dict, ckpt: Path, min_step: int,
+                          timeout: float = 180) -> None:
+    """Start ``cmd`` in its own process group and SIGKILL the whole group once ``ckpt`` holds
+    a checkpoint at step >= ``min_step`` (a kill -9 of a running job, children included)."""
+    import signal
+    import subprocess
+    import time
+
+    from rose.checkpoint import load_checkpoint
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= min_step:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,10 +1,7 @@
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -14,6 +11,8 @@ import torch.nn.functional as F
 from rose.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from rose.models import build_model
 from rose.train import lr_factor, resolve_device, standard_step, train
+
+from .conftest import kill_after_checkpoint
 
 
 def _numbers(metrics: dict) -> dict:
@@ -119,17 +118,8 @@ def test_resume_after_sigkill_of_a_real_process(spec, digits_npz, tmp_path, tool
            "--data", str(digits_npz), "--threads", "1", "--no-progress"]
     subprocess.run([*cmd, "--out", str(tmp_path / "ref")], check=True, env=tool_env,
                    capture_output=True)
-    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "run")], env=tool_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt = tmp_path / "run" / "resume.ckpt"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 60:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint([*cmd, "--out", str(tmp_path / "run")], None, tool_env,
+                          tmp_path / "run" / "resume.ckpt", min_step=60)
     assert not (tmp_path / "run" / "metrics.json").exists()
     subprocess.run([*cmd, "--out", str(tmp_path / "run")], check=True, env=tool_env,
                    capture_output=True)

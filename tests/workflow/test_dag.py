@@ -10,6 +10,7 @@ import pytest
 import yaml
 from pypdf import PdfReader
 
+from ..conftest import kill_after_checkpoint
 from .conftest import copy_repo, sh
 
 pytestmark = pytest.mark.workflow
@@ -96,13 +97,7 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     """SIGKILL the whole Snakemake process group mid-training, unlock, rerun: the job resumes
     from resume.ckpt (which Snakemake does not delete) and ends with the numbers of an
     uninterrupted run of the same spec."""
-    import os
-    import signal
-    import subprocess
-    import time
-
     from rose import data
-    from rose.checkpoint import load_checkpoint
     from rose.train import train
 
     repo = copy_repo(tmp_path / "repo", tool_env)
@@ -112,16 +107,7 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     run_dir = repo / "results/baseline/digits/sgd/seed0"
     cmd = ["snakemake", "--configfile", "config/long.yaml", "--cores", "1",
            str(run_dir.relative_to(repo) / "metrics.json")]
-    proc = subprocess.Popen(cmd, cwd=repo, env=tool_env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt, deadline = run_dir / "resume.ckpt", time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 100:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(cmd, repo, tool_env, run_dir / "resume.ckpt", min_step=100)
     assert not (run_dir / "metrics.json").exists()
     sh(["snakemake", "--configfile", "config/long.yaml", "--unlock"], repo, tool_env)
     sh(cmd, repo, tool_env)
