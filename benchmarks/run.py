@@ -11,9 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_quick_dag, bench_train_loop
+from benchmarks import bench_quick_dag, bench_seed_vectorisation, bench_train_loop
 
-BENCHMARKS = {"train_loop": bench_train_loop.main, "quick_dag": bench_quick_dag.main}
+BENCHMARKS = {
+    "train_loop": bench_train_loop.main,
+    "seed_vectorisation": bench_seed_vectorisation.main,
+    "quick_dag": bench_quick_dag.main,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(BENCHMARKS):

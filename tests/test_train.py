@@ -165,3 +165,10 @@ def test_lr_schedules_closed_forms():
     assert lr_factor(cos, 50, 100) == pytest.approx(0.5)
     assert lr_factor(cos, 100, 100) == pytest.approx(0.0)
     assert lr_factor({"name": "constant"}, 7, 10) == 1.0
+
+
+def test_incomplete_spec_is_rejected_naming_the_keys(spec, digits, tmp_path):
+    del spec["epochs"], spec["optimizer"]
+    with pytest.raises(ValueError, match=r"\['epochs', 'optimizer'\]"):
+        train(spec, digits, tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())

@@ -50,6 +50,7 @@ from rose.provenance import stable_hash
 StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer],
                   tuple[torch.Tensor, int]]
 
+REQUIRED_SPEC_KEYS = {"dataset", "seed", "epochs", "batch_size", "model", "optimizer"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "linear_warmup", "cosine")
 
@@ -141,6 +142,9 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
           threads: int | None = None, progress: bool = True,
           step_fn: StepFn = standard_step) -> dict[str, Any]:
     """Train one run described by ``spec``; write its outputs to ``outdir``; return metrics."""
+    missing = sorted(REQUIRED_SPEC_KEYS - spec.keys())
+    if missing:
+        raise ValueError(f"run spec is missing {missing}; see the rose.train module docstring")
     t0 = time.perf_counter()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
