@@ -36,7 +36,7 @@ def main() -> float:
           f"{wall:.1f} s ({n_train} training runs + data, figures, paper)")
     print(f"  peak RSS of any process in the run: {peak_mb:.0f} MB")
     print(f"  largest job by Snakemake benchmark: {biggest[1]:.0f} MB "
-          f"({biggest[0].relative_to(repo).parent})")
+          f"({biggest[0].relative_to(repo)})")
     return wall
 
 

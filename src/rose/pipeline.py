@@ -53,8 +53,10 @@ def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
               [["test_acc", "val_acc", "train_loss"]].mean())
     curves_dir = Path(curves_dir)
     curves_dir.mkdir(parents=True, exist_ok=True)
-    for (ds, method), g in curves.groupby(["dataset", "method"]):
-        g.to_csv(curves_dir / f"{ds}_{method}.csv", index=False)  # one DVC plot series each
+    for ds, method in runs[["dataset", "method"]].drop_duplicates().itertuples(index=False):
+        # one DVC plot series each; header only when every seed of the series diverged
+        series = curves[(curves["dataset"] == ds) & (curves["method"] == method)]
+        series.to_csv(curves_dir / f"{ds}_{method}.csv", index=False)
 
 
 def figure_baseline(runs_csv: str | Path, histories_csv: str | Path, out_pdf: str | Path,

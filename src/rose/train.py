@@ -245,12 +245,12 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
                       "device": str(device), "threads": torch.get_num_threads()}
     metrics["timing"] = {"wall_seconds": time.perf_counter() - t0,
                          "resumed_from_step": resumed_from}
+    final = {"spec_hash": spec_hash, "spec_json": json.dumps(spec)}
     if diverged_at is None:
-        save_checkpoint({"spec_hash": spec_hash, "spec_json": json.dumps(spec),
-                         "model": model.state_dict()}, outdir / "model.ckpt")
-    else:  # no trustworthy weights: an empty marker keeps the DAG's outputs complete
-        save_checkpoint({"spec_hash": spec_hash, "spec_json": json.dumps(spec),
-                         "diverged_at_step": diverged_at}, outdir / "model.ckpt")
+        final["model"] = model.state_dict()
+    else:  # no trustworthy weights, but the DAG's outputs stay complete
+        final["diverged_at_step"] = diverged_at
+    save_checkpoint(final, outdir / "model.ckpt")
     with open(outdir / "history.csv", "w", newline="") as f:  # csv, not pandas: 0.3 s less
         writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)   # import in every job
         writer.writeheader()
