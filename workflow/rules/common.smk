@@ -30,6 +30,12 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def rose_code(*modules):
+    """Library sources a rule depends on, as inputs: editing one reruns that rule and what
+    follows (Snakemake's own code trigger only sees the script file)."""
+    return [f"src/rose/{m}" for m in modules]
+
+
 def data_config_for(wildcards):
     """Only the part of data: that shapes this dataset, so editing another one reruns nothing."""
     d = config["data"]

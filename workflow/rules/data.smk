@@ -3,6 +3,8 @@
 
 
 rule prepare_data:
+    input:
+        code=rose_code("data/bundled.py", "data/download.py", "data/splits.py"),
     output:
         npz="data/processed/{dataset}.npz",
         manifest="data/processed/{dataset}.manifest.json",

@@ -4,6 +4,7 @@
 rule tex_baseline:
     input:
         summary="results/baseline/summary.csv",
+        code=rose_code("paper.py"),
     output:
         table="paper/generated/baseline_table.tex",
         macros="paper/generated/baseline_macros.tex",
