@@ -31,8 +31,8 @@ wildcard_constraints:
 
 
 def rose_code(*modules):
-    """Library sources a rule depends on, as inputs: editing one reruns that rule and what
-    follows (Snakemake's own code trigger only sees the script file)."""
+    """The src/rose modules a job runs, listed among its inputs. Editing one reruns the job
+    and everything downstream (Snakemake's own code trigger sees only the script file)."""
     return [f"src/rose/{m}" for m in modules]
 
 
