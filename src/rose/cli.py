@@ -5,7 +5,7 @@
     rose push | rose pull                          (DVC artifacts; see rose.artifacts)
     rose plan                                      (jobs `snakemake -n` would run, by rule)
 
-Snakemake rules call the same functions through workflow/scripts (rose.pipeline).
+Snakemake rules call the same functions through workflow/scripts.
 """
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        from rose.pipeline import run_training
+        from rose.train import train_from_file
 
         spec = json.loads(args.spec.read_text())
-        metrics = run_training(spec, args.data, args.out, threads=args.threads,
+        metrics = train_from_file(spec, args.data, args.out, threads=args.threads,
                                progress=not args.no_progress)
         print(json.dumps({"status": metrics["status"], "final": metrics["final"]}, indent=2))
         return 0
     if args.command == "prepare":
-        from rose.pipeline import prepare_dataset
+        from rose.data.splits import prepare_to_files
 
         cfg = yaml.safe_load(args.config.read_text())["data"]
         args.out.mkdir(parents=True, exist_ok=True)
-        prepare_dataset(args.dataset, cfg, args.out / f"{args.dataset}.npz",
+        prepare_to_files(args.dataset, cfg, args.out / f"{args.dataset}.npz",
                         args.out / f"{args.dataset}.manifest.json")
         return 0
 

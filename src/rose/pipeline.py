@@ -1,7 +1,10 @@
-"""Entry points the workflow rules call (through ``workflow/scripts``) and ``rose`` exposes.
+"""Post-processing entry points the cheap rules call (through ``workflow/scripts``): results
+tables, figures and generated LaTeX. Each takes file paths and plain values, reads its inputs,
+calls the library and writes its outputs; no experiment logic, no Snakemake import.
 
-Each takes file paths and plain values, reads its inputs, calls the library and writes its
-outputs; there is no experiment logic here and no Snakemake import.
+The expensive steps have their file-level entry points next to their code
+(:func:`rose.data.splits.prepare_to_files`, :func:`rose.train.train_from_file`), so each rule's
+inputs list exactly the modules it runs and an edit here never retrains anything.
 """
 
 from __future__ import annotations
@@ -9,30 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-# Library imports live inside the functions: every job is a fresh process, and a training job
-# should not pay ~2 s for scipy, seaborn and matplotlib it never uses.
-
-
-def prepare_dataset(name: str, data_cfg: dict[str, Any], npz: str | Path,
-                    manifest: str | Path) -> None:
-    from rose import data
-
-    arrays, man = data.prepare(name, data_cfg)
-    data.save(arrays, man, npz, manifest)
-
-
-def run_training(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
-                 threads: int | None = None, progress: bool = True) -> dict[str, Any]:
-    from rose import data
-    from rose.train import train
-
-    split = data.load(data_npz)
-    if split.name != spec["dataset"]:
-        raise ValueError(f"spec is for dataset {spec['dataset']!r} but {data_npz} holds "
-                         f"{split.name!r}")
-    return train(spec, split, outdir, threads=threads, progress=progress)
+# Library imports live inside the functions: every job is a fresh process that should load only
+# what it uses (scipy, seaborn and matplotlib cost ~2 s).
 
 
 def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,

@@ -284,3 +284,15 @@ def _summarise(spec: dict[str, Any], spec_hash: str, history: list[dict[str, flo
     out["early_stopped"] = {"epoch": int(best["epoch"]), "val_acc": best["val_acc"],
                             "test_acc": best["test_acc"]}
     return out
+
+
+def train_from_file(spec: dict[str, Any], data_npz: str | Path, outdir: str | Path,
+                    threads: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """:func:`train` on a prepared split file (what the training rule and ``rose run`` call)."""
+    from rose.data.splits import load
+
+    split = load(data_npz)
+    if split.name != spec["dataset"]:
+        raise ValueError(f"spec is for dataset {spec['dataset']!r} but {data_npz} holds "
+                         f"{split.name!r}")
+    return train(spec, split, outdir, threads=threads, progress=progress)

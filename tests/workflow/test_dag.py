@@ -126,6 +126,8 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
                   "paper", "all"}),
     ("train.py", {"train_baseline", "aggregate_baseline", "figure_baseline_learning_curves",
                   "tex_baseline", "paper", "all"}),
+    ("pipeline.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
+                     "tex_provenance", "paper", "all"}),
 ])
 def test_editing_library_code_reruns_exactly_what_depends_on_it(built, tool_env, module,
                                                                  expected):

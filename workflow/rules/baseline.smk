@@ -12,7 +12,7 @@ rule train_baseline:
     input:
         data="data/processed/{dataset}.npz",
         manifest="data/processed/{dataset}.manifest.json",
-        code=rose_code("train.py", "models.py", "checkpoint.py", "baseline.py"),
+        code=rose_code("train.py", "models.py", "checkpoint.py", "data/splits.py"),
     output:
         metrics="results/baseline/{dataset}/{method}/seed{seed}/metrics.json",
         history="results/baseline/{dataset}/{method}/seed{seed}/history.csv",
@@ -35,7 +35,7 @@ rule aggregate_baseline:
     input:
         metrics=[f"{d}/metrics.json" for d in BASELINE_RUNS],
         history=[f"{d}/history.csv" for d in BASELINE_RUNS],
-        code=rose_code("results.py", "stats.py", "baseline.py"),
+        code=rose_code("results.py", "stats.py", "baseline.py", "pipeline.py"),
     output:
         runs="results/baseline/runs.csv",
         histories="results/baseline/histories.csv",

@@ -5,7 +5,7 @@ rule figure_baseline_learning_curves:
     input:
         runs="results/baseline/runs.csv",
         histories="results/baseline/histories.csv",
-        code=rose_code("plots/__init__.py", "plots/baseline.py"),
+        code=rose_code("plots/__init__.py", "plots/baseline.py", "pipeline.py"),
     output:
         report(
             "figures/baseline/learning_curves.pdf",

@@ -4,7 +4,7 @@
 rule tex_baseline:
     input:
         summary="results/baseline/summary.csv",
-        code=rose_code("paper.py"),
+        code=rose_code("paper.py", "baseline.py", "pipeline.py"),
     output:
         table="paper/generated/baseline_table.tex",
         macros="paper/generated/baseline_macros.tex",
@@ -18,6 +18,8 @@ rule tex_baseline:
 
 
 rule tex_provenance:
+    input:
+        code=rose_code("paper.py", "pipeline.py"),
     output:
         "paper/generated/provenance.tex",
     params:

@@ -1,7 +1,7 @@
-# Thin adapter: Snakemake job -> rose.pipeline.prepare_dataset.
+# Thin adapter: Snakemake job -> rose.data.splits.prepare_to_files.
+from rose.data.splits import prepare_to_files
 from rose.logs import redirect_to
-from rose.pipeline import prepare_dataset
 
 with redirect_to(snakemake.log[0]):
-    prepare_dataset(snakemake.wildcards.dataset, dict(snakemake.params.data_cfg),
-                    snakemake.output.npz, snakemake.output.manifest)
+    prepare_to_files(snakemake.wildcards.dataset, dict(snakemake.params.data_cfg),
+                     snakemake.output.npz, snakemake.output.manifest)

@@ -96,6 +96,12 @@ def save(arrays: dict[str, np.ndarray], manifest: dict, npz_path: str | Path,
     Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def prepare_to_files(name: str, data_cfg: dict[str, Any], npz_path: str | Path,
+                     manifest_path: str | Path) -> None:
+    """Prepare dataset ``name`` and write it with its manifest (what the data rule calls)."""
+    save(*prepare(name, data_cfg), npz_path, manifest_path)
+
+
 @dataclass(frozen=True)
 class SplitData:
     """A prepared dataset as in-memory tensors (small data: no DataLoader needed)."""
