@@ -6,11 +6,13 @@ exercises data -> training -> statistics -> figure -> generated LaTeX -> paper.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from rose.stats import summarize_frame
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas and scipy are imported inside the functions: the Snakefile imports run_spec, and every
+# Snakemake invocation (and cluster job) would otherwise pay ~1 s for them.
 
 RUN_KEYS = {"dataset": "dataset", "method": "method", "seed": "seed"}
 REPORTED = {  # column in the runs table -> label in the paper
@@ -41,6 +43,10 @@ def run_spec(config: dict[str, Any], dataset: str, method: str, seed: int) -> di
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Long table: (dataset, method, metric) -> mean, 95% CI, seeds, diverged seeds."""
+    import pandas as pd
+
+    from rose.stats import summarize_frame
+
     frames = []
     for col in REPORTED:
         s = summarize_frame(runs, ["dataset", "method"], col)
@@ -60,4 +66,4 @@ def dvc_metrics(summary: pd.DataFrame) -> dict[str, Any]:
 
 
 def _num(x: float) -> float | None:
-    return None if pd.isna(x) else round(float(x), 6)
+    return None if math.isnan(x) else round(float(x), 6)
