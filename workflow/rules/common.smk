@@ -39,11 +39,10 @@ def rose_code(*modules):
 def data_config_for(wildcards):
     """Only the part of data: that shapes this dataset, so editing another one reruns nothing."""
     d = config["data"]
-    cfg = {"split": d["split"], "allow_download": d["allow_download"]}
+    cfg = {"split": d["split"], "allow_download": d["allow_download"],
+           "download_dir": d.get("download_dir", "data/raw")}
     if wildcards.dataset == "synthetic":
         cfg["synthetic"] = d.get("synthetic", {})
-    if wildcards.dataset in ("mnist", "fashion_mnist", "cifar10"):
-        cfg["download_dir"] = d.get("download_dir", "data/raw")
     return cfg
 
 

@@ -16,10 +16,6 @@ import matplotlib.pyplot as plt
 import rose
 
 
-def provenance_metadata(rule: str, git_commit: str, config_hash: str) -> dict[str, str]:
-    return {"rule": rule, "git_commit": git_commit, "config_hash": config_hash}
-
-
 def save_figure(fig: plt.Figure, path: str | Path, title: str, provenance: dict[str, str]) -> None:
     """Save ``fig`` as a PDF with provenance in its metadata; no timestamps, so identical inputs
     give identical bytes."""
