@@ -21,10 +21,9 @@ def aggregate_baseline(run_dirs: Sequence[str | Path], runs_csv: str | Path,
                        histories_csv: str | Path, summary_csv: str | Path,
                        metrics_json: str | Path, curves_dir: str | Path) -> None:
     from rose import baseline
-    from rose.results import read_histories, read_runs
+    from rose.results import read_results
 
-    runs = read_runs(run_dirs, baseline.RUN_KEYS)
-    hist = read_histories(run_dirs, baseline.RUN_KEYS)
+    runs, hist = read_results(run_dirs, baseline.RUN_KEYS)
     summary = baseline.summarise_runs(runs)
     runs.to_csv(runs_csv, index=False)
     hist.to_csv(histories_csv, index=False)
