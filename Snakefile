@@ -21,6 +21,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/superposition.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
@@ -30,5 +31,6 @@ rule all:
     input:
         rules.data.input,
         rules.baseline.input,
+        rules.superposition.input,
         rules.figures.input,
         "paper/main.pdf",

@@ -43,11 +43,27 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "unknown_key":
         cfg["baseline"]["epoch"] = 3
         return cfg, "'epoch' was unexpected"
+    if how == "sparsity_one":
+        cfg["superposition"]["toy"]["intro"]["sparsities"].append(1.0)
+        return cfg, "['superposition']['toy']['intro']['sparsities'][3]"
+    if how == "negative_sparsity":
+        cfg["superposition"]["penalty"]["sparsities"] = [-0.1]
+        return cfg, "['superposition']['penalty']['sparsities'][0]"
+    if how == "negative_lambda":
+        cfg["superposition"]["shortcut"]["lams"] = [0.1, -1.0]
+        return cfg, "['superposition']['shortcut']['lams'][1]"
+    if how == "unknown_penalty":
+        cfg["superposition"]["penalty"]["variants"]["none"]["penalty"] = "l2"
+        return cfg, "['superposition']['penalty']['variants']['none']['penalty']"
+    if how == "missing_erm":
+        del cfg["superposition"]["shortcut"]["variants"]["erm"]
+        return cfg, "'erm' is a required property"
     raise AssertionError(how)
 
 
 BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown_dataset",
-          "unknown_key"]
+          "unknown_key", "sparsity_one", "negative_sparsity", "negative_lambda",
+          "unknown_penalty", "missing_erm"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rose import baseline as rose_baseline
+from rose.superposition import experiments as rose_superposition
 from rose.provenance import stable_hash
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -18,6 +19,11 @@ def check_datasets_prepared(key, datasets):
 
 
 check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
+
+try:
+    rose_superposition.check_config(config["superposition"])
+except ValueError as e:
+    raise WorkflowError(str(e)) from None
 
 CONFIG_HASH = stable_hash(config)
 CONFIG_NAME = config["name"]

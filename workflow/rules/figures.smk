@@ -20,6 +20,38 @@ rule figure_baseline_learning_curves:
         "../scripts/figure_baseline.py"
 
 
+rule figures_superposition:
+    input:
+        toy=expand(
+            "results/superposition/toy/{sweep}/{f}",
+            sweep=list(SUP["toy"]),
+            f=["instances.csv", "features.csv", "weights.npz"],
+        ),
+        phase="results/superposition/phase/phase.csv",
+        toy_penalty="results/superposition/toy_penalty_runs.csv",
+        shortcut="results/superposition/shortcut_runs.csv",
+        code=rose_code("plots/__init__.py", "plots/superposition.py",
+                       "superposition/report.py"),
+    output:
+        **{
+            name: report(
+                f"figures/superposition/{name}.pdf",
+                caption=f"../report/superposition_{name}.rst",
+                category="Superposition",
+            )
+            for name in SUP_FIGURES
+        },
+    params:
+        config_hash=CONFIG_HASH,
+        toy_dirs=SUP_TOY_DIRS,
+        uniform_m=SUP["toy"]["uniform"]["m"],
+    log:
+        "logs/figures_superposition.log",
+    script:
+        "../scripts/figures_superposition.py"
+
+
 rule figures:
     input:
         rules.figure_baseline_learning_curves.output,
+        rules.figures_superposition.output,

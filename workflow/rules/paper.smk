@@ -17,6 +17,24 @@ rule tex_baseline:
         "../scripts/tex_baseline.py"
 
 
+rule tex_superposition:
+    input:
+        toy=expand("results/superposition/toy/{sweep}/{f}", sweep=list(SUP["toy"]),
+                   f=["instances.csv", "features.csv"]),
+        phase="results/superposition/phase/phase.csv",
+        aggregate=rules.aggregate_superposition.output,
+        code=rose_code("paper.py", "superposition/report.py", "superposition/summary.py"),
+    output:
+        table="paper/generated/superposition_table.tex",
+        macros="paper/generated/superposition_macros.tex",
+    params:
+        toy_dirs=SUP_TOY_DIRS,
+    log:
+        "logs/tex_superposition.log",
+    script:
+        "../scripts/tex_superposition.py"
+
+
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
@@ -39,7 +57,8 @@ rule paper:
             name=glob_wildcards("paper/sections/{name}.tex").name,
         ),
         bib="paper/references.bib",
-        generated=rules.tex_baseline.output + rules.tex_provenance.output,
+        generated=rules.tex_baseline.output + rules.tex_superposition.output
+        + rules.tex_provenance.output,
         figures=rules.figures.input,
     output:
         "paper/main.pdf",

@@ -1,0 +1,179 @@
+"""Figures of direction 3b: toy-model geometry, the phase diagram, and the penalty sweeps."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from rose.stats import CONFIDENCE
+
+BAND = ("ci", round(100 * CONFIDENCE))
+# sticky dimensionalities drawn in the original plotting code (research/superposition.md)
+STICKY = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
+
+
+def _by_sparsity(weights: dict) -> list[tuple[float, np.ndarray]]:
+    """(sparsity, W [n, m]) of seed 0 for each sparsity."""
+    return [(float(s), W) for s, W, seed in zip(weights["sparsity"], weights["W"],
+                                                 weights["seed"], strict=True) if seed == 0]
+
+
+def feature_geometry_2d(weights: dict) -> plt.Figure:
+    """Each feature's embedding W_i in the 2-D hidden space, one panel per sparsity (the n=5,
+    m=2 model: two features, then antipodal pairs, then a pentagon as S grows)."""
+    panels = _by_sparsity(weights)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * len(panels), 2.3), squeeze=False)
+    colours = sns.color_palette("viridis", weights["W"].shape[1])
+    for ax, (s, W) in zip(axes[0], panels, strict=True):
+        for i, (x, y) in enumerate(W):
+            ax.plot([0, x], [0, y], color=colours[i], lw=1.5)
+            ax.plot(x, y, "o", color=colours[i], ms=4)
+        ax.set_xlim(-1.4, 1.4)
+        ax.set_ylim(-1.4, 1.4)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"S = {s:g}", fontsize=9)
+    fig.suptitle("Feature embeddings $W_i$ (colour: importance rank, dark = most important)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def gram_heatmaps(weights: dict) -> plt.Figure:
+    """W W^T (feature x feature, the paper's W^T W in its [m, n] convention) and ||W_i|| per
+    sparsity, as in the paper's main figure."""
+    panels = _by_sparsity(weights)
+    fig, axes = plt.subplots(2, len(panels), figsize=(1.8 * len(panels), 3.8), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1]})
+    for j, (s, W) in enumerate(panels):
+        axes[0, j].imshow(W @ W.T, cmap="RdBu_r", vmin=-1, vmax=1)
+        axes[0, j].set_title(f"S = {s:g}", fontsize=9)
+        axes[0, j].axis("off")
+        axes[1, j].bar(np.arange(len(W)), np.linalg.norm(W, axis=1), color="0.3")
+        axes[1, j].set_ylim(0, 1.3)
+        axes[1, j].set_xticks([])
+        if j:
+            axes[1, j].set_yticks([])
+    axes[1, 0].set_ylabel("$\\|W_i\\|$")
+    fig.tight_layout()
+    return fig
+
+
+def dimensionality_vs_sparsity(instances: pd.DataFrame, features: pd.DataFrame, m: int
+                               ) -> plt.Figure:
+    """Left: dimensions per feature m / ||W||_F^2 against 1/(1-S) (plateau at 1/2 expected).
+    Right: every feature's D_i against 1/(1-S) with the sticky fractions marked."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    inv = 1 / (1 - instances["sparsity"])
+    a.plot(inv, 1 / instances["features_per_dimension"], "o-", color="k", ms=4)
+    a.axhline(0.5, ls=":", color="0.5")
+    a.set_xscale("log")
+    a.set_xlabel("1 / (1 - S)")
+    a.set_ylabel("dimensions per feature  $m / \\|W\\|_F^2$")
+    feats = features[features["norm"] > 0.5]
+    rng = np.random.default_rng(0)
+    x = (1 / (1 - feats["sparsity"])) * np.exp(rng.normal(0, 0.04, len(feats)))
+    b.scatter(x, feats["dimensionality"], s=4, alpha=0.4, color="C0")
+    for v in STICKY:
+        b.axhline(v, ls=":", lw=0.7, color="0.5")
+        b.text(x.max() * 1.15, v, f"{v:.3g}", fontsize=7,
+               va="center")
+    b.set_xscale("log")
+    b.set_xlabel("1 / (1 - S)")
+    b.set_ylabel("feature dimensionality $D_i$ (represented features)")
+    fig.suptitle(f"Uniform importance, m = {m}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def phase_diagram_plot(phase: pd.DataFrame) -> plt.Figure:
+    """The phase of the best seed in each (relative importance, density) cell."""
+    from matplotlib.colors import ListedColormap
+
+    order = ["not_represented", "dedicated", "superposition", "other"]
+    grid = phase.pivot(index="density", columns="importance", values="phase")
+    codes = grid.apply(lambda col: col.map(order.index)).to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    cmap = ListedColormap(["#d9d9d9", "#4c72b0", "#dd8452", "#000000"])
+    r, p = grid.columns.to_numpy(), grid.index.to_numpy()
+    ax.pcolormesh(_edges(r), _edges(p), codes, cmap=cmap, vmin=-0.5, vmax=3.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("relative importance of feature 2")
+    ax.set_ylabel("feature density 1 - S")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(3)]
+    ax.legend(handles, ["feature 2 not represented", "feature 2 dedicated", "superposition"],
+              fontsize=7, loc="lower left", framealpha=0.9)
+    ax.set_title("2 features in 1 dimension", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _edges(c: np.ndarray) -> np.ndarray:
+    """Cell edges of a log-spaced grid of centres."""
+    lc = np.log(c)
+    mid = (lc[1:] + lc[:-1]) / 2
+    return np.exp(np.concatenate([[2 * lc[0] - mid[0]], mid, [2 * lc[-1] - mid[-1]]]))
+
+
+def toy_penalty_sweep(instances: pd.DataFrame) -> plt.Figure:
+    """Per variant and sparsity: features per dimension, mean D_i, neuron polysemanticity and
+    reconstruction loss against lambda (mean over seeds with 95% CI)."""
+    cols = [("features_per_dimension", "features per dimension"),
+            ("neuron_polysemanticity", "neuron polysemanticity"),
+            ("mid_activation_fraction", "in-between activations"),
+            ("loss", "reconstruction loss")]
+    df = instances[instances["lam"] > 0].copy()
+    base = instances[instances["lam"] == 0]
+    sparsities = sorted(instances["sparsity"].unique())
+    fig, axes = plt.subplots(len(sparsities), len(cols), figsize=(3.1 * len(cols),
+                                                                  2.5 * len(sparsities)),
+                             squeeze=False)
+    for i, s in enumerate(sparsities):
+        for j, (c, label) in enumerate(cols):
+            ax = axes[i, j]
+            sub = df[df["sparsity"] == s]
+            if len(sub):
+                sns.lineplot(data=sub, x="lam", y=c, hue="variant", errorbar=BAND, n_boot=1000,
+                             seed=0, marker="o", ax=ax, legend=(i == 0 and j == 0))
+            for k, (_v, g) in enumerate(base[base["sparsity"] == s].groupby("variant")):
+                ax.axhline(g[c].mean(), ls=":", lw=0.8, color=f"C{k % 10}")
+            ax.set_xscale("log")
+            ax.set_ylabel(label)
+            ax.set_xlabel("penalty strength $\\lambda$")
+            ax.set_title(f"S = {s:g}", fontsize=9)
+    fig.suptitle("Toy model with a privileged basis; dotted: each variant at $\\lambda = 0$",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def shortcut_sweep(runs: pd.DataFrame) -> plt.Figure:
+    """Colored MNIST: test-environment worst-group accuracy, swapped-colour accuracy and the
+    share of units carrying both colour and shape, against lambda, per benchmark."""
+    cols = [("test_worst_group_acc", "worst-group test acc."),
+            ("swapped_acc", "swapped-colour acc."),
+            ("train_acc", "train acc."), ("frac_both", "units on colour and shape")]
+    benches = sorted(runs["benchmark"].unique())
+    fig, axes = plt.subplots(len(benches), len(cols), figsize=(3.1 * len(cols),
+                                                               2.6 * len(benches)),
+                             squeeze=False)
+    pos = runs.copy()
+    # lambda = 0 drawn at the left edge of the log axis
+    lam_min = pos.loc[pos["lam"] > 0, "lam"].min() if (pos["lam"] > 0).any() else 1.0
+    pos["lam_plot"] = pos["lam"].where(pos["lam"] > 0, lam_min / 10)
+    for i, bench in enumerate(benches):
+        sub = pos[pos["benchmark"] == bench]
+        for j, (c, label) in enumerate(cols):
+            ax = axes[i, j]
+            sns.lineplot(data=sub, x="lam_plot", y=c, hue="variant", errorbar=BAND, n_boot=1000,
+                         seed=0, marker="o", ax=ax, legend=(i == 0 and j == 0))
+            ax.set_xscale("log")
+            ax.set_xlabel("$\\lambda$ (left point: 0)")
+            ax.set_ylabel(label)
+            ax.set_title(bench, fontsize=9)
+    fig.tight_layout()
+    return fig

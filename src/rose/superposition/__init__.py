@@ -1,0 +1,10 @@
+"""Direction 3b: a loss that discourages superposition.
+
+- :mod:`.toy_model`   Toy Models of Superposition (Elhage et al. 2022), many instances at once
+- :mod:`.geometry`    feature norms, superposition, dimensionality D_i, features per dimension,
+                      neuron polysemanticity, per-unit mutual information with concepts
+- :mod:`.penalties`   activation penalties (bimodal, L1) and hidden activations (ReLU, SoLU, top-k)
+- :mod:`.phase_diagram` the 2-features-in-1-dimension phase diagram
+- :mod:`.shortcut`    the penalties on an MLP trained on Colored MNIST (spurious colour)
+- :mod:`.experiments` the config-driven runs the workflow calls
+"""

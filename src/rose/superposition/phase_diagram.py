@@ -1,0 +1,51 @@
+"""The 2-features-in-1-dimension phase diagram (Elhage et al. 2022, "Superposition as a phase
+change"): feature 1 has importance 1, feature 2 a relative importance r; both have density p.
+Each grid cell is a batch of instances (one per seed); the seed with the lowest final loss
+stands for the cell, as the optimum is what the diagram describes.
+
+Phases, read from the trained W = (w_1, w_2) in R^{2 x 1}:
+  "not_represented"  |w_2| < t                       (feature 2 gets nothing)
+  "dedicated"        |w_2| >= t and |w_1| < t        (feature 2 takes the only dimension)
+  "superposition"    both >= t and w_1 w_2 < 0       (an antipodal pair)
+t = 0.5 separates "about 0" from "about 1" (research/superposition.md, diagnostics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rose.superposition.toy_model import ToyModel, train_toy
+
+PHASES = ("not_represented", "dedicated", "superposition")
+
+
+def classify_phase(w: torch.Tensor, threshold: float = 0.5) -> str:
+    """The phase of one trained W of shape [2, 1] (or [2])."""
+    w1, w2 = (float(v) for v in w.reshape(2))
+    if abs(w2) < threshold:
+        return "not_represented"
+    if abs(w1) < threshold:
+        return "dedicated"
+    return "superposition" if w1 * w2 < 0 else "other"
+
+
+def phase_diagram(importances: np.ndarray, densities: np.ndarray, seeds: int, steps: int,
+                  batch_size: int, lr: float, seed: int) -> pd.DataFrame:
+    """Train every (relative importance, density, seed) instance at once and return one row per
+    grid cell: r, p, the best seed's w_1, w_2, loss and phase."""
+    r, p, s = np.meshgrid(importances, densities, np.arange(seeds), indexing="ij")
+    r, p = torch.tensor(r.ravel(), dtype=torch.float32), torch.tensor(p.ravel(),
+                                                                     dtype=torch.float32)
+    g = torch.Generator().manual_seed(seed)
+    model = ToyModel.init(len(r), 2, 1, g)
+    imp = torch.stack([torch.ones_like(r), r], 1)
+    res = train_toy(model, imp, p[:, None].expand(-1, 2), steps, batch_size, lr, g)
+    df = pd.DataFrame({"importance": r.numpy(), "density": p.numpy(), "seed": s.ravel(),
+                       "w1": model.W[:, 0, 0].numpy(), "w2": model.W[:, 1, 0].numpy(),
+                       "loss": res.loss.numpy()})
+    best = df.loc[df.groupby(["importance", "density"])["loss"].idxmin()].reset_index(drop=True)
+    best["phase"] = [classify_phase(torch.tensor([a, b])) for a, b in zip(best.w1, best.w2,
+                                                                             strict=True)]
+    return best

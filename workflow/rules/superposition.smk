@@ -1,0 +1,127 @@
+# Direction 3b: a loss that discourages superposition (src/rose/superposition).
+# Toy models (sparsity sweeps, phase diagram, penalties with a privileged basis), then the
+# penalties on a Colored MNIST MLP; aggregation, figures and generated LaTeX.
+
+SUP = config["superposition"]
+SUP_FIGURES = ["geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"]
+SUP_SHORTCUT_RUNS = expand(
+    "results/superposition/shortcut/{benchmark}.csv", benchmark=SUP["shortcut"]["benchmarks"]
+)
+SUP_PENALTY_DIRS = expand(
+    "results/superposition/toy_penalty/{variant}", variant=list(SUP["penalty"]["variants"])
+)
+SUP_TOY_DIRS = {k: f"results/superposition/toy/{k}" for k in SUP["toy"]}
+SUP_CODE = ["superposition/toy_model.py", "superposition/penalties.py",
+            "superposition/geometry.py", "superposition/experiments.py"]
+
+
+rule superposition_toy_sweep:
+    input:
+        code=rose_code(*SUP_CODE),
+    output:
+        instances="results/superposition/toy/{sweep}/instances.csv",
+        features="results/superposition/toy/{sweep}/features.csv",
+        weights="results/superposition/toy/{sweep}/weights.npz",
+    params:
+        sweep=lambda w: SUP["toy"][w.sweep],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "results/superposition/toy/{sweep}/run.log",
+    benchmark:
+        "results/superposition/toy/{sweep}/benchmark.tsv"
+    script:
+        "../scripts/superposition_toy_sweep.py"
+
+
+rule superposition_phase:
+    input:
+        code=rose_code(*SUP_CODE, "superposition/phase_diagram.py"),
+    output:
+        "results/superposition/phase/phase.csv",
+    params:
+        phase=SUP["phase"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "results/superposition/phase/run.log",
+    benchmark:
+        "results/superposition/phase/benchmark.tsv"
+    script:
+        "../scripts/superposition_phase.py"
+
+
+rule superposition_toy_penalty:
+    input:
+        code=rose_code(*SUP_CODE),
+    output:
+        instances="results/superposition/toy_penalty/{variant}/instances.csv",
+        features="results/superposition/toy_penalty/{variant}/features.csv",
+    params:
+        penalty=SUP["penalty"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "results/superposition/toy_penalty/{variant}/run.log",
+    benchmark:
+        "results/superposition/toy_penalty/{variant}/benchmark.tsv"
+    script:
+        "../scripts/superposition_toy_penalty.py"
+
+
+rule superposition_shortcut:
+    input:
+        code=rose_code(*SUP_CODE, "superposition/shortcut.py", "data/colored_mnist.py",
+                       "data/bundled.py"),
+    output:
+        "results/superposition/shortcut/{benchmark}.csv",
+    params:
+        shortcut=SUP["shortcut"],
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    log:
+        "results/superposition/shortcut/{benchmark}.log",
+    benchmark:
+        "results/superposition/shortcut/{benchmark}.benchmark.tsv"
+    script:
+        "../scripts/superposition_shortcut.py"
+
+
+rule aggregate_superposition:
+    input:
+        shortcut=SUP_SHORTCUT_RUNS,
+        penalty=[f"{d}/instances.csv" for d in SUP_PENALTY_DIRS],
+        code=rose_code("superposition/summary.py", "superposition/report.py", "stats.py"),
+    output:
+        runs="results/superposition/shortcut_runs.csv",
+        summary="results/superposition/shortcut_summary.csv",
+        selected="results/superposition/shortcut_selected.csv",
+        paired="results/superposition/shortcut_paired.csv",
+        toy_runs="results/superposition/toy_penalty_runs.csv",
+        toy_summary="results/superposition/toy_penalty_summary.csv",
+        metrics="results/superposition/metrics.json",
+    log:
+        "logs/aggregate_superposition.log",
+    script:
+        "../scripts/aggregate_superposition.py"
+
+
+rule superposition:
+    input:
+        rules.aggregate_superposition.output,
+        expand("results/superposition/toy/{sweep}/weights.npz", sweep=list(SUP["toy"])),
+        "results/superposition/phase/phase.csv",
+
+
+wildcard_constraints:
+    sweep="|".join(SUP["toy"]),
+    benchmark="|".join(SUP["shortcut"]["benchmarks"]),

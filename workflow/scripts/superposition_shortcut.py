@@ -1,0 +1,8 @@
+# Thin adapter: Snakemake job -> rose.superposition.experiments.shortcut.
+from rose.logs import redirect_to
+from rose.superposition.experiments import shortcut
+
+with redirect_to(snakemake.log[0]):
+    shortcut(dict(snakemake.params.shortcut), snakemake.wildcards.benchmark,
+             list(snakemake.params.seeds), snakemake.output[0],
+             threads=snakemake.threads)

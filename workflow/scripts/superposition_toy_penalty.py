@@ -1,0 +1,9 @@
+# Thin adapter: Snakemake job -> rose.superposition.experiments.toy_penalty.
+from pathlib import Path
+
+from rose.logs import redirect_to
+from rose.superposition.experiments import toy_penalty
+
+with redirect_to(snakemake.log[0]):
+    toy_penalty(dict(snakemake.params.penalty), snakemake.wildcards.variant,
+                Path(snakemake.output.instances).parent, threads=snakemake.threads)

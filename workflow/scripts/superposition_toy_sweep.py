@@ -1,0 +1,9 @@
+# Thin adapter: Snakemake job -> rose.superposition.experiments.toy_sweep.
+from pathlib import Path
+
+from rose.logs import redirect_to
+from rose.superposition.experiments import toy_sweep
+
+with redirect_to(snakemake.log[0]):
+    toy_sweep(dict(snakemake.params.sweep), Path(snakemake.output.instances).parent,
+              threads=snakemake.threads)
