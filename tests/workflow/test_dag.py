@@ -25,6 +25,16 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     n = len(cfg["baseline"]["datasets"]) * len(cfg["baseline"]["methods"]) * len(cfg["seeds"])
     assert len(runs) == n and set(runs["status"]) == {"ok"}
     assert (built / "figures/baseline/learning_curves.pdf").stat().st_size > 1000
+    sup = cfg["superposition"]
+    shortcut = pd.read_csv(built / "results/superposition/shortcut_runs.csv")
+    lams = 1 + len(sup["shortcut"]["lams"])           # lambda = 0 is always run as reference
+    per_variant = {v: lams if spec["penalty"] != "none" else 1
+                   for v, spec in sup["shortcut"]["variants"].items()}
+    assert len(shortcut) == len(cfg["seeds"]) * len(sup["shortcut"]["benchmarks"]) * sum(
+        per_variant.values())
+    for name in ("geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"):
+        meta = PdfReader(built / f"figures/superposition/{name}.pdf").metadata
+        assert "rule=figures_superposition" in meta["/Keywords"]
     assert len(PdfReader(built / "paper/main.pdf").pages) >= 3
     again = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], built, tool_env)
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -49,6 +59,10 @@ def test_paper_quotes_the_generated_numbers(built):
     assert f"\\newcommand{{\\BaselineHeadTestAccMean}}{{{value}}}" in macros
     text = " ".join(p.extract_text() for p in PdfReader(built / "paper/main.pdf").pages)
     assert re.search(rf"accuracy is\s+{re.escape(value)}%", text)
+    # direction 3b: the unpenalised Colored MNIST accuracy, from the runs to the PDF
+    runs = pd.read_csv(built / "results/superposition/shortcut_runs.csv")
+    erm = runs[(runs["benchmark"] == "irm") & (runs["variant"] == "erm")]["test_acc"].mean()
+    assert re.search(rf"{100 * erm:.1f}\s*\[[0-9.]+, [0-9.]+\]%\s*test-\s*environment", text)
 
 
 def test_report_contains_every_figure_with_its_caption(built, tool_env):
@@ -57,6 +71,7 @@ def test_report_contains_every_figure_with_its_caption(built, tool_env):
     html = (built / "report.html").read_text()
     assert "learning_curves.pdf" in html
     assert "percentile-bootstrap confidence intervals" in html
+    assert "superposition/phase.pdf" in html and "antipodal superposition" in html
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -123,7 +138,13 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
 @pytest.mark.parametrize("module,expected", [
     ("plots/baseline.py", {"figure_baseline_learning_curves", "paper", "all"}),
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
+                  "aggregate_superposition", "figures_superposition", "tex_superposition",
                   "paper", "all"}),
+    ("plots/superposition.py", {"figures_superposition", "paper", "all"}),
+    ("superposition/toy_model.py", {"superposition_toy_sweep", "superposition_phase",
+                                    "superposition_toy_penalty", "superposition_shortcut",
+                                    "aggregate_superposition", "figures_superposition",
+                                    "tex_superposition", "paper", "all"}),
     ("train.py", {"train_baseline", "aggregate_baseline", "figure_baseline_learning_curves",
                   "tex_baseline", "paper", "all"}),
     ("pipeline.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",

@@ -120,9 +120,11 @@ def _edges(c: np.ndarray) -> np.ndarray:
 
 
 def toy_penalty_sweep(instances: pd.DataFrame) -> plt.Figure:
-    """Per variant and sparsity: features per dimension, mean D_i, neuron polysemanticity and
-    reconstruction loss against lambda (mean over seeds with 95% CI)."""
-    cols = [("features_per_dimension", "features per dimension"),
+    """Per variant and sparsity: mean D_i (scale-free), features per dimension (assumes
+    ||W_i|| about 1, which penalties can break), neuron polysemanticity, the share of in-between
+    activations and reconstruction loss against lambda (mean over seeds with 95% CI)."""
+    cols = [("mean_dimensionality", "mean $D_i$"),
+            ("features_per_dimension", "features per dimension"),
             ("neuron_polysemanticity", "neuron polysemanticity"),
             ("mid_activation_fraction", "in-between activations"),
             ("loss", "reconstruction loss")]
@@ -142,6 +144,8 @@ def toy_penalty_sweep(instances: pd.DataFrame) -> plt.Figure:
             for k, (_v, g) in enumerate(base[base["sparsity"] == s].groupby("variant")):
                 ax.axhline(g[c].mean(), ls=":", lw=0.8, color=f"C{k % 10}")
             ax.set_xscale("log")
+            if c in ("loss", "features_per_dimension"):
+                ax.set_yscale("log")
             ax.set_ylabel(label)
             ax.set_xlabel("penalty strength $\\lambda$")
             ax.set_title(f"S = {s:g}", fontsize=9)

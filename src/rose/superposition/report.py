@@ -64,24 +64,21 @@ def figures(toy_dirs: dict[str, str | Path], phase_csv: str | Path,
                 "Penalties on Colored MNIST", prov)
 
 
-def _ci(values: dict, stem: tuple[str, ...], x: pd.Series, percent: bool = True) -> None:
-    """mean / low / high / seeds macros of one series of per-seed values."""
-    from rose.stats import summarize
-
-    s = summarize(x.tolist())
-    fmt = paper.fmt_percent if percent else (lambda v: f"{v:.3f}")
-    values[paper.macro_name(*stem, "mean")] = fmt(s.mean)
-    values[paper.macro_name(*stem, "low")] = fmt(s.ci_low)
-    values[paper.macro_name(*stem, "high")] = fmt(s.ci_high)
-    values[paper.macro_name(*stem, "seeds")] = str(s.n)
+def _sci(v: float) -> str:
+    """3 significant digits; LaTeX scientific notation for small values (losses)."""
+    if v == 0 or 1e-2 <= abs(v) < 1e4:
+        return f"{v:.3g}"
+    mant, exp = f"{v:.2e}".split("e")
+    return f"{mant}\\times10^{{{int(exp)}}}"
 
 
-def _verdict(paired: pd.DataFrame, metric: str, what: str) -> str:
+def _verdict(paired: pd.DataFrame, metric: str, what: str, say_empty: bool) -> str:
     """A generated sentence: which selected penalties changed ``metric`` with a paired 95% CI
     excluding zero, and in which direction."""
     rows = paired[paired.metric == metric]
     if rows.empty:
-        return f"No penalty was selected at a non-zero strength, so none changed {what}."
+        return ("Validation accuracy selected $\\lambda = 0$ for every penalty, so no "
+                "penalised model is compared." if say_empty else "")
     up = rows[rows.ci_low > 0]
     down = rows[rows.ci_high < 0]
     def names(df: pd.DataFrame) -> str:
@@ -132,28 +129,62 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
     values["SupPhaseCells"] = str(int(ph.sum()))
     # toy penalties at the sparsest setting and the strongest lambda
     s_max, lam_max = toy.sparsity.max(), toy.lam.max()
-    for v, g in toy[toy.sparsity == s_max].groupby("variant"):
-        for lam, tag in ((0.0, "zero"), (lam_max, "max")):
-            sub = g[g.lam == lam]
-            if len(sub):
-                _ci(values, ("sup", "toy", v, tag, "fpd"), sub.features_per_dimension, False)
-                _ci(values, ("sup", "toy", v, tag, "loss"), sub.loss, False)
     values["SupToyS"] = f"{s_max:g}"
     values["SupToyLamMax"] = f"{lam_max:g}"
-    # shortcut anchors (IRM paper: ERM 87.4 train / 17.1 test at 60k-image scale)
-    for b in runs.benchmark.unique():
-        base = runs[(runs.benchmark == b) & (runs.variant == "erm")]
-        if len(base):
-            for m in ("train_acc", "test_acc", "test_worst_group_acc", "swapped_acc"):
-                _ci(values, ("sup", b, "erm", m), base[m])
+    values["SupToyPenaltySummary"] = toy_penalty_summary(toy[toy.sparsity == s_max], lam_max)
+    values["SupErmSummary"] = erm_summary(runs)
     values["SupShortcutSeeds"] = str(runs.seed.nunique())
     values["SupVerdictWorstGroup"] = _verdict(paired, "test_worst_group_acc",
-                                              "worst-group test accuracy")
-    values["SupVerdictSwapped"] = _verdict(paired, "swapped_acc", "swapped-colour accuracy")
+                                              "worst-group test accuracy", True)
+    values["SupVerdictSwapped"] = _verdict(paired, "swapped_acc", "swapped-colour accuracy",
+                                           False)
     values["SupVerdictBoth"] = _verdict(paired, "frac_both",
-                                        "the share of units carrying colour and shape")
+                                        "the share of units carrying colour and shape", False)
     Path(macros_tex).write_text(paper.macros(values))
     Path(table_tex).write_text(shortcut_table(runs, selected))
+
+
+def _cell(x: pd.Series, fmt) -> str:
+    from rose.stats import summarize
+
+    s = summarize(x.tolist())
+    return f"{fmt(s.mean)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}]"
+
+
+def toy_penalty_summary(toy: pd.DataFrame, lam: float) -> str:
+    """A generated itemize: per variant, lambda = 0 -> lambda = ``lam`` for mean D_i, neuron
+    polysemanticity and reconstruction loss (mean [95% CI] over seeds)."""
+    items = []
+    for v, g in toy.groupby("variant"):
+        zero, top = g[g.lam == 0], g[g.lam == lam]
+        name = f"\\texttt{{{paper.latex_escape(v)}}}"
+        if top.empty:
+            items.append(f"\\item {name} (no penalty strength): mean $D_i$ "
+                         f"{_cell(zero.mean_dimensionality, _sci)}, neuron polysemanticity "
+                         f"{_cell(zero.neuron_polysemanticity, _sci)}, loss "
+                         f"${_cell(zero.loss, _sci)}$.")
+            continue
+        items.append(
+            f"\\item {name}: mean $D_i$ {_cell(zero.mean_dimensionality, _sci)} $\\to$ "
+            f"{_cell(top.mean_dimensionality, _sci)}; neuron polysemanticity "
+            f"{_cell(zero.neuron_polysemanticity, _sci)} $\\to$ "
+            f"{_cell(top.neuron_polysemanticity, _sci)}; features per dimension "
+            f"{_cell(zero.features_per_dimension, _sci)} $\\to$ "
+            f"{_cell(top.features_per_dimension, _sci)}; loss ${_cell(zero.loss, _sci)}$ "
+            f"$\\to$ ${_cell(top.loss, _sci)}$.")
+    return "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"
+
+
+def erm_summary(runs: pd.DataFrame) -> str:
+    """A generated sentence per benchmark: the unpenalised model's accuracies with CIs."""
+    parts = []
+    for b, g in runs[runs.variant == "erm"].groupby("benchmark"):
+        parts.append(f"on \\texttt{{{paper.latex_escape(b)}}} it reaches "
+                     f"{_cell(g.train_acc, paper.fmt_percent)}\\% training, "
+                     f"{_cell(g.test_acc, paper.fmt_percent)}\\% test-environment, "
+                     f"{_cell(g.test_worst_group_acc, paper.fmt_percent)}\\% worst-group and "
+                     f"{_cell(g.swapped_acc, paper.fmt_percent)}\\% swapped-colour accuracy")
+    return "; ".join(parts) + "."
 
 
 def shortcut_table(runs: pd.DataFrame, selected: pd.DataFrame) -> str:
