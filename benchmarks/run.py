@@ -11,11 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_quick_dag, bench_seed_vectorisation, bench_train_loop
+from benchmarks import (bench_quick_dag, bench_seed_vectorisation, bench_toy_instances,
+                        bench_train_loop)
 
 BENCHMARKS = {
     "train_loop": bench_train_loop.main,
     "seed_vectorisation": bench_seed_vectorisation.main,
+    "toy_instances": bench_toy_instances.main,
     "quick_dag": bench_quick_dag.main,
 }
 
