@@ -15,7 +15,6 @@ import pandas as pd
 
 from tests.workflow.conftest import copy_repo, sh
 
-
 # each direction's targets: its results, its figures and its generated LaTeX
 DIRECTION_TARGETS = {
     "3b superposition": ["superposition", "figures_superposition",

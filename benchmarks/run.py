@@ -11,8 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import (bench_quick_dag, bench_seed_vectorisation, bench_toy_instances,
-                        bench_train_loop)
+from benchmarks import (
+    bench_quick_dag,
+    bench_seed_vectorisation,
+    bench_toy_instances,
+    bench_train_loop,
+)
 
 BENCHMARKS = {
     "train_loop": bench_train_loop.main,
