@@ -5,7 +5,6 @@ toy weights) that the aggregation, figures and paper read. One process per call.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +157,3 @@ def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_csv(out_csv, index=False)
 
-
-def write_json(obj: dict, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -159,14 +159,15 @@ def evaluate_shortcut(model: BatchedMLP, splits: list[dict[str, Environment]],
                       seed_of: np.ndarray, mi_threshold: float, tau: float) -> pd.DataFrame:
     """One row per instance: accuracy on every split, worst-group test accuracy, and how the
     hidden units (all layers, on the probe split) carry colour and shape."""
+    flat = [{name: _flat(sp[name]) for name in SPLITS} for sp in splits]   # once per seed
     rows = []
     for i, s in enumerate(seed_of):
         row: dict[str, float] = {}
+        single = BatchedMLP([w[i:i + 1] for w in model.weights],
+                            [b[i:i + 1] for b in model.biases], model.activation, model.topk)
         for name in SPLITS:
             env = splits[s][name]
-            x, y = _flat(env)
-            single = BatchedMLP([w[i:i + 1] for w in model.weights],
-                                [b[i:i + 1] for b in model.biases], model.activation, model.topk)
+            x, y = flat[s][name]
             logit, hid = single.forward(x[None])
             correct = ((logit[0] > 0).float() == y).numpy()
             row[f"{name}_acc"] = float(correct.mean())
