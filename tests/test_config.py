@@ -58,12 +58,25 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "missing_erm":
         del cfg["superposition"]["shortcut"]["variants"]["erm"]
         return cfg, "'erm' is a required property"
+    if how == "negative_round_size":
+        cfg["active"]["loop"]["round_size"] = -5
+        return cfg, "['active']['loop']['round_size']"
+    if how == "unknown_acquisition":
+        cfg["active"]["acquisitions"].append("uncertainty")
+        return cfg, "['active']['acquisitions'][5]"
+    if how == "alignment_above_one":
+        cfg["active"]["benchmarks"]["cmnist"]["train_align"] = [0.8, 1.5]
+        return cfg, "['active']['benchmarks']['cmnist']['train_align'][1]"
+    if how == "unknown_curriculum_method":
+        cfg["active"]["curriculum"]["methods"] = ["erm", "irm"]
+        return cfg, "['active']['curriculum']['methods'][1]"
     raise AssertionError(how)
 
 
 BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown_dataset",
           "unknown_key", "sparsity_one", "negative_sparsity", "negative_lambda",
-          "unknown_penalty", "missing_erm"]
+          "unknown_penalty", "missing_erm", "negative_round_size", "unknown_acquisition",
+          "alignment_above_one", "unknown_curriculum_method"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

@@ -35,6 +35,17 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     for name in ("geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"):
         meta = PdfReader(built / f"figures/superposition/{name}.pdf").metadata
         assert "rule=figures_superposition" in meta["/Keywords"]
+    act = cfg["active"]
+    al = pd.read_csv(built / "results/active/al_runs.csv")
+    assert len(al) == (len(act["benchmarks"]) * len(act["acquisitions"]) * len(cfg["seeds"])
+                       * (act["loop"]["rounds"] + 1))
+    assert al.n_labels.max() == act["loop"]["initial"] + act["loop"]["rounds"] * \
+        act["loop"]["round_size"]
+    cur = pd.read_csv(built / "results/active/curriculum_runs.csv")
+    assert set(cur.method) == set(act["curriculum"]["methods"])
+    for name in ("budget", "composition", "minority", "curriculum"):
+        meta = PdfReader(built / f"figures/active/{name}.pdf").metadata
+        assert "rule=figures_active" in meta["/Keywords"]
     assert len(PdfReader(built / "paper/main.pdf").pages) >= 3
     again = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], built, tool_env)
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -63,6 +74,11 @@ def test_paper_quotes_the_generated_numbers(built):
     runs = pd.read_csv(built / "results/superposition/shortcut_runs.csv")
     erm = runs[(runs["benchmark"] == "irm") & (runs["variant"] == "erm")]["test_acc"].mean()
     assert re.search(rf"{100 * erm:.1f}\s*\[[0-9.]+, [0-9.]+\]%\s*test-\s*environment", text)
+    # direction 3a: ERM's worst-group accuracy on the whole pool, from the runs to the PDF
+    cur = pd.read_csv(built / "results/active/curriculum_runs.csv")
+    wg = cur[(cur["benchmark"] == "cmnist") & (cur["method"] == "erm")]
+    assert re.search(rf"{100 * wg.test_worst_group_acc.mean():.1f}\s*\[[0-9.]+, [0-9.]+\]%\s*"
+                     r"worst-\s*group", text)
 
 
 def test_report_contains_every_figure_with_its_caption(built, tool_env):
@@ -72,6 +88,7 @@ def test_report_contains_every_figure_with_its_caption(built, tool_env):
     assert "learning_curves.pdf" in html
     assert "percentile-bootstrap confidence intervals" in html
     assert "superposition/phase.pdf" in html and "antipodal superposition" in html
+    assert "active/budget.pdf" in html and "Label-budget curves" in html
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -139,7 +156,12 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     ("plots/baseline.py", {"figure_baseline_learning_curves", "paper", "all"}),
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
                   "aggregate_superposition", "figures_superposition", "tex_superposition",
-                  "paper", "all"}),
+                  "aggregate_active", "figures_active", "tex_active", "paper", "all"}),
+    ("plots/active.py", {"figures_active", "paper", "all"}),
+    ("active/acquisitions.py", {"active_learning", "aggregate_active", "figures_active",
+                                "tex_active", "paper", "all"}),
+    ("active/rho_loss.py", {"active_curriculum", "aggregate_active", "figures_active",
+                            "tex_active", "paper", "all"}),
     ("plots/superposition.py", {"figures_superposition", "paper", "all"}),
     ("superposition/toy_model.py", {"superposition_toy_sweep", "superposition_phase",
                                     "superposition_toy_penalty", "superposition_shortcut",

@@ -12,8 +12,9 @@ Standard forms (research notes section 3; p = predictive distribution, p_t = MC-
                     MC dropout as in Gal et al. 2017)
   coreset           greedy k-centre in feature space: repeatedly add the candidate farthest from
                     labelled + chosen                                       (Sener & Savarese 2018)
-  badge             gradient embedding g(x) = (p - onehot(argmax p)) (x) h(x) (the last layer's
-                    CE gradient at the predicted label), batch by k-means++ seeding (Ash et al. 2020)
+  badge             gradient embedding g(x) = (p - onehot(argmax p)) (x) h(x) (the last
+                    layer's CE gradient at the predicted label), batch by k-means++ seeding
+                                                                            (Ash et al. 2020)
   oracle            group-balanced upper bound: repeatedly take a random candidate of the group
                     with the fewest labels so far (uses the true groups)
   alvin, analogy    :mod:`rose.active.alvin`, :mod:`rose.active.analogy`

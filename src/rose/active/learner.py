@@ -61,7 +61,7 @@ def stack(splits: list[dict[str, GroupData]], name: str) -> tuple[torch.Tensor, 
 class TrainResult:
     model: BatchedMLP
     dynamics: torch.Tensor | None   # [instances, n, records] bool: correct on own training rows
-    forward_examples: int           # examples passed forward (incl. candidates never trained on)
+    forward_examples: int   # per instance: examples passed forward (incl. unselected candidates)
 
 
 def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index: torch.Tensor,
@@ -95,8 +95,8 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
                     pred = predict(model, X, seed_of, index).argmax(-1)
                     records.append(pred == Y[rows, index])
                 if spec.selection == "train_domain_val" and val is not None:
-                    acc = (predict(model, val[0], seed_of).argmax(-1) == val[1][rows]).float()
-                    acc = acc.mean(1)
+                    pred = predict(model, val[0], seed_of).argmax(-1)
+                    acc = (pred == val[1][torch.as_tensor(seed_of)]).float().mean(1)
                     if best is None:
                         best, best_acc = [p.detach().clone() for p in model.parameters()], acc
                     else:
@@ -113,10 +113,10 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
                                     generator=generator)
         idx = index.gather(1, pos)
         if batch_selector is not None:
-            forwarded += idx.numel()
+            forwarded += idx.shape[1]
             idx = batch_selector(model, idx)
         logits, _ = model.forward(X[rows, idx], dropout=spec.dropout)
-        forwarded += idx.numel()
+        forwarded += idx.shape[1]
         loss = F.cross_entropy(logits.transpose(1, 2), Y[rows, idx], reduction="none")
         per_instance = loss.mean(1) if objective is None else objective(loss, idx)
         opt.zero_grad(set_to_none=True)

@@ -69,7 +69,7 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                          **{f"test_{k_}": v for k_, v in m.items()},
                          "val_acc": float((val_pred[i] == sp["val"].y).mean()),
                          "labelled_conflicting_frac": float((~lab.aligned).mean()),
-                         "labelled_groups_seen": int(len(np.unique(lab.group))),
+                         "labelled_groups_seen": len(np.unique(lab.group)),
                          "selection": loop["selection"], "retrain": loop["retrain"],
                          "pool_exhausted": exhausted and last})
             counts = np.bincount(lab.group, minlength=lab.n_groups)

@@ -21,7 +21,8 @@ AL_METRICS = {"test_acc": "test env", "test_worst_group_acc": "worst group",
 CURRICULUM_METRICS = {"train_acc": "train", "val_acc": "val", "test_acc": "test env",
                       "test_worst_group_acc": "worst group", "test_mean_group_acc": "mean group",
                       "test_conflicting_acc": "conflicting"}
-PAIRED_AL = ("test_worst_group_acc", "test_acc", "labelled_conflicting_frac")
+PAIRED_AL = ("test_worst_group_acc", "test_conflicting_acc", "test_acc",
+             "labelled_conflicting_frac")
 PAIRED_CURRICULUM = ("test_worst_group_acc", "test_acc", "test_mean_group_acc")
 
 
