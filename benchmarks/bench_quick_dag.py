@@ -19,8 +19,9 @@ from tests.workflow.conftest import copy_repo, sh
 DIRECTION_TARGETS = {
     "3b superposition": ["superposition", "figures_superposition",
                          "paper/generated/superposition_macros.tex"],
+    "3a active": ["active", "figures_active", "paper/generated/active_macros.tex"],
 }
-DIRECTION_GOAL_S = {"3b superposition": 120}
+DIRECTION_GOAL_S = {"3b superposition": 120, "3a active": 180}
 
 
 def main() -> float:

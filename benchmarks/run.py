@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
+    bench_acquisitions,
     bench_quick_dag,
     bench_seed_vectorisation,
     bench_toy_instances,
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "train_loop": bench_train_loop.main,
     "seed_vectorisation": bench_seed_vectorisation.main,
     "toy_instances": bench_toy_instances.main,
+    "acquisitions": bench_acquisitions.main,
     "quick_dag": bench_quick_dag.main,
 }
 

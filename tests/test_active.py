@@ -227,10 +227,14 @@ def test_every_acquisition_returns_k_distinct_candidates(name):
 # ---------------------------------------------------------------------- ALVIN and analogy
 
 def test_minority_split_from_training_dynamics():
-    correct = np.array([[1, 1, 1], [0, 0, 1], [1, 0, 1], [0, 1, 0], [0, 0, 0]], dtype=bool)
-    # learned; learned late; forgotten once; wrong at the end; never learned
-    np.testing.assert_array_equal(alvin.minority_split(correct),
-                                  [False, False, True, True, True])
+    correct = np.array([[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1], [1, 0, 1, 1],
+                        [0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
+    # learned early; learned at half-time; learned late; forgotten once; wrong at the end;
+    # never learned
+    np.testing.assert_array_equal(alvin.minority_split(correct, threshold=0.5),
+                                  [False, False, True, True, True, True])
+    np.testing.assert_array_equal(alvin.minority_split(correct, threshold=0.6),
+                                  [False, True, True, True, True, True])
 
 
 def test_alvin_anchors_lie_on_the_segments_between_their_two_examples():
@@ -390,7 +394,8 @@ def test_group_metrics_by_hand():
 
 def _loop(**kw):
     loop = {"initial": 10, "round_size": 10, "rounds": 2, "steps": 30, "retrain": "scratch",
-            "selection": "last", "eval_every": 10, "mc_samples": 3, "min_group_size": 1}
+            "selection": "last", "eval_every": 10, "mc_samples": 3, "min_group_size": 1,
+            "minority_threshold": 0.7}
     loop.update(kw)
     return loop
 

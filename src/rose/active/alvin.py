@@ -2,10 +2,13 @@
 arXiv 2410.08972), reimplemented from the paper's description; no public code was located, so
 every unstated detail below is our choice (research notes, pitfall 5):
 
-1. Minority split from training dynamics. A labelled example is *minority* if the model got it
-   wrong at the last record or forgot it at least once (correct at one record, wrong at the
-   next; forgetting events, Toneva et al. 2019). The records are taken every ``eval_every``
-   steps of the round's training. The rest of its class is *majority*.
+1. Minority split from training dynamics. Records of which labelled examples the model gets
+   right are taken every ``eval_every`` steps of the round's training. An example is *minority*
+   if it was hard to learn: right in less than ``threshold`` of the records (dataset
+   cartography's "correctness", Swayamdipta et al. 2020; a small model memorises its labels, so
+   being wrong at the end alone finds few), wrong at the last record, or forgotten at least once
+   (right at one record, wrong at the next; Toneva et al. 2019). The rest of its class is
+   *majority*.
 2. Anchors a = lam f(x_i) + (1 - lam) f(x_j), x_i minority, x_j a random majority example of
    the same class, lam ~ Beta(alpha, alpha); ``anchors_per_minority`` anchors per x_i.
    f = the current model's last hidden layer.
@@ -24,11 +27,12 @@ if TYPE_CHECKING:
     from rose.active.acquisitions import AcquisitionContext
 
 
-def minority_split(correct: np.ndarray) -> np.ndarray:
-    """correct [n, records] bool -> minority [n]: wrong at the last record or forgotten at
-    least once (a correct -> wrong transition between consecutive records)."""
+def minority_split(correct: np.ndarray, threshold: float = 0.7) -> np.ndarray:
+    """correct [n, records] bool -> minority [n]: right in fewer than ``threshold`` of the
+    records, wrong at the last record, or forgotten at least once (a correct -> wrong
+    transition between consecutive records)."""
     forgotten = (correct[:, :-1] & ~correct[:, 1:]).any(1)
-    return ~correct[:, -1] | forgotten
+    return (correct.mean(1) < threshold) | ~correct[:, -1] | forgotten
 
 
 def anchors(h_minority: np.ndarray, h_majority: np.ndarray, per_minority: int, alpha: float,

@@ -89,8 +89,15 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                 probs=probs, emb=emb, labelled=labelled[i], candidates=candidates,
                 y=sp["pool"].y, group=sp["pool"].group, n_groups=sp["pool"].n_groups,
                 rng=rngs[i], params=params.get(acq_of[i], {}))
+            quality = {}
             if acq_of[i] in NEEDS_DYNAMICS:
-                ctx.minority = minority_split(res.dynamics[i].numpy())
+                ctx.minority = minority_split(res.dynamics[i].numpy(),
+                                              loop["minority_threshold"])
+                # how well the split finds the true minority (reported, never used)
+                truth = ~sp["pool"].aligned[labelled[i]]
+                hit = (truth & ctx.minority).sum()
+                quality = {"minority_precision": hit / max(ctx.minority.sum(), 1),
+                           "minority_recall": hit / max(truth.sum(), 1)}
             if acq_of[i] == "bald":
                 ctx.mc_probs = np.stack([
                     predict(single, X[seed_of[i]:seed_of[i] + 1], np.zeros(1, dtype=int),
@@ -102,6 +109,6 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                                            "fallback": ctx.fallback,
                                            "minority_found": (int(ctx.minority.sum())
                                                               if ctx.minority is not None
-                                                              else -1)})
+                                                              else -1), **quality})
             labelled[i] = np.concatenate([labelled[i], new])
     return pd.DataFrame(rows), pd.DataFrame(comp)
