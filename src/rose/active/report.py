@@ -218,8 +218,8 @@ def minority_split_sentence(rounds: pd.DataFrame) -> str:
     parts = []
     for b, g in sub.groupby("benchmark"):
         per_seed = g.groupby("seed")[["minority_precision", "minority_recall"]].mean()
-        parts.append(f"on {_tt(b)} precision {_cell(per_seed.minority_precision)}\\% and "
-                     f"recall {_cell(per_seed.minority_recall)}\\%")
+        parts.append(f"{_cell(per_seed.minority_precision)}\\% precision and "
+                     f"{_cell(per_seed.minority_recall)}\\% recall on {_tt(b)}")
     if not parts:
         return ""
     return ("Against the true groups (used only for this check), the training-dynamics split "

@@ -51,7 +51,9 @@ def budget_curves(al_summary: pd.DataFrame) -> plt.Figure:
 
 def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
     """Left: the share of bias-conflicting (minority) points among the labels, per round.
-    Right: the final labelled set's mean count per group (rows: acquisitions)."""
+    Right: the final labelled set's mean count per (class, majority or minority attribute);
+    for two attributes these are the four groups, for cmnist10 the 9 minority colours of a
+    class are summed."""
     benches = sorted(al_summary.benchmark.unique())
     palette = _palette(list(dict.fromkeys(al_summary.acquisition)))
     fig, axes = plt.subplots(len(benches), 2, figsize=(10, 3.0 * len(benches)), squeeze=False,
@@ -64,36 +66,48 @@ def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel("labels")
         ax.set_ylabel("minority share of labels")
         c = comp[comp.benchmark == b]
-        last = c[c["round"] == c["round"].max()]
-        grid = last.pivot_table(index="acquisition", columns="group", values="count")
+        last = c[c["round"] == c["round"].max()].copy()
+        last["column"] = [f"y={int(y)} {'maj' if a else 'min'}"
+                          for y, a in zip(last.label, last.aligned, strict=True)]
+        grid = last.pivot_table(index="acquisition", columns="column", values="count",
+                                aggfunc="sum")
+        grid = grid[sorted(grid.columns, key=lambda s: (int(s.split()[0][2:]), s))]
         sns.heatmap(grid, ax=axes[i, 1], cmap="viridis", cbar_kws={"label": "labels"},
-                    xticklabels=grid.shape[1] <= 20)
-        axes[i, 1].set_title(f"{b}: labels per group at the final budget "
-                             "(group = label x attributes + attribute)", fontsize=8)
+                    annot=grid.shape[1] <= 8, fmt=".0f", annot_kws={"fontsize": 6})
+        axes[i, 1].set_title(f"{b}: labels per (class, majority / minority attribute) at the "
+                             "final budget", fontsize=8)
+        axes[i, 1].set_xlabel("")
+        axes[i, 1].tick_params(labelsize=6)
     axes[0, 0].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
 
 
 def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
-    """Every (acquisition, seed, round): worst-group accuracy against the minority share of the
-    labelled set; Spearman's rho over all points in the title (scipy.stats.spearmanr)."""
+    """Every (acquisition, seed, round): worst-group accuracy (top) and accuracy on
+    bias-conflicting test points (bottom) against the minority share of the labelled set;
+    Spearman's rho over all points in each title (scipy.stats.spearmanr)."""
     benches = sorted(al_runs.benchmark.unique())
     palette = _palette(list(dict.fromkeys(al_runs.acquisition)))
-    fig, axes = plt.subplots(1, len(benches), figsize=(4.2 * len(benches), 3.4), squeeze=False)
-    for j, b in enumerate(benches):
-        sub = al_runs[al_runs.benchmark == b]
-        ax = axes[0, j]
-        sns.scatterplot(data=sub, x="labelled_conflicting_frac", y="test_worst_group_acc",
-                        hue="acquisition", palette=palette, size="n_labels", sizes=(6, 40),
-                        alpha=0.6, ax=ax, legend=(j == 0))
-        rho = sps.spearmanr(sub.labelled_conflicting_frac, sub.test_worst_group_acc,
-                            nan_policy="omit").statistic
-        ax.set_title(f"{b}: Spearman $\\rho$ = {rho:.2f}", fontsize=9)
-        ax.set_xlabel("minority share of labels")
-        ax.set_ylabel("worst-group acc.")
-    if axes[0, 0].get_legend():
-        sns.move_legend(axes[0, 0], "upper left", fontsize=5, bbox_to_anchor=(1.0, 1.0))
+    rows = [("test_worst_group_acc", "worst-group acc."),
+            ("test_conflicting_acc", "bias-conflicting acc.")]
+    fig, axes = plt.subplots(len(rows), len(benches), figsize=(4.2 * len(benches), 6.4),
+                             squeeze=False)
+    for i, (m, label) in enumerate(rows):
+        for j, b in enumerate(benches):
+            sub = al_runs[al_runs.benchmark == b]
+            ax = axes[i, j]
+            sns.scatterplot(data=sub, x="labelled_conflicting_frac", y=m, hue="acquisition",
+                            palette=palette, size="n_labels", sizes=(6, 40), alpha=0.6, ax=ax,
+                            legend=(i == 0 and j == len(benches) - 1))
+            rho = sps.spearmanr(sub.labelled_conflicting_frac, sub[m],
+                                nan_policy="omit").statistic
+            ax.set_title(f"{b}: Spearman $\\rho$ = {rho:.2f}", fontsize=9)
+            ax.set_xlabel("minority share of labels")
+            ax.set_ylabel(label)
+    leg_ax = axes[0, -1]
+    if leg_ax.get_legend():
+        sns.move_legend(leg_ax, "upper left", fontsize=5, bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
