@@ -55,7 +55,10 @@ def nearest_unique(targets: np.ndarray, emb: np.ndarray, candidates: np.ndarray,
     targets = targets[rng.permutation(len(targets))]
     cand = emb[candidates]
     d = ((targets ** 2).sum(1)[:, None] - 2 * targets @ cand.T + (cand ** 2).sum(1)[None])
-    order = np.argsort(d, axis=1)[:, :k]          # no target needs more than k neighbours
+    # no target needs more than its k nearest: partial sort (argpartition), then order those k
+    part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < d.shape[1] else \
+        np.tile(np.arange(d.shape[1]), (len(d), 1))
+    order = np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, 1), 1), 1)
     taken = np.zeros(len(candidates), dtype=bool)
     ptr = np.zeros(len(targets), dtype=np.int64)
     chosen: list[int] = []
