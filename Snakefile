@@ -23,6 +23,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/superposition.smk"
 include: "workflow/rules/active.smk"
+include: "workflow/rules/continual.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
@@ -34,5 +35,6 @@ rule all:
         rules.baseline.input,
         rules.superposition.input,
         rules.active.input,
+        rules.continual.input,
         rules.figures.input,
         "paper/main.pdf",

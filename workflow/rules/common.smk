@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from rose import baseline as rose_baseline
 from rose.active import experiments as rose_active
+from rose.continual import experiments as rose_continual
 from rose.superposition import experiments as rose_superposition
 from rose.provenance import stable_hash
 
@@ -24,6 +25,7 @@ check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
 try:
     rose_superposition.check_config(config["superposition"])
     rose_active.check_config(config["active"])
+    rose_continual.check_config(config["continual"])
 except ValueError as e:
     raise WorkflowError(str(e)) from None
 

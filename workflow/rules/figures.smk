@@ -75,8 +75,33 @@ rule figures_active:
         "../scripts/figures_active.py"
 
 
+rule figures_continual:
+    input:
+        runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
+        matrix=expand("results/continual/{stream}/matrix.csv", stream=CONT_STREAMS),
+        anytime=expand("results/continual/{stream}/anytime.csv", stream=CONT_STREAMS),
+        trace=expand("results/continual/{stream}/trace.csv", stream=CONT_STREAMS),
+        code=rose_code("plots/__init__.py", "plots/continual.py", "continual/report.py"),
+    output:
+        **{
+            name: report(
+                f"figures/continual/{name}.pdf",
+                caption=f"../report/continual_{name}.rst",
+                category="Continual learning",
+            )
+            for name in CONT_FIGURES
+        },
+    params:
+        config_hash=CONFIG_HASH,
+    log:
+        "logs/figures_continual.log",
+    script:
+        "../scripts/figures_continual.py"
+
+
 rule figures:
     input:
         rules.figure_baseline_learning_curves.output,
         rules.figures_superposition.output,
         rules.figures_active.output,
+        rules.figures_continual.output,

@@ -48,6 +48,19 @@ rule tex_active:
         "../scripts/tex_active.py"
 
 
+rule tex_continual:
+    input:
+        aggregate=rules.aggregate_continual.output,
+        code=rose_code("paper.py", "continual/report.py"),
+    output:
+        table="paper/generated/continual_table.tex",
+        macros="paper/generated/continual_macros.tex",
+    log:
+        "logs/tex_continual.log",
+    script:
+        "../scripts/tex_continual.py"
+
+
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
@@ -71,7 +84,7 @@ rule paper:
         ),
         bib="paper/references.bib",
         generated=rules.tex_baseline.output + rules.tex_superposition.output
-        + rules.tex_active.output + rules.tex_provenance.output,
+        + rules.tex_active.output + rules.tex_continual.output + rules.tex_provenance.output,
         figures=rules.figures.input,
     output:
         "paper/main.pdf",

@@ -1,0 +1,56 @@
+"""Keeping the model inside the ball d(theta, theta_ref) <= r after the K steps on a batch.
+
+All updates move along the segment theta(alpha) = theta_ref + alpha (theta_K - theta_ref):
+  euclidean, fisher  closed form: both are norms of theta - theta_ref, so d(theta(alpha)) =
+                     alpha d(theta_K) and alpha = min(1, r / d(theta_K)) is the projection onto
+                     the ball along the segment (for the Euclidean ball it is the orthogonal
+                     projection, as theta_ref is the centre)
+  ldifs, kl, cka     bisection on alpha in [0, 1] (the TRPO-style line search, Schulman et al.
+                     2015): lo only ever takes values with d <= r, so the returned point is
+                     feasible whatever the shape of d along the segment; when d is continuous
+                     and increasing it lands within 2^-iters of the boundary.
+If d(theta_K) <= r the model is left untouched (alpha = 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from rose.superposition.shortcut import BatchedMLP
+
+CLOSED_FORM = ("euclidean", "fisher")
+
+
+def _set(model: BatchedMLP, ref: list[torch.Tensor], end: list[torch.Tensor],
+         alpha: torch.Tensor) -> None:
+    for p, r, e in zip(model.parameters(), ref, end, strict=True):
+        a = alpha.view(-1, *([1] * (p.dim() - 1)))
+        p.copy_(r + a * (e - r))
+
+
+@torch.no_grad()
+def enforce(model: BatchedMLP, ref: list[torch.Tensor],
+            distance: Callable[[BatchedMLP], torch.Tensor], name: str, radius: torch.Tensor,
+            iters: int = 20) -> torch.Tensor:
+    """Move every instance of ``model`` (in place) to the feasible point of its segment;
+    returns alpha [instances] (1 = constraint inactive)."""
+    end = [p.detach().clone() for p in model.parameters()]
+    d_end = distance(model)
+    inside = d_end <= radius
+    if name in CLOSED_FORM:
+        alpha = torch.where(inside, 1.0, radius / d_end.clamp(min=1e-30)).clamp(0.0, 1.0)
+        _set(model, ref, end, alpha)
+        return alpha
+    lo = torch.zeros_like(radius)
+    hi = torch.ones_like(radius)
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        _set(model, ref, end, mid)
+        ok = distance(model) <= radius
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    alpha = torch.where(inside, 1.0, lo)
+    _set(model, ref, end, alpha)
+    return alpha

@@ -1,0 +1,186 @@
+"""Seed aggregation, figures and generated LaTeX of direction 2, from the run tables on disk.
+
+Comparisons are paired by seed (same stream, same initial weights): every arm against
+``finetune_k`` (the same K steps per batch, no constraint: matched gradient steps), and the
+adaptive controllers against the fixed radius they start from. Means with 95% bootstrap CIs
+(rose.stats); the number of seeds is printed next to every interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from rose import paper
+from rose.active.summary import paired_against
+from rose.stats import summarize, summarize_frame
+
+METRICS = {"final_acc": "final acc.", "forgetting": "forgetting", "learning_acc": "learning acc.",
+           "aaa": "anytime acc.", "noisy_acc": "noisy acc."}
+EXTRA = ("bwt", "curve_auc", "samples_to_threshold", "threshold_reached", "constraint_active",
+         "steps_per_sample")
+REFERENCE = "finetune_k"
+PAIRED = ("final_acc", "forgetting", "learning_acc", "aaa")
+
+
+def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    p = paired_against(runs.rename(columns={"stream": "benchmark"}), "arm", reference, PAIRED)
+    return p.rename(columns={"benchmark": "stream"})
+
+
+def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
+    out = Path(out_dir)
+    runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
+    runs.to_csv(out / "runs.csv", index=False)
+    parts = [summarize_frame(runs, ["stream", "group", "arm"], m).assign(metric=m)
+             for m in [*METRICS, *EXTRA]]
+    pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
+    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
+    _paired(runs, ref).to_csv(out / "paired.csv", index=False)
+    m = {f"{s}/{a}/{k}": float(g[k].mean()) for (s, a), g in runs.groupby(["stream", "arm"])
+         for k in ("final_acc", "forgetting", "aaa")}
+    (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def figures(run_csvs, matrix_csvs, anytime_csvs, trace_csvs, out: dict[str, str], rule: str,
+            config_hash: str) -> None:
+    from rose.plots import continual as plots
+    from rose.plots import save_figure
+    from rose.provenance import git_commit
+
+    prov = {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash}
+
+    def cat(paths):
+        return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    runs = cat(run_csvs)
+    save_figure(plots.matrices(cat(matrix_csvs)), out["matrices"], "Accuracy matrices", prov)
+    save_figure(plots.anytime(cat(anytime_csvs)), out["anytime"], "Anytime accuracy", prov)
+    save_figure(plots.frontier(runs), out["frontier"], "Plasticity vs forgetting", prov)
+    save_figure(plots.radius_traces(cat(trace_csvs)), out["radius"], "Radius along the stream",
+                prov)
+
+
+def _cell(x: pd.Series) -> str:
+    s = summarize(x.tolist())
+    return paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
+
+
+def _tt(s: str) -> str:
+    return f"\\texttt{{{paper.latex_escape(s)}}}"
+
+
+def _pts(r) -> str:
+    return (f"{100 * r.difference:+.1f} points [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]")
+
+
+def verdict(paired: pd.DataFrame, arms: Sequence[str], metric: str, what: str,
+            reference: str) -> str:
+    rows = paired[(paired.metric == metric) & paired.arm.isin(arms)]
+    parts = []
+    for s, g in rows.groupby("stream"):
+        up, down = g[g.ci_low > 0], g[g.ci_high < 0]
+        bits = []
+        if len(up):
+            bits.append(f"higher than {_tt(reference)} for " + ", ".join(f"{_tt(r.arm)} ({_pts(r)})"
+                                                   for r in up.itertuples()))
+        if len(down):
+            bits.append("lower for " + ", ".join(f"{_tt(r.arm)} ({_pts(r)})"
+                                                 for r in down.itertuples()))
+        flat = len(g) - len(up) - len(down)
+        if flat:
+            bits.append(f"within the paired 95\\% CI of {_tt(reference)} for {flat} of "
+                        f"{len(g)}")
+        parts.append(f"on {_tt(s)} ({int(g.n.min())} seeds), {what} is " + "; ".join(bits))
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def frontier_sentence(runs: pd.DataFrame) -> str:
+    """Per stream and K: the best fixed radius by final accuracy against no constraint."""
+    f = runs[runs.group == "frontier"]
+    parts = []
+    for s, g in f.groupby("stream"):
+        bits = []
+        for k, gk in g.groupby("k"):
+            means = gk.groupby("radius").final_acc.mean()
+            free = means.get(float("inf"))
+            best_r = means.drop(float("inf"), errors="ignore").idxmax()
+            bits.append(f"$K={k}$: {paper.fmt_percent(means[best_r])}\\% at $r={best_r:g}$ vs "
+                        f"{paper.fmt_percent(free)}\\% unconstrained")
+        parts.append(f"on {_tt(s)}, " + ", ".join(bits))
+    return ("Best fixed radius by mean final accuracy (the whole grid is in "
+            "Figure~\\ref{fig:cont-frontier}): " + "; ".join(parts) + ".") if parts else ""
+
+
+def sanity_sentence(runs: pd.DataFrame) -> str:
+    split = runs[runs.stream == "split"]
+    if split.empty:
+        return ""
+    ft = split[split.arm == "finetune"]
+    s = (f"On the class-incremental \\texttt{{split}} stream, fine-tuning ends at "
+         f"{_cell(ft.final_acc)}\\% final accuracy (published on five-task split "
+         "MNIST: about 20\\%, the last task only)")
+    rep = split[split.kind == "replay"].groupby("arm").final_acc
+    ewc = split[split.arm == "ewc"]
+    if len(rep) and len(ewc):
+        best = rep.mean().idxmax()
+        s += (f"; replay ({_tt(best)}) reaches {_cell(split[split.arm == best].final_acc)}\\% "
+              f"and online EWC {_cell(ewc.final_acc)}\\%")
+    return s + "."
+
+
+def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> None:
+    agg = Path(agg_dir)
+    runs = pd.read_csv(agg / "runs.csv")
+    paired = pd.read_csv(agg / "paired.csv")
+    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
+    dist_arms = sorted(runs[runs.group == "distance"].arm.unique())
+    ctl_arms = sorted(runs[runs.group == "controller"].arm.unique())
+    base_arms = sorted(set(runs[runs.group == "baseline"].arm) - {ref})
+    ctl_ref = runs[runs.group == "controller"]
+    ctl_paired = pd.DataFrame()
+    if len(ctl_ref):
+        dist = ctl_ref.distance.iloc[0]
+        fixed = f"ball_{dist}"
+        sub = runs[runs.arm.isin([*ctl_arms, fixed])]
+        ctl_paired = _paired(sub, fixed) if (sub.arm == fixed).any() else pd.DataFrame()
+    v = {"ContSeeds": str(runs.seed.nunique()),
+         "ContK": str(int(runs[runs.group == "distance"].k.max()) if len(dist_arms) else 1),
+         "ContStreams": ", ".join(_tt(s) for s in dict.fromkeys(runs.stream)),
+         "ContReference": _tt(ref),
+         "ContSanitySentence": sanity_sentence(runs),
+         "ContVerdictDistanceAcc": verdict(paired, dist_arms, "final_acc",
+                                           "final accuracy", ref),
+         "ContVerdictDistanceForgetting": verdict(paired, dist_arms, "forgetting",
+                                                  "forgetting", ref),
+         "ContVerdictBaselines": verdict(paired, base_arms, "final_acc", "final accuracy", ref),
+         "ContVerdictControllers": (verdict(ctl_paired, ctl_arms, "final_acc",
+                                            "final accuracy", f"ball_{ctl_ref.distance.iloc[0]}")
+                                    if len(ctl_paired) else "No adaptive controller was run."),
+         "ContFrontierSentence": frontier_sentence(runs)}
+    Path(macros_tex).write_text(paper.macros(v))
+    Path(table_tex).write_text("".join(stream_table(runs[runs.stream == s], s)
+                                       for s in dict.fromkeys(runs.stream)))
+
+
+def stream_table(runs: pd.DataFrame, stream: str) -> str:
+    rows = runs[runs.group != "frontier"]
+    lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
+             "\\scriptsize",
+             f"\\caption{{Stream \\texttt{{{paper.latex_escape(stream)}}}: mean over "
+             f"{runs.seed.nunique()} seeds [95\\% bootstrap CI], percent. Forgetting: the drop "
+             "from the best accuracy ever reached on a task (Chaudhry et al.). B: uses task "
+             "boundaries. Steps: gradient steps per stream sample.}",
+             f"\\label{{tab:continual-{stream}}}",
+             "\\begin{tabular}{ll" + " c" * len(METRICS) + " cr}", "\\toprule",
+             "Group & Arm & " + " & ".join(METRICS.values()) + " & B & steps \\\\",
+             "\\midrule"]
+    for (grp, arm), g in rows.groupby(["group", "arm"], sort=True):
+        lines.append(" & ".join([grp, paper.latex_escape(arm),
+                                 *(_cell(g[m]) for m in METRICS),
+                                 "yes" if g.uses_boundaries.iloc[0] else "",
+                                 f"{g.steps_per_sample.iloc[0]:g}"]) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,106 @@
+"""Online continual-learning streams from MNIST 5k (or digits): each sample arrives once, in
+small batches, tasks one after another. The learner is never told where a task ends; only the
+baselines that need boundaries (EWC, LwF, L2-SP, the LDIFS penalty, the task-start anchor) and
+the evaluation read ``task_of_batch``.
+
+split     class-incremental: task t holds classes {2t, 2t+1} (5 tasks on 10 digits), one
+          shared 10-way head (no task labels at test time)
+permuted  domain-incremental: task t applies its own fixed pixel permutation to every image
+rotated   domain-incremental: task t rotates every image by its own fixed angle,
+          evenly spaced in [0, max_angle)
+
+Permutations and angles are drawn once per seed from a seeded generator, never per batch
+(research notes, pitfall 3). Train and test images are disjoint (a stratified 80/20 split made
+once per seed); each task's test set is every test image of its classes (split) or all test
+images transformed by the task's permutation / rotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+STREAMS = ("split", "permuted", "rotated")
+
+
+@dataclass(frozen=True)
+class Stream:
+    x: np.ndarray              # [batches, batch_size, d] float32, in arrival order
+    y: np.ndarray              # [batches, batch_size]
+    task_of_batch: np.ndarray  # [batches]
+    test_x: list[np.ndarray]   # per task [n_j, d]
+    test_y: list[np.ndarray]
+    n_classes: int
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.test_x)
+
+    @property
+    def n_batches(self) -> int:
+        return len(self.y)
+
+
+def _train_test(y: np.ndarray, rng: np.random.Generator, test_frac: float = 0.2
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified split: test_frac of every class."""
+    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:int(test_frac *
+                                                                        (y == c).sum())]
+                           for c in np.unique(y)])
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return rng.permutation(train), np.sort(test)
+
+
+def _rotate(images: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate [N, H, W] images about their centre (bilinear, zero fill)."""
+    return ndimage.rotate(images, angle, axes=(1, 2), reshape=False, order=1, mode="constant")
+
+
+def make_stream(kind: str, images: np.ndarray, labels: np.ndarray, seed: int, tasks: int,
+                samples_per_task: int, batch_size: int, max_angle: float = 180.0) -> Stream:
+    """images [N, 1, H, W] in [0, 1]. Each task gets ``samples_per_task`` training samples
+    (fewer if its classes have fewer; whole batches only)."""
+    if kind not in STREAMS:
+        raise ValueError(f"unknown stream {kind!r}; expected one of {STREAMS}")
+    rng = np.random.default_rng(seed)
+    img = images.reshape(len(images), images.shape[-2], images.shape[-1]).astype(np.float32)
+    d = img.shape[1] * img.shape[2]
+    train, test = _train_test(labels, rng)
+    n_classes = int(labels.max()) + 1
+    xs, ys, tx, ty = [], [], [], []
+    if kind == "split":
+        if tasks * 2 > n_classes:
+            raise ValueError(f"split stream: {tasks} tasks of 2 classes need {2 * tasks} "
+                             f"classes, data has {n_classes}")
+        for t in range(tasks):
+            cls = (2 * t, 2 * t + 1)
+            tr = train[np.isin(labels[train], cls)][:samples_per_task]
+            te = test[np.isin(labels[test], cls)]
+            xs.append(img[tr].reshape(len(tr), d))
+            ys.append(labels[tr])
+            tx.append(img[te].reshape(len(te), d))
+            ty.append(labels[te])
+    else:
+        angles = np.arange(tasks) * max_angle / tasks
+        for t in range(tasks):
+            tr = rng.choice(train, min(samples_per_task, len(train)), replace=False)
+            if kind == "permuted":
+                perm = rng.permutation(d)
+                xs.append(img[tr].reshape(len(tr), d)[:, perm])
+                tx.append(img[test].reshape(len(test), d)[:, perm])
+            else:
+                xs.append(_rotate(img[tr], angles[t]).reshape(len(tr), d))
+                tx.append(_rotate(img[test], angles[t]).reshape(len(test), d))
+            ys.append(labels[tr])
+            ty.append(labels[test])
+    bx, by, bt = [], [], []
+    for t, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        n = len(y) // batch_size * batch_size
+        bx.append(x[:n].reshape(-1, batch_size, d))
+        by.append(y[:n].reshape(-1, batch_size))
+        bt.append(np.full(n // batch_size, t))
+    return Stream(np.concatenate(bx).astype(np.float32), np.concatenate(by).astype(np.int64),
+                  np.concatenate(bt), [x.astype(np.float32) for x in tx],
+                  [y.astype(np.int64) for y in ty], n_classes)

@@ -1,0 +1,54 @@
+# Direction 2: several steps per batch inside an adaptive ball (src/rose/continual).
+# One job per stream runs every arm and seed; then aggregation, figures and generated LaTeX.
+
+CONT = config["continual"]
+CONT_STREAMS = list(CONT["streams"])
+CONT_FIGURES = ["matrices", "anytime", "frontier", "radius"]
+CONT_TABLES = ["runs", "matrix", "anytime", "trace"]
+
+
+rule continual_stream:
+    input:
+        code=rose_code("continual/streams.py", "continual/learner.py", "continual/ball.py",
+                       "continual/distances.py", "continual/radius.py",
+                       "continual/metrics.py", "continual/experiments.py",
+                       "superposition/shortcut.py", "data/bundled.py"),
+    output:
+        expand("results/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
+    params:
+        continual=CONT,
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    log:
+        "results/continual/{stream}/run.log",
+    benchmark:
+        "results/continual/{stream}/benchmark.tsv"
+    script:
+        "../scripts/continual_stream.py"
+
+
+rule aggregate_continual:
+    input:
+        runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
+        code=rose_code("continual/report.py", "stats.py"),
+    output:
+        runs="results/continual/runs.csv",
+        summary="results/continual/summary.csv",
+        paired="results/continual/paired.csv",
+        metrics="results/continual/metrics.json",
+    log:
+        "logs/aggregate_continual.log",
+    script:
+        "../scripts/aggregate_continual.py"
+
+
+rule continual:
+    input:
+        rules.aggregate_continual.output,
+
+
+wildcard_constraints:
+    stream="|".join(CONT_STREAMS),

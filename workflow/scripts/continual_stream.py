@@ -1,0 +1,10 @@
+# Thin adapter: Snakemake job -> rose.continual.experiments.stream_run.
+from pathlib import Path
+
+from rose.continual.experiments import stream_run
+from rose.logs import redirect_to
+
+with redirect_to(snakemake.log[0]):
+    stream_run(dict(snakemake.params.continual), snakemake.wildcards.stream,
+               list(snakemake.params.seeds), Path(snakemake.output[0]).parent,
+               threads=snakemake.threads)
