@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
     bench_acquisitions,
+    bench_continual,
     bench_quick_dag,
     bench_seed_vectorisation,
     bench_toy_instances,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "seed_vectorisation": bench_seed_vectorisation.main,
     "toy_instances": bench_toy_instances.main,
     "acquisitions": bench_acquisitions.main,
+    "continual": bench_continual.main,
     "quick_dag": bench_quick_dag.main,
 }
 

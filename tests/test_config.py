@@ -70,13 +70,26 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "unknown_curriculum_method":
         cfg["active"]["curriculum"]["methods"] = ["erm", "irm"]
         return cfg, "['active']['curriculum']['methods'][1]"
+    if how == "k_zero":
+        cfg["continual"]["k"] = 0
+        return cfg, "['continual']['k']"
+    if how == "negative_radius":
+        cfg["continual"]["ball"]["euclidean"] = -0.1
+        return cfg, "['continual']['ball']['euclidean']"
+    if how == "unknown_distance":
+        cfg["continual"]["ball"]["wasserstein"] = 0.1
+        return cfg, "['continual']['ball']"
+    if how == "unknown_controller":
+        cfg["continual"]["controllers"]["names"] = ["ratio", "pid"]
+        return cfg, "['continual']['controllers']['names'][1]"
     raise AssertionError(how)
 
 
 BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown_dataset",
           "unknown_key", "sparsity_one", "negative_sparsity", "negative_lambda",
           "unknown_penalty", "missing_erm", "negative_round_size", "unknown_acquisition",
-          "alignment_above_one", "unknown_curriculum_method"]
+          "alignment_above_one", "unknown_curriculum_method", "k_zero", "negative_radius",
+          "unknown_distance", "unknown_controller"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

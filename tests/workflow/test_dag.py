@@ -46,6 +46,16 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     for name in ("budget", "composition", "minority", "curriculum"):
         meta = PdfReader(built / f"figures/active/{name}.pdf").metadata
         assert "rule=figures_active" in meta["/Keywords"]
+    con = cfg["continual"]
+    cruns = pd.read_csv(built / "results/continual/runs.csv")
+    from rose.continual.experiments import arms_from_config
+
+    assert len(cruns) == len(con["streams"]) * len(cfg["seeds"]) * len(arms_from_config(con))
+    trace = pd.read_csv(built / "results/continual/split/trace.csv")
+    assert (trace.distance <= trace.radius * (1 + 1e-4) + 1e-9).all()   # the ball held
+    for name in ("matrices", "anytime", "frontier", "radius"):
+        meta = PdfReader(built / f"figures/continual/{name}.pdf").metadata
+        assert "rule=figures_continual" in meta["/Keywords"]
     assert len(PdfReader(built / "paper/main.pdf").pages) >= 3
     again = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], built, tool_env)
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -79,6 +89,10 @@ def test_paper_quotes_the_generated_numbers(built):
     wg = cur[(cur["benchmark"] == "cmnist") & (cur["method"] == "erm")]
     assert re.search(rf"{100 * wg.test_worst_group_acc.mean():.1f}\s*\[[0-9.]+, [0-9.]+\]%\s*"
                      r"worst-\s*group", text)
+    # direction 2: fine-tuning's final accuracy on the split stream, from the runs to the PDF
+    cr = pd.read_csv(built / "results/continual/runs.csv")
+    ft = cr[(cr["stream"] == "split") & (cr["arm"] == "finetune")].final_acc.mean()
+    assert re.search(rf"fine-\s*tuning ends at\s+{100 * ft:.1f}", text)
 
 
 def test_report_contains_every_figure_with_its_caption(built, tool_env):
@@ -89,6 +103,7 @@ def test_report_contains_every_figure_with_its_caption(built, tool_env):
     assert "percentile-bootstrap confidence intervals" in html
     assert "superposition/phase.pdf" in html and "antipodal superposition" in html
     assert "active/budget.pdf" in html and "Label-budget curves" in html
+    assert "continual/frontier.pdf" in html and "plasticity vs forgetting" in html
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -156,7 +171,11 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     ("plots/baseline.py", {"figure_baseline_learning_curves", "paper", "all"}),
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
                   "aggregate_superposition", "figures_superposition", "tex_superposition",
-                  "aggregate_active", "figures_active", "tex_active", "paper", "all"}),
+                  "aggregate_active", "figures_active", "tex_active", "aggregate_continual",
+                  "figures_continual", "tex_continual", "paper", "all"}),
+    ("continual/ball.py", {"continual_stream", "aggregate_continual", "figures_continual",
+                           "tex_continual", "paper", "all"}),
+    ("plots/continual.py", {"figures_continual", "paper", "all"}),
     ("plots/active.py", {"figures_active", "paper", "all"}),
     ("active/acquisitions.py", {"active_learning", "aggregate_active", "figures_active",
                                 "tex_active", "paper", "all"}),

@@ -40,7 +40,10 @@ def enforce(model: BatchedMLP, ref: list[torch.Tensor],
     d_end = distance(model)
     inside = d_end <= radius
     if name in CLOSED_FORM:
-        alpha = torch.where(inside, 1.0, radius / d_end.clamp(min=1e-30)).clamp(0.0, 1.0)
+        # 1e-4 inside the boundary: float32 rounding of theta_ref + alpha (theta - theta_ref)
+        # is up to ~1e-5 relative for small moves of large weights (measured)
+        alpha = torch.where(inside, 1.0, (1 - 1e-4) * radius / d_end.clamp(min=1e-30))
+        alpha = alpha.clamp(0.0, 1.0)
         _set(model, ref, end, alpha)
         return alpha
     lo = torch.zeros_like(radius)

@@ -108,7 +108,8 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
         if arm.kind == "ball" and groups[i // S] != "frontier":
             trace.extend({**key, "batch": t, "task": int(stream.task_of_batch[t]),
                           "radius": float(record.radius[i, t]),
-                          "alpha": float(record.alpha[i, t]), "lam": float(record.lam[i, t])}
+                          "alpha": float(record.alpha[i, t]), "lam": float(record.lam[i, t]),
+                          "distance": float(record.dist[i, t])}
                          for t in range(record.radius.shape[1]))
     return runs, matrix, anytime, trace
 
@@ -162,7 +163,7 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
 def _downsample_stream(st, step: int):
     from dataclasses import replace
 
-    side = int(round(np.sqrt(st.x.shape[-1])))
+    side = math.isqrt(st.x.shape[-1])
 
     def ds(x: np.ndarray) -> np.ndarray:
         return x.reshape(*x.shape[:-1], side, side)[..., ::step, ::step].reshape(

@@ -87,6 +87,7 @@ class Record:
     radius: np.ndarray         # [instances, batches] r used on each batch
     alpha: np.ndarray          # [instances, batches] the segment fraction kept
     lam: np.ndarray            # [instances, batches] dual variable (dual controller)
+    dist: np.ndarray           # [instances, batches] d(theta, theta_ref) after enforcement
     noisy_acc: np.ndarray      # [instances, tasks] final accuracy on noise-perturbed test inputs
     steps: np.ndarray          # [instances] gradient steps taken
 
@@ -152,7 +153,8 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
                               anchor_params[len(model.weights):])
     prev_ref = None
     K_max = int(K.max())
-    radius_log, alpha_log, lam_log = (np.zeros((I, n_batches), np.float32) for _ in range(3))
+    radius_log, alpha_log, lam_log, dist_log = (np.zeros((I, n_batches), np.float32)
+                                                for _ in range(4))
     anytime, eval_batch = [], []
     matrix = np.zeros((I, T, T), np.float32)
     steps = torch.zeros(I, dtype=torch.long)
@@ -256,6 +258,8 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
             alpha = enforce(model, ref.params, distance, dist_name, r,
                             settings.bisection_iters)
             alpha_log[:, t] = alpha.numpy()
+            with torch.no_grad():
+                dist_log[:, t] = distance(model).numpy()
             if controller == "ratio":
                 with torch.no_grad():
                     end_fit = F.cross_entropy(model.forward(fit_x)[0].transpose(1, 2), fit_y,
@@ -291,7 +295,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
                    for x in test_x]
         noisy = _accuracy(model, noisy_x, test_y, seed_of)
     return Record(np.stack(anytime, 1), np.asarray(eval_batch), matrix, radius_log, alpha_log,
-                  lam_log, noisy, steps.numpy())
+                  lam_log, dist_log, noisy, steps.numpy())
 
 
 def _reservoir(mem_x, mem_y, n_seen, cap, xb, yb, g) -> None:

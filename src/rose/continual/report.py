@@ -84,11 +84,11 @@ def verdict(paired: pd.DataFrame, arms: Sequence[str], metric: str, what: str,
         up, down = g[g.ci_low > 0], g[g.ci_high < 0]
         bits = []
         if len(up):
-            bits.append(f"higher than {_tt(reference)} for " + ", ".join(f"{_tt(r.arm)} ({_pts(r)})"
-                                                   for r in up.itertuples()))
+            bits.append(f"higher than {_tt(reference)} for " + ", ".join(
+                f"{_tt(r.arm)} ({_pts(r)})" for r in up.itertuples()))
         if len(down):
-            bits.append("lower for " + ", ".join(f"{_tt(r.arm)} ({_pts(r)})"
-                                                 for r in down.itertuples()))
+            bits.append("lower for " + ", ".join(
+                f"{_tt(r.arm)} ({_pts(r)})" for r in down.itertuples()))
         flat = len(g) - len(up) - len(down)
         if flat:
             bits.append(f"within the paired 95\\% CI of {_tt(reference)} for {flat} of "
