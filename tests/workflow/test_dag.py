@@ -172,7 +172,7 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
                   "aggregate_superposition", "figures_superposition", "tex_superposition",
                   "aggregate_active", "figures_active", "tex_active", "aggregate_continual",
-                  "figures_continual", "tex_continual", "paper", "all"}),
+                  "tex_continual", "paper", "all"}),   # continual figures read per-stream runs
     ("continual/ball.py", {"continual_stream", "aggregate_continual", "figures_continual",
                            "tex_continual", "paper", "all"}),
     ("plots/continual.py", {"figures_continual", "paper", "all"}),
