@@ -33,12 +33,14 @@ rule continual_stream:
 rule aggregate_continual:
     input:
         runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
+        traces=expand("results/continual/{stream}/trace.csv", stream=CONT_STREAMS),
         code=rose_code("continual/report.py", "stats.py"),
     output:
         runs="results/continual/runs.csv",
         summary="results/continual/summary.csv",
         paired="results/continual/paired.csv",
         metrics="results/continual/metrics.json",
+        trace="results/continual/trace.csv",
     log:
         "logs/aggregate_continual.log",
     script:

@@ -32,9 +32,15 @@ def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 
 def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
+    """runs.csv, summary.csv, paired.csv, metrics.json, and trace.csv (the adaptive
+    controllers' r along the stream; the per-stream trace.csv files sit beside runs.csv)."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
+    traces = pd.concat([pd.read_csv(Path(p).parent / "trace.csv") for p in run_csvs],
+                       ignore_index=True)
+    controller_arms = runs[runs.group == "controller"].arm.unique()
+    traces[traces.arm.isin(controller_arms)].to_csv(out / "trace.csv", index=False)
     parts = [summarize_frame(runs, ["stream", "group", "arm"], m).assign(metric=m)
              for m in [*METRICS, *EXTRA]]
     pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
@@ -114,6 +120,26 @@ def frontier_sentence(runs: pd.DataFrame) -> str:
             "Figure~\\ref{fig:cont-frontier}): " + "; ".join(parts) + ".") if parts else ""
 
 
+def controller_sentence(trace: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """Where each adaptive controller kept r: mean r / r0 over the stream and the share of
+    batches at the lower clip (r0 / r_range) or upper clip, per stream."""
+    ctl_runs = runs[runs.group == "controller"]
+    if ctl_runs.empty:
+        return ""
+    parts = []
+    for (s, arm), g in trace[trace.arm.isin(ctl_runs.arm)].groupby(["stream", "arm"]):
+        spec = ctl_runs[ctl_runs.arm == arm].iloc[0]
+        if spec.controller == "dual":   # r is fixed; the multiplier adapts
+            parts.append(f"{_tt(arm)} on {_tt(s)}: $r$ fixed, mean $\\lambda$ = "
+                         f"{g.lam.mean():.3g}")
+            continue
+        rel = g.radius / spec.radius
+        parts.append(f"{_tt(arm)} on {_tt(s)}: mean $r/r_0$ = {rel.mean():.2f}, "
+                     f"{100 * (rel <= rel.min() * 1.0001).mean():.0f}\\% of batches at its "
+                     "lowest value")
+    return "Where the controllers kept the radius: " + "; ".join(parts) + "."
+
+
 def sanity_sentence(runs: pd.DataFrame) -> str:
     split = runs[runs.stream == "split"]
     if split.empty:
@@ -135,6 +161,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
     agg = Path(agg_dir)
     runs = pd.read_csv(agg / "runs.csv")
     paired = pd.read_csv(agg / "paired.csv")
+    trace = pd.read_csv(agg / "trace.csv")
     ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
     dist_arms = sorted(runs[runs.group == "distance"].arm.unique())
     ctl_arms = sorted(runs[runs.group == "controller"].arm.unique())
@@ -159,7 +186,8 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
          "ContVerdictControllers": (verdict(ctl_paired, ctl_arms, "final_acc",
                                             "final accuracy", f"ball_{ctl_ref.distance.iloc[0]}")
                                     if len(ctl_paired) else "No adaptive controller was run."),
-         "ContFrontierSentence": frontier_sentence(runs)}
+         "ContFrontierSentence": frontier_sentence(runs),
+         "ContControllerSentence": controller_sentence(trace, runs)}
     Path(macros_tex).write_text(paper.macros(v))
     Path(table_tex).write_text("".join(stream_table(runs[runs.stream == s], s)
                                        for s in dict.fromkeys(runs.stream)))
