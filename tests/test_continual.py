@@ -79,6 +79,21 @@ def test_rotated_first_task_is_unrotated(mnist14):
     assert any(np.allclose(img, x[i, 0]) for i in range(len(x)) if y[i] == st.test_y[0][0])
 
 
+def test_streams_from_digits(tmp_path):
+    from rose.continual.experiments import stream_run
+
+    blk = copy.deepcopy(block())
+    blk.update(dataset="digits", samples_per_task=40, test_per_task=30, k=2,
+               streams={"split": {"tasks": 5}, "rotated": {"tasks": 3, "max_angle": 90}},
+               ball={"euclidean": 0.2}, controllers={**blk["controllers"], "names": []},
+               frontier={"distance": "euclidean", "ks": [1], "radii": [0.2]},
+               baselines={"finetune": {"kind": "sgd", "k": 1}})
+    for s in ("split", "rotated"):
+        stream_run(blk, s, [0], tmp_path / s)
+        runs = __import__("pandas").read_csv(tmp_path / s / "runs.csv")
+        assert len(runs) == 4 and runs.final_acc.between(0, 1).all()
+
+
 # ----------------------------------------------------------------------------- distances
 
 def _model(instances=3, sizes=(6, 8, 8, 4), seed=0) -> BatchedMLP:

@@ -117,15 +117,18 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
 def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | Path,
                threads: int = 1) -> None:
     """All arms on one stream. Writes runs.csv, matrix.csv, anytime.csv, trace.csv."""
-    from rose.data.bundled import load_mnist5k
+    from rose.data.bundled import load_digits, load_mnist5k
 
     torch.set_num_threads(threads)
-    images, labels = load_mnist5k()
-    step = block["downsample"]
-    images = images[:, :, ::step, ::step] if step > 1 else images
     spec = block["streams"][stream_name]
-    if stream_name == "rotated":   # rotate at full resolution, then downsample
-        images = load_mnist5k()[0]
+    if block["dataset"] == "digits":    # 8x8 already: no downsampling
+        images, labels = load_digits()
+        step = 1
+    else:
+        images, labels = load_mnist5k()
+        step = block["downsample"]
+    if step > 1 and stream_name != "rotated":   # rotate at full resolution, then downsample
+        images = images[:, :, ::step, ::step]
     streams = [make_stream(stream_name, images, labels, s, spec["tasks"],
                            block["samples_per_task"], block["batch_size"],
                            spec.get("max_angle", 180.0)) for s in seeds]
