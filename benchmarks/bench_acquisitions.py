@@ -5,12 +5,10 @@ Each time is the median of several calls measured side by side in this run."""
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import torch
 
+from benchmarks.timing import median_time
 from rose.active.acquisitions import ACQUISITIONS, AcquisitionContext, acquire
 from rose.active.alvin import minority_split
 from rose.active.learner import TrainSpec, embed, predict, stack, train_instances
@@ -21,12 +19,7 @@ K, LABELLED, REPEATS, MC = 50, 500, 5, 10
 
 
 def _median_time(fn, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeats, warm_up=False)
 
 
 def main() -> dict[str, float]:

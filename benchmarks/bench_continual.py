@@ -5,12 +5,10 @@ Median of many repetitions, measured side by side in one run."""
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 
+from benchmarks.timing import median_time
 from rose.continual.ball import enforce
 from rose.continual.distances import DISTANCES, Reference, empirical_fisher
 from rose.superposition.shortcut import BatchedMLP
@@ -19,13 +17,7 @@ REPEATS = 200
 
 
 def _median(fn, repeats: int = REPEATS) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_time(fn, repeats)
 
 
 def main() -> dict[str, float]:

@@ -75,3 +75,21 @@ def summary_table(summary: pd.DataFrame, metrics: dict[str, str], caption: str,
                      + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def seed_cell(values) -> str:
+    """Mean over seeds with its 95% bootstrap CI (rose.stats.summarize), as :func:`ci_cell`."""
+    from rose.stats import summarize
+
+    s = summarize(list(values))
+    return ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
+
+
+def tt(name: str) -> str:
+    """A method or dataset name in typewriter type, escaped."""
+    return f"\\texttt{{{latex_escape(name)}}}"
+
+
+def paired_points(difference: float, lo: float, hi: float) -> str:
+    """A paired difference in percentage points with its CI: ``+2.2 points [+0.1, +4.2]``."""
+    return f"{100 * difference:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]"

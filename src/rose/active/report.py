@@ -11,7 +11,6 @@ import pandas as pd
 
 from rose import paper
 from rose.active import summary
-from rose.stats import summarize
 
 UNCERTAINTY = ("entropy", "margin", "least_confidence", "bald")
 PROPOSED = ("alvin", "analogy")
@@ -64,18 +63,12 @@ def figures(agg_dir: str | Path, out: dict[str, str], rule: str, config_hash: st
                 "RHO-LOSS and group-robust baselines", prov)
 
 
-def _cell(x: pd.Series) -> str:
-    s = summarize(x.tolist())
-    return paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
-
-
-def _tt(s: str) -> str:
-    return f"\\texttt{{{paper.latex_escape(s)}}}"
+_cell = paper.seed_cell
+_tt = paper.tt
 
 
 def _pts(row) -> str:
-    return (f"{100 * row.difference:+.1f} points [{100 * row.ci_low:+.1f}, "
-            f"{100 * row.ci_high:+.1f}]")
+    return paper.paired_points(row.difference, row.ci_low, row.ci_high)
 
 
 def verdict(paired: pd.DataFrame, by: str, names: Sequence[str], metric: str, what: str,

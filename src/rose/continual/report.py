@@ -16,7 +16,7 @@ import pandas as pd
 
 from rose import paper
 from rose.active.summary import paired_against
-from rose.stats import summarize, summarize_frame
+from rose.stats import summarize_frame
 
 METRICS = {"final_acc": "final acc.", "forgetting": "forgetting", "learning_acc": "learning acc.",
            "aaa": "anytime acc.", "noisy_acc": "noisy acc."}
@@ -69,17 +69,12 @@ def figures(run_csvs, matrix_csvs, anytime_csvs, trace_csvs, out: dict[str, str]
                 prov)
 
 
-def _cell(x: pd.Series) -> str:
-    s = summarize(x.tolist())
-    return paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
+_cell = paper.seed_cell
+_tt = paper.tt
 
 
-def _tt(s: str) -> str:
-    return f"\\texttt{{{paper.latex_escape(s)}}}"
-
-
-def _pts(r) -> str:
-    return (f"{100 * r.difference:+.1f} points [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]")
+def _pts(row) -> str:
+    return paper.paired_points(row.difference, row.ci_low, row.ci_high)
 
 
 def verdict(paired: pd.DataFrame, arms: Sequence[str], metric: str, what: str,

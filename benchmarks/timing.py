@@ -1,0 +1,19 @@
+"""Shared timing helper for the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def median_time(fn: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
+    """Median wall time of ``repeats`` calls (after one warm-up call)."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
