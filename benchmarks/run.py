@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import (
     bench_acquisitions,
     bench_continual,
+    bench_explore,
     bench_quick_dag,
     bench_seed_vectorisation,
     bench_toy_instances,
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "toy_instances": bench_toy_instances.main,
     "acquisitions": bench_acquisitions.main,
     "continual": bench_continual.main,
+    "explore": bench_explore.main,
     "quick_dag": bench_quick_dag.main,
 }
 

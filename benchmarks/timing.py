@@ -17,3 +17,19 @@ def median_time(fn: Callable[[], object], repeats: int, warm_up: bool = True) ->
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def interleaved(a: Callable[[], object], b: Callable[[], object], repeats: int
+                ) -> tuple[float, float]:
+    """Median wall times of a and b called alternately (so drifts in clock speed or cache
+    state hit both alike), after one warm-up call each."""
+    a(), b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b()
+        tb.append(time.perf_counter() - t)
+    return statistics.median(ta), statistics.median(tb)

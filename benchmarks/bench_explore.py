@@ -1,0 +1,72 @@
+"""Direction 1 building blocks, measured side by side in one run (1 thread, the baseline MLP
+784-256-256-10 on a batch of 64 MNIST-shaped inputs):
+
+- one SAM step / one SGD step (goal <= 2.1: SAM needs two gradients)
+- one HVP in rose.measure.hessian.flat_hvp (double backward on a cached gradient graph, as
+  power iteration uses it on a fixed batch; also timed with the graph built, for a single HVP)
+  vs a plain double-backward HVP from scratch and torch.func's jvp of grad. Goal: ratio to the
+  faster of those two <= 1.0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.timing import interleaved, median_time
+from rose.explore.sam import SAM
+from rose.measure.hessian import double_backward_hvp, flat_hvp, jvp_hvp
+
+
+def _mlp() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                               torch.nn.Linear(256, 256), torch.nn.ReLU(),
+                               torch.nn.Linear(256, 10))
+
+
+def main() -> dict[str, float]:
+    torch.set_num_threads(1)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    sgd_model, sam_model = _mlp(), _mlp()
+    sgd = torch.optim.SGD(sgd_model.parameters(), lr=0.01, momentum=0.9)
+    sam = SAM(sam_model.parameters(), torch.optim.SGD, rho=0.05, lr=0.01, momentum=0.9)
+
+    def sgd_step():
+        sgd.zero_grad(set_to_none=True)
+        F.cross_entropy(sgd_model(x), y).backward()
+        sgd.step()
+
+    def closure():
+        sam.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(sam_model(x), y)
+        loss.backward()
+        return loss
+
+    def sam_step():
+        sam.step(closure)
+    t_sgd, t_sam = interleaved(sgd_step, sam_step, 300)
+
+    model = _mlp()
+    ours, dim = flat_hvp(model, F.cross_entropy, x, y)
+    func, _ = jvp_hvp(model, F.cross_entropy, x, y)
+    plain = double_backward_hvp(model, F.cross_entropy, x, y)
+    v = torch.randn(dim)
+    t_ours = median_time(lambda: ours(v), 50)
+    t_first = median_time(lambda: flat_hvp(model, F.cross_entropy, x, y)[0](v), 50)
+    t_func = median_time(lambda: func(v), 50)
+    t_plain = median_time(lambda: plain(v), 50)
+    faster = min(t_func, t_plain)
+    print(f"SAM step {1e3 * t_sam:.2f} ms / SGD step {1e3 * t_sgd:.2f} ms = "
+          f"{t_sam / t_sgd:.2f} (goal <= 2.1)")
+    print(f"HVP, {dim} parameters: ours (cached gradient graph) {1e3 * t_ours:.2f} ms per HVP "
+          f"({1e3 * t_first:.2f} ms for the first, graph included); plain double-backward "
+          f"{1e3 * t_plain:.2f} ms; torch.func jvp-of-grad {1e3 * t_func:.2f} ms -> ours / "
+          f"faster = {t_ours / faster:.2f} per HVP (goal <= 1.0), "
+          f"{t_first / faster:.2f} for a single HVP")
+    return {"sam_over_sgd": t_sam / t_sgd, "hvp_ratio": t_ours / faster,
+            "first_hvp_ratio": t_first / faster}
+
+
+if __name__ == "__main__":
+    main()

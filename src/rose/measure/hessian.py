@@ -1,0 +1,127 @@
+"""Hessian-vector products and the Hessian's spectrum from them, on torch.func (the PyPI
+pyhessian 0.1 is outdated: research notes, explore.md, pitfall 5).
+
+hvp          H v by double backward on one cached gradient graph (flat_hvp), or by
+             forward-over-reverse, torch.func.jvp of torch.func.grad (jvp_hvp); the first
+             measured faster here (benchmarks/bench_explore.py)
+top_eigenvalue
+             power iteration on v <- H v / ||H v||; converges to the eigenvalue of largest
+             magnitude (can be negative away from a minimum); Rayleigh quotient v^T H v
+lanczos_top  the largest algebraic eigenvalues by Lanczos: scipy.sparse.linalg.eigsh on a
+             LinearOperator wrapping hvp (which="LA")
+hutchinson_trace
+             tr(H) = E[v^T H v], v Rademacher (Hutchinson 1989); exact for diagonal H
+Everything works on a flat parameter vector; ``flat_hvp`` builds the closure for a module, a
+batch and a loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, jvp
+
+HVP = Callable[[torch.Tensor], torch.Tensor]
+
+
+def flat_hvp(model: torch.nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor
+             ) -> tuple[HVP, int]:
+    """(v -> H v on flat vectors, dimension) for L(theta) = loss_fn(model_theta(x), y) over all
+    parameters that require grad, at the parameters as they are now.
+
+    Double backward with one cached gradient graph: g = grad L (create_graph) once, then each
+    H v = grad(g . v). On these CPUs it measured 4x faster per HVP than torch.func's
+    forward-over-reverse (jvp of grad, :func:`jvp_hvp`), which recomputes the gradient on every
+    call (benchmarks/bench_explore.py). The graph holds the batch's activations: build a new
+    closure per batch and after any parameter update."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = loss_fn(model(x), y)
+    g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params,
+                                                              create_graph=True)])
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        hv = torch.autograd.grad(g, params, grad_outputs=v, retain_graph=True)
+        return torch.cat([t.reshape(-1) for t in hv]).detach()
+    return hvp, g.numel()
+
+
+def jvp_hvp(model: torch.nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor
+            ) -> tuple[HVP, int]:
+    """H v = d/dt grad L(theta + t v): torch.func forward-over-reverse (jvp of grad), no state
+    kept between calls. Buffers (e.g. BatchNorm statistics) are held fixed."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    shapes = [params[n].shape for n in names]
+    sizes = [params[n].numel() for n in names]
+    buffers = dict(model.named_buffers())
+
+    def unflatten(v: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {n: t.view(s) for n, t, s in zip(names, v.split(sizes), shapes, strict=True)}
+
+    def loss(p: dict[str, torch.Tensor]) -> torch.Tensor:
+        return loss_fn(functional_call(model, {**p, **buffers}, (x,)), y)
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        _, hv = jvp(grad(loss), (params,), (unflatten(v),))
+        return torch.cat([hv[n].reshape(-1) for n in names])
+    return hvp, sum(sizes)
+
+
+def double_backward_hvp(model: torch.nn.Module, loss_fn: Callable, x: torch.Tensor,
+                        y: torch.Tensor) -> HVP:
+    """A plain double-backward H v computed from scratch on every call (the benchmark's
+    reference: gradient with create_graph, then a second backward)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        g = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
+        g = torch.cat([t.reshape(-1) for t in g])
+        hv = torch.autograd.grad(g, params, grad_outputs=v)
+        return torch.cat([t.reshape(-1) for t in hv])
+    return hvp
+
+
+def top_eigenvalue(hvp: HVP, dim: int, iters: int = 100, tol: float = 1e-4, seed: int = 0
+                   ) -> tuple[float, torch.Tensor]:
+    """Power iteration: (eigenvalue of largest magnitude, its unit eigenvector). Stops when
+    the Rayleigh quotient changes by less than tol (relative)."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(dim, generator=g)
+    v /= v.norm()
+    lam = 0.0
+    for _ in range(iters):
+        hv = hvp(v)
+        new = float(v @ hv)
+        v = hv / (hv.norm() + 1e-30)
+        if abs(new - lam) <= tol * (abs(lam) + 1e-12):
+            lam = new
+            break
+        lam = new
+    return lam, v
+
+
+def lanczos_top(hvp: HVP, dim: int, k: int = 1, tol: float = 1e-6, seed: int = 0
+                ) -> np.ndarray:
+    """The k largest (algebraic) eigenvalues, by ARPACK's Lanczos (scipy eigsh)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    def mv(v: np.ndarray) -> np.ndarray:
+        return hvp(torch.as_tensor(v, dtype=torch.float32).reshape(-1)).double().numpy()
+    op = LinearOperator((dim, dim), matvec=mv, dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(dim)
+    vals = eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
+    return np.sort(vals)[::-1]
+
+
+def hutchinson_trace(hvp: HVP, dim: int, probes: int = 50, seed: int = 0
+                     ) -> tuple[float, float]:
+    """(mean of v^T H v over Rademacher probes, its standard error)."""
+    g = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(probes):
+        v = torch.randint(0, 2, (dim,), generator=g).float() * 2 - 1
+        vals.append(float(v @ hvp(v)))
+    a = np.asarray(vals)
+    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
