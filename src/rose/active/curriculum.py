@@ -95,7 +95,8 @@ def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: li
         Xv, _ = stack(data_splits, "val")
         test_pred = predict(model_, Xt, seed_of).argmax(-1).numpy()
         val_pred = predict(model_, Xv, seed_of).argmax(-1).numpy()
-        pool_pred = predict(model_, stack(data_splits, "pool")[0], seed_of).argmax(-1).numpy()
+        pool_pred = predict(model_, X if data_splits is splits else stack(data_splits, "pool")[0],
+                            seed_of).argmax(-1).numpy()
         for s in range(n_seeds):
             m = group_metrics(test_pred[s], data_splits[s]["test"], min_group_size)
             out.append({"method": method, "seed": seeds[s],

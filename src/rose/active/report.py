@@ -140,7 +140,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
         "ActMinoritySplitSentence": minority_split_sentence(rounds),
     }
     Path(macros_tex).write_text(paper.macros(v))
-    Path(table_tex).write_text(budget_table(rounds) + curriculum_table(cur))
+    Path(table_tex).write_text(budget_table(rounds, runs) + curriculum_table(cur))
 
 
 def erm_sentence(cur: pd.DataFrame) -> str:
@@ -232,10 +232,10 @@ def fallback_sentence(rounds: pd.DataFrame) -> str:
     return "Across benchmarks and seeds, " + "; ".join(parts) + "."
 
 
-def budget_table(rounds: pd.DataFrame) -> str:
+def budget_table(rounds: pd.DataFrame, runs: pd.DataFrame) -> str:
     """Fixed budgets: the final one (test env, worst group, bias-conflicting accuracy, minority
-    share of labels) and worst-group accuracy at the middle round's budget."""
-    runs = summary.per_run(rounds)
+    share of labels; ``runs`` = summary.per_run(rounds)) and worst-group accuracy at the middle
+    round's budget."""
     mid_round = int(rounds["round"].max()) // 2
     mid = rounds[rounds["round"] == mid_round]
     n_mid = int(mid.n_labels.iloc[0])

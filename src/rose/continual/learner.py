@@ -190,17 +190,18 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
         # the first boundary (before it, the ball is around the previous model)
         after_first = float(task_of[t] > 0)
         ref_src = anchor_model if anchor == "task_start" and after_first else model
-        ref = Reference(ref_src, fit_x, fisher if dist_name == "fisher" else None)
-        distance = ref.distance(dist_name) if kind == "ball" else None
-        if controller == "prequential":
-            prev_ref = BatchedMLP([p.clone() for p in ref.params[:len(model.weights)]],
-                                  [p.clone() for p in ref.params[len(model.weights):]])
-        with torch.no_grad():
-            start_fit = F.cross_entropy(model.forward(fit_x)[0].transpose(1, 2), fit_y,
-                                        reduction="none").mean(1)
-            start_chk = (F.cross_entropy(model.forward(chk_x)[0].transpose(1, 2), chk_y,
-                                         reduction="none").mean(1) if chk_x is not None
-                         else None)
+        if kind == "ball":   # theta_ref and its features on the batch, once per batch
+            ref = Reference(ref_src, fit_x, fisher if dist_name == "fisher" else None)
+            distance = ref.distance(dist_name)
+            if controller == "prequential":   # ref.params are already detached copies
+                n_w = len(model.weights)
+                prev_ref = BatchedMLP(ref.params[:n_w], ref.params[n_w:])
+        if controller == "ratio":
+            with torch.no_grad():
+                start_fit = F.cross_entropy(model.forward(fit_x)[0].transpose(1, 2), fit_y,
+                                            reduction="none").mean(1)
+                start_chk = F.cross_entropy(model.forward(chk_x)[0].transpose(1, 2), chk_y,
+                                            reduction="none").mean(1)
         if kind == "lwf":
             with torch.no_grad():
                 old_logits = anchor_model.forward(fit_x)[0]
