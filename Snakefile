@@ -24,6 +24,7 @@ include: "workflow/rules/baseline.smk"
 include: "workflow/rules/superposition.smk"
 include: "workflow/rules/active.smk"
 include: "workflow/rules/continual.smk"
+include: "workflow/rules/explore.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
 
@@ -36,5 +37,6 @@ rule all:
         rules.superposition.input,
         rules.active.input,
         rules.continual.input,
+        rules.explore.input,
         rules.figures.input,
         "paper/main.pdf",

@@ -21,8 +21,10 @@ DIRECTION_TARGETS = {
                          "paper/generated/superposition_macros.tex"],
     "3a active": ["active", "figures_active", "paper/generated/active_macros.tex"],
     "2 continual": ["continual", "figures_continual", "paper/generated/continual_macros.tex"],
+    "1 explore": ["explore", "figures_explore", "paper/generated/explore_macros.tex"],
 }
-DIRECTION_GOAL_S = {"3b superposition": 120, "3a active": 180, "2 continual": 180}
+DIRECTION_GOAL_S = {"3b superposition": 120, "3a active": 180, "2 continual": 180,
+                    "1 explore": 180}
 
 
 def main() -> float:

@@ -82,6 +82,18 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "unknown_controller":
         cfg["continual"]["controllers"]["names"] = ["ratio", "pid"]
         return cfg, "['continual']['controllers']['names'][1]"
+    if how == "negative_rho":
+        cfg["explore"]["arms"]["sam"]["rho"] = -0.05
+        return cfg, "['explore']['arms']['sam']['rho']"
+    if how == "zero_walk_steps":
+        cfg["explore"]["arms"]["contour"]["contour"]["steps"] = 0
+        return cfg, "['explore']['arms']['contour']['contour']['steps']"
+    if how == "unknown_explore_method":
+        cfg["explore"]["arms"]["sgd"]["method"] = "lookahead"
+        return cfg, "['explore']['arms']['sgd']['method']"
+    if how == "label_noise_too_high":
+        cfg["explore"]["settings"]["digits_noisy"]["label_noise"] = 0.95
+        return cfg, "['explore']['settings']['digits_noisy']['label_noise']"
     raise AssertionError(how)
 
 
@@ -89,7 +101,8 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "unknown_key", "sparsity_one", "negative_sparsity", "negative_lambda",
           "unknown_penalty", "missing_erm", "negative_round_size", "unknown_acquisition",
           "alignment_above_one", "unknown_curriculum_method", "k_zero", "negative_radius",
-          "unknown_distance", "unknown_controller"]
+          "unknown_distance", "unknown_controller", "negative_rho", "zero_walk_steps",
+          "unknown_explore_method", "label_noise_too_high"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

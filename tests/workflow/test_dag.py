@@ -56,6 +56,17 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     for name in ("matrices", "anytime", "frontier", "radius"):
         meta = PdfReader(built / f"figures/continual/{name}.pdf").metadata
         assert "rule=figures_continual" in meta["/Keywords"]
+    exp = cfg["explore"]
+    eruns = pd.read_csv(built / "results/explore/runs.csv")
+    n_main = sum(len(spec.get("arms", exp["arms"])) for spec in exp["settings"].values())
+    n_ablation = 1 + len(exp["ablation"]["variants"])
+    assert len(eruns) == len(cfg["seeds"]) * (n_main + n_ablation)
+    assert set(eruns.status) == {"ok"}
+    walked = eruns[(eruns.method == "contour") & (eruns.arm != "isotropic")]
+    assert (walked.walk_level_error < 1e-3).all()        # the walk stayed on its level set
+    for name in ("accuracy", "sharpness", "surfaces", "trajectories", "ablation"):
+        meta = PdfReader(built / f"figures/explore/{name}.pdf").metadata
+        assert "rule=figures_explore" in meta["/Keywords"]
     assert len(PdfReader(built / "paper/main.pdf").pages) >= 3
     again = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], built, tool_env)
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -93,6 +104,13 @@ def test_paper_quotes_the_generated_numbers(built):
     cr = pd.read_csv(built / "results/continual/runs.csv")
     ft = cr[(cr["stream"] == "split") & (cr["arm"] == "finetune")].final_acc.mean()
     assert re.search(rf"fine-\s*tuning ends at\s+{100 * ft:.1f}", text)
+    # direction 1: the contour arm minus SGD in final test accuracy, paired by seed
+    er = pd.read_csv(built / "results/explore/runs.csv")
+    main = er[er.setting != "ablation"].set_index("seed")
+    diff = (main[main.arm == "contour"].final_test_acc
+            - main[main.arm == "sgd"].final_test_acc).mean()
+    assert re.search(rf"equal\s+steps:.{{0,40}}?{re.escape(f'{100 * diff:+.1f}')}\s*points",
+                     text, re.S)
 
 
 def test_report_contains_every_figure_with_its_caption(built, tool_env):
@@ -104,6 +122,7 @@ def test_report_contains_every_figure_with_its_caption(built, tool_env):
     assert "superposition/phase.pdf" in html and "antipodal superposition" in html
     assert "active/budget.pdf" in html and "Label-budget curves" in html
     assert "continual/frontier.pdf" in html and "plasticity vs forgetting" in html
+    assert "explore/surfaces.pdf" in html and "Filter-normalised 2-D loss surfaces" in html
 
 
 @pytest.mark.parametrize("edit,key", [
@@ -172,10 +191,14 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
                   "aggregate_superposition", "figures_superposition", "tex_superposition",
                   "aggregate_active", "figures_active", "tex_active", "aggregate_continual",
-                  "tex_continual", "paper", "all"}),   # continual figures read per-stream runs
+                  "tex_continual", "aggregate_explore", "figures_explore", "tex_explore",
+                  "paper", "all"}),   # continual figures read per-stream runs
     ("continual/ball.py", {"continual_stream", "aggregate_continual", "figures_continual",
                            "tex_continual", "paper", "all"}),
     ("plots/continual.py", {"figures_continual", "paper", "all"}),
+    ("explore/contour.py", {"explore_setting", "aggregate_explore", "figures_explore",
+                            "tex_explore", "paper", "all"}),
+    ("plots/explore.py", {"figures_explore", "paper", "all"}),
     ("plots/active.py", {"figures_active", "paper", "all"}),
     ("active/acquisitions.py", {"active_learning", "aggregate_active", "figures_active",
                                 "tex_active", "paper", "all"}),

@@ -5,6 +5,7 @@ from snakemake.utils import validate
 from rose import baseline as rose_baseline
 from rose.active import experiments as rose_active
 from rose.continual import experiments as rose_continual
+from rose.explore import experiments as rose_explore
 from rose.superposition import experiments as rose_superposition
 from rose.provenance import stable_hash
 
@@ -21,11 +22,13 @@ def check_datasets_prepared(key, datasets):
 
 
 check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
+check_datasets_prepared("explore.settings", sorted({s["dataset"] for s in config["explore"]["settings"].values()}))
 
 try:
     rose_superposition.check_config(config["superposition"])
     rose_active.check_config(config["active"])
     rose_continual.check_config(config["continual"])
+    rose_explore.check_config(config["explore"])
 except ValueError as e:
     raise WorkflowError(str(e)) from None
 

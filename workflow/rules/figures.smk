@@ -99,9 +99,35 @@ rule figures_continual:
         "../scripts/figures_continual.py"
 
 
+rule figures_explore:
+    input:
+        aggregate=rules.aggregate_explore.output,
+        surface=expand("results/explore/{setting}/surface.csv", setting=EXPL_SETTINGS),
+        walk=expand("results/explore/{setting}/walk.csv", setting=EXPL_SETTINGS),
+        trajectory=expand("results/explore/{setting}/trajectory.csv", setting=EXPL_SETTINGS),
+        code=rose_code("plots/__init__.py", "plots/explore.py", "explore/report.py"),
+    output:
+        **{
+            name: report(
+                f"figures/explore/{name}.pdf",
+                caption=f"../report/explore_{name}.rst",
+                category="Contour warm-up",
+            )
+            for name in EXPL_FIGURES
+        },
+    params:
+        config_hash=CONFIG_HASH,
+        names=EXPL_FIGURES,
+    log:
+        "logs/figures_explore.log",
+    script:
+        "../scripts/figures_explore.py"
+
+
 rule figures:
     input:
         rules.figure_baseline_learning_curves.output,
         rules.figures_superposition.output,
         rules.figures_active.output,
         rules.figures_continual.output,
+        rules.figures_explore.output,

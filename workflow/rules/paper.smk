@@ -61,6 +61,23 @@ rule tex_continual:
         "../scripts/tex_continual.py"
 
 
+rule tex_explore:
+    input:
+        aggregate=rules.aggregate_explore.output,
+        code=rose_code("paper.py", "explore/report.py"),
+    output:
+        table="paper/generated/explore_table.tex",
+        macros="paper/generated/explore_macros.tex",
+    params:
+        contour_arm=EXPL["ablation"]["base"],
+        equal_budget_arm="contour_eq",
+        explore=EXPL,
+    log:
+        "logs/tex_explore.log",
+    script:
+        "../scripts/tex_explore.py"
+
+
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
@@ -84,7 +101,8 @@ rule paper:
         ),
         bib="paper/references.bib",
         generated=rules.tex_baseline.output + rules.tex_superposition.output
-        + rules.tex_active.output + rules.tex_continual.output + rules.tex_provenance.output,
+        + rules.tex_active.output + rules.tex_continual.output + rules.tex_explore.output
+        + rules.tex_provenance.output,
         figures=rules.figures.input,
     output:
         "paper/main.pdf",

@@ -9,8 +9,10 @@ Two gradient evaluations per step. Weight decay enters only the base step, not e
     loss_fn().backward(); opt.first_step(); loss_fn().backward(); opt.second_step()
 
 or ``opt.step(closure)`` with a closure that zeroes the grads, computes the loss and calls
-backward. Models with BatchNorm should freeze running statistics in the second pass
-(pitfall 1 of the notes); the MLPs and CNNs here have none.
+backward. ``batched=True`` treats dimension 0 of every parameter as S independent models (the
+rows of rose.explore.stacked's theta [S, P]): ||T g|| is then taken per row. Models with
+BatchNorm should freeze running statistics in the second pass (pitfall 1 of the notes); the
+MLPs and CNNs here have none.
 """
 
 from __future__ import annotations
@@ -22,27 +24,32 @@ import torch
 
 class SAM(torch.optim.Optimizer):
     def __init__(self, params, base_optimizer: type[torch.optim.Optimizer], rho: float = 0.05,
-                 adaptive: bool = False, **kwargs):
+                 adaptive: bool = False, batched: bool = False, **kwargs):
         if rho < 0:
             raise ValueError(f"SAM rho must be >= 0, got {rho}")
         super().__init__(params, dict(rho=rho, adaptive=adaptive, **kwargs))
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
+        self.batched = batched
 
     def _with_grad(self, group) -> list[torch.Tensor]:
         return [p for p in group["params"] if p.grad is not None]
 
     @torch.no_grad()
     def _grad_norm(self) -> torch.Tensor:
-        """||T g|| over all parameters (torch._foreach ops, as torch.optim's own loops)."""
+        """||T g|| over all parameters (torch._foreach ops, as torch.optim's own loops); a
+        tensor [S] of per-model norms when batched."""
         norms = []
         for group in self.param_groups:
             params = self._with_grad(group)
             grads = [p.grad for p in params]
             if group["adaptive"]:
                 grads = torch._foreach_mul(grads, torch._foreach_abs(params))
-            norms.extend(torch._foreach_norm(grads))
-        return torch.linalg.vector_norm(torch.stack(norms))
+            if self.batched:
+                norms.extend(g.flatten(1).norm(dim=1) for g in grads)
+            else:
+                norms.extend(torch._foreach_norm(grads))
+        return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = True) -> None:
@@ -55,7 +62,11 @@ class SAM(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             if group["adaptive"]:
                 torch._foreach_mul_(grads, torch._foreach_mul(params, params))
-            torch._foreach_mul_(grads, group["rho"] / (norm + 1e-12))
+            if self.batched:
+                for g in grads:
+                    g.mul_((group["rho"] / (norm + 1e-12)).view(-1, *[1] * (g.dim() - 1)))
+            else:
+                torch._foreach_mul_(grads, group["rho"] / (norm + 1e-12))
             old = []
             for p in params:
                 if "old_p" not in self.state[p]:

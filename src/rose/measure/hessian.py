@@ -83,23 +83,28 @@ def double_backward_hvp(model: torch.nn.Module, loss_fn: Callable, x: torch.Tens
     return hvp
 
 
-def top_eigenvalue(hvp: HVP, dim: int, iters: int = 100, tol: float = 1e-4, seed: int = 0
-                   ) -> tuple[float, torch.Tensor]:
+def top_eigenvalue(hvp: HVP, dim: int | tuple[int, int], iters: int = 100, tol: float = 1e-4,
+                   seed: int = 0) -> tuple[float | torch.Tensor, torch.Tensor]:
     """Power iteration: (eigenvalue of largest magnitude, its unit eigenvector). Stops when
-    the Rayleigh quotient changes by less than tol (relative)."""
+    the Rayleigh quotient changes by less than tol (relative).
+
+    ``dim`` (S, P) runs S independent iterations at once on the rows of v (block-diagonal H,
+    as rose.explore.stacked.StackedNet.hvp gives); the eigenvalues are then a tensor [S] and
+    iteration stops when every row has converged."""
     g = torch.Generator().manual_seed(seed)
-    v = torch.randn(dim, generator=g)
-    v /= v.norm()
-    lam = 0.0
+    batched = not isinstance(dim, int)
+    v = torch.randn(dim if batched else (1, dim), generator=g)
+    v /= v.norm(dim=-1, keepdim=True)
+    lam = torch.zeros(v.shape[0])
     for _ in range(iters):
-        hv = hvp(v)
-        new = float(v @ hv)
-        v = hv / (hv.norm() + 1e-30)
-        if abs(new - lam) <= tol * (abs(lam) + 1e-12):
-            lam = new
-            break
+        hv = hvp(v if batched else v[0]).reshape(v.shape)
+        new = (v * hv).sum(-1)
+        v = hv / (hv.norm(dim=-1, keepdim=True) + 1e-30)
+        done = bool(((new - lam).abs() <= tol * (lam.abs() + 1e-12)).all())
         lam = new
-    return lam, v
+        if done:
+            break
+    return (lam, v) if batched else (float(lam[0]), v[0])
 
 
 def lanczos_top(hvp: HVP, dim: int, k: int = 1, tol: float = 1e-6, seed: int = 0
@@ -115,13 +120,19 @@ def lanczos_top(hvp: HVP, dim: int, k: int = 1, tol: float = 1e-6, seed: int = 0
     return np.sort(vals)[::-1]
 
 
-def hutchinson_trace(hvp: HVP, dim: int, probes: int = 50, seed: int = 0
-                     ) -> tuple[float, float]:
-    """(mean of v^T H v over Rademacher probes, its standard error)."""
+def hutchinson_trace(hvp: HVP, dim: int | tuple[int, int], probes: int = 50, seed: int = 0
+                     ) -> tuple[float, float] | tuple[torch.Tensor, torch.Tensor]:
+    """(mean of v^T H v over Rademacher probes, its standard error); with ``dim`` (S, P), one
+    estimate per row (tensors [S])."""
     g = torch.Generator().manual_seed(seed)
+    batched = not isinstance(dim, int)
+    shape = dim if batched else (1, dim)
     vals = []
     for _ in range(probes):
-        v = torch.randint(0, 2, (dim,), generator=g).float() * 2 - 1
-        vals.append(float(v @ hvp(v)))
-    a = np.asarray(vals)
-    return float(a.mean()), float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
+        v = torch.randint(0, 2, shape, generator=g).float() * 2 - 1
+        vals.append((v * hvp(v if batched else v[0]).reshape(shape)).sum(-1))
+    a = torch.stack(vals)                                   # [probes, S]
+    se = a.std(0) / probes ** 0.5 if probes > 1 else torch.zeros(shape[0])
+    if batched:
+        return a.mean(0), se
+    return float(a.mean()), float(se[0])

@@ -1,0 +1,263 @@
+"""The direction's runs as the workflow calls them: one setting (dataset x model x label noise x
+batch size) per call, every arm and seed of the config, then the measurements, written as CSV.
+
+The ``explore`` config block:
+  settings   name -> {dataset, model, label_noise, batch_size?}; datasets are the prepared
+             splits of the data rule (data/processed/<dataset>.npz)
+  arms       name -> {method, budget, hyperparameters}; ``contour`` arms take the warm-up's
+             settings (rose.explore.contour.ContourSettings) in a ``contour`` block
+  ablation   {setting, base, variants}: the base arm with each variant's overrides, on one
+             setting (its own job)
+  measure    how many HVPs, probes and samples the measurements use
+Label noise is symmetric: with probability p a training or validation label is replaced by a
+uniformly drawn *other* class, independently per seed; test labels stay clean.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rose.data.splits import load
+from rose.explore.contour import ContourSettings
+from rose.explore.stacked import StackedNet
+from rose.explore.trainer import Arm, Base, Data, Result, train_arm
+from rose.measure.hessian import hutchinson_trace, top_eigenvalue
+from rose.measure.landscape import (
+    filter_normalized_direction,
+    loss_curve,
+    loss_surface,
+    trajectory_pca,
+)
+from rose.measure.sharpness import adaptive_sharpness, sigma_prime
+from rose.models import build_model
+
+ABLATION = "ablation"
+
+
+def make_arm(name: str, spec: dict) -> Arm:
+    spec = dict(spec)
+    method = spec.pop("method")
+    budget = spec.pop("budget", "steps")
+    contour = spec.pop("contour", None)
+    start = spec.pop("start_epochs", 0.0)
+    return Arm(name, method, budget, spec,
+               ContourSettings(**contour) if method == "contour" else None, float(start))
+
+
+def arms_for(block: dict, setting: str) -> list[Arm]:
+    if setting == ABLATION:
+        ab = block["ablation"]
+        base = block["arms"][ab["base"]]
+        out = [make_arm(ab["base"], base)]
+        for name, over in ab["variants"].items():
+            spec = {**base, **{k: v for k, v in over.items() if k != "contour"},
+                    "contour": {**base.get("contour", {}), **over.get("contour", {})}}
+            out.append(make_arm(name, spec))
+        return out
+    names = block["settings"][setting].get("arms", list(block["arms"]))
+    return [make_arm(n, block["arms"][n]) for n in names]
+
+
+def check_config(block: dict) -> None:
+    """Cross-key checks the JSON schema cannot express; a ValueError names the key."""
+    ab = block["ablation"]
+    if ab["setting"] not in block["settings"]:
+        raise ValueError(f"config key explore.ablation.setting: {ab['setting']!r} is not in "
+                         "explore.settings")
+    if ab["base"] not in block["arms"] or block["arms"][ab["base"]]["method"] != "contour":
+        raise ValueError("config key explore.ablation.base: must name a contour arm of "
+                         "explore.arms")
+    for name, spec in block["arms"].items():
+        if spec["method"] == "contour" and "contour" not in spec:
+            raise ValueError(f"config key explore.arms.{name}.contour: a contour arm needs its "
+                             "warm-up settings")
+        if spec["method"] != "contour" and "contour" in spec:
+            raise ValueError(f"config key explore.arms.{name}.contour: only for method contour")
+        if spec["method"] in ("sam", "asam") and "rho" not in spec:
+            raise ValueError(f"config key explore.arms.{name}.rho: SAM needs rho")
+        if spec["method"] == "warmup" and "warmup_steps" not in spec:
+            raise ValueError(f"config key explore.arms.{name}.warmup_steps: the linear warm-up "
+                             "needs its length")
+    for name, spec in block["settings"].items():
+        unknown = sorted(set(spec.get("arms", [])) - set(block["arms"]))
+        if unknown:
+            raise ValueError(f"config key explore.settings.{name}.arms: {unknown} are not in "
+                             "explore.arms")
+    if "sgd" not in block["arms"]:
+        raise ValueError("config key explore.arms: the reference arm 'sgd' is required")
+
+
+def symmetric_noise(y: np.ndarray, p: float, n_classes: int, rng: np.random.Generator
+                    ) -> np.ndarray:
+    """Each label replaced with probability p by a uniformly drawn other class."""
+    flip = rng.random(len(y)) < p
+    other = (y + rng.integers(1, n_classes, len(y))) % n_classes
+    return np.where(flip, other, y)
+
+
+def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Path
+                 ) -> tuple[Data, dict]:
+    spec = block["settings"][block["ablation"]["setting"] if setting == ABLATION else setting]
+    split = load(Path(data_dir) / f"{spec['dataset']}.npz")
+    C = split.n_classes
+    noisy = {k: [] for k in ("train", "val")}
+    for s in seeds:
+        rng = np.random.default_rng([s, 1729])
+        for k in noisy:
+            noisy[k].append(symmetric_noise(split.y[k].numpy(), spec["label_noise"], C, rng))
+    y_train = torch.as_tensor(np.stack(noisy["train"]))
+    probe = min(block["measure"]["probe"], len(split.X["train"]))
+    data = Data(split.X["train"], y_train, split.y["train"], split.X["val"],
+                torch.as_tensor(np.stack(noisy["val"])), split.X["test"], split.y["test"],
+                split.X["train"][:probe], y_train[:, :probe], C)
+    return data, {**spec, "input_shape": split.input_shape}
+
+
+def measure(net: StackedNet, theta: torch.Tensor, data: Data, m: dict, seed: int
+            ) -> dict[str, np.ndarray]:
+    """lambda_max, Hutchinson trace, sigma', adaptive sharpness of every row, on the probe
+    batch (labels as trained on)."""
+    X, y = data.X_probe, data.y_probe
+    ok = torch.isfinite(theta).all(-1)
+    th = torch.where(ok[:, None], theta, torch.zeros_like(theta))
+    hvp = net.hvp(th, X, y, shared=True)
+    lam, _ = top_eigenvalue(hvp, tuple(th.shape), iters=m["power_iters"], seed=seed)
+    tr, tr_se = hutchinson_trace(hvp, tuple(th.shape), probes=m["hutchinson_probes"], seed=seed)
+    sig = sigma_prime(net, th, X, y, samples=m["sigma_samples"], steps=m["sigma_steps"],
+                      seed=seed)
+    sharp = adaptive_sharpness(net, th, X, y, rho=m["sharpness_rho"], m=m["sharpness_m"],
+                               steps=m["sharpness_steps"])
+    out = {"lambda_max": lam, "trace": tr, "trace_se": tr_se, "sigma_prime": sig,
+           "adaptive_sharpness": sharp}
+    return {k: np.where(ok.numpy(), v.numpy(), np.nan) for k, v in out.items()}
+
+
+def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: list[int],
+              meas: dict, walk_meas: dict | None) -> list[dict]:
+    hist = pd.DataFrame(res.history)
+    rows = []
+    for s, seed in enumerate(seeds):
+        h = hist[hist.seed_row == s]
+        final = h.iloc[-1]
+        trained = h[h.phase != "init"]
+        best = trained.loc[trained.val_acc.idxmax()] if len(trained) else final
+        div = bool(res.diverged[s])
+        row = {"setting": setting, "arm": arm.name, "method": arm.method, "budget": arm.budget,
+               "seed": seed, "status": "diverged" if div else "ok",
+               "grad_evals": res.grad_evals, "steps": res.steps,
+               "epochs_equiv": float(final.epochs),
+               "distance": float((res.theta[s] - theta0[s]).norm())
+               if not div else np.nan,
+               "path_length": float(res.path_length[s])}
+        vals = {"final_test_acc": final.test_acc, "final_test_loss": final.test_loss,
+                "final_train_acc": final.train_acc, "final_train_clean_acc":
+                final.train_clean_acc, "final_val_acc": final.val_acc,
+                "gen_gap": final.train_clean_acc - final.test_acc,
+                "early_test_acc": best.test_acc, "early_epoch": best.epochs,
+                "peak_test_acc": trained.test_acc.max() if len(trained) else final.test_acc,
+                **{k: v[s] for k, v in meas.items()}}
+        if walk_meas is not None:
+            w = res.walk
+            vals.update({f"walk_start_{k}": v[s] for k, v in walk_meas["start"].items()})
+            vals.update({f"walk_end_{k}": v[s] for k, v in walk_meas["end"].items()})
+            lvl = np.abs(np.asarray(w.loss)[:, s] - np.asarray(w.level)[:, s])
+            vals.update({"walk_chosen_step": float(w.chosen_step[s]),
+                         "walk_distance": float(np.asarray(w.distance)[-1, s]),
+                         "walk_chosen_distance": float((res.theta_walk_end[s]
+                                                        - res.theta_walk_start[s]).norm()),
+                         "walk_level_error": float(lvl.max()),
+                         "walk_mean_curvature": float(np.asarray(w.curvature)[:, s].mean()),
+                         "walk_grad_evals": w.grad_evals, "walk_forwards": w.forwards})
+        row.update({k: (np.nan if div else float(v)) for k, v in vals.items()})
+        rows.append(row)
+    return rows
+
+
+def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
+                out_dir: str | Path, threads: int = 1) -> None:
+    """Every arm of one setting (or the ablation) for every seed. Writes runs.csv, history.csv,
+    walk.csv, curves.csv, surface.csv and trajectory.csv to ``out_dir``."""
+    torch.set_num_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data, spec = load_setting(block, setting, seeds, data_dir)
+    m = block["measure"]
+    template = build_model(spec["model"], spec["input_shape"], data.n_classes)
+    net = StackedNet(template)
+    theta0 = net.init(seeds, lambda: build_model(spec["model"], spec["input_shape"],
+                                                 data.n_classes))
+    base = Base(block["epochs"], spec.get("batch_size", block["batch_size"]), block["lr"],
+                block["momentum"], block["weight_decay"])
+    alphas = np.linspace(-1, 1, m["curve_points"])
+    grid = np.linspace(-1, 1, m["surface_points"])
+    gen = torch.Generator().manual_seed(seeds[0])
+    filter_normalized_direction(net, theta0, gen)   # directions: one per seed, reused
+    runs, history, walks, curves, surface, traj = [], [], [], [], [], []
+    start_meas: dict[float, dict] = {}
+    for arm in arms_for(block, setting):
+        t0 = time.perf_counter()
+        res = train_arm(net, theta0, data, arm, base, seeds[0])
+        t_train = time.perf_counter() - t0
+        meas = measure(net, res.theta, data, m, seeds[0])
+        walk_meas = None
+        if res.walk is not None:    # arms that start walking at the same time share the start
+            if arm.start_epochs not in start_meas:
+                start_meas[arm.start_epochs] = measure(net, res.theta_walk_start, data, m,
+                                                       seeds[0])
+            # the ablation job reports accuracies and final sharpness only
+            walk_meas = {"start": start_meas[arm.start_epochs],
+                         "end": measure(net, res.theta_walk_end, data, m, seeds[0])
+                         if setting != ABLATION else
+                         {k: np.full(len(seeds), np.nan) for k in start_meas[arm.start_epochs]}}
+        runs.extend(_run_rows(setting, arm, res, theta0, seeds, meas, walk_meas))
+        history.extend({"setting": setting, "arm": arm.name, "seed": seeds[r.pop("seed_row")],
+                        **r} for r in (dict(h) for h in res.history))
+        ok = torch.isfinite(res.theta).all(-1, keepdim=True)
+        th = torch.where(ok, res.theta, theta0)
+        d = filter_normalized_direction(net, th, torch.Generator().manual_seed(seeds[0] + 1))
+        loss, acc = loss_curve(net, th, d, data.X_probe, data.y_probe, alphas)
+        curves.extend({"setting": setting, "arm": arm.name, "seed": seed, "alpha": float(a),
+                       "loss": float(loss[i, s]), "acc": float(acc[i, s])}
+                      for s, seed in enumerate(seeds) for i, a in enumerate(alphas))
+        if res.walk is not None:
+            w = res.walk
+            walks.extend({"setting": setting, "arm": arm.name, "seed": seed, "k": k,
+                          "loss": float(w.loss[k][s]), "level": float(w.level[k][s]),
+                          "distance": float(w.distance[k][s]),
+                          "curvature": float(w.curvature[k - 1][s]) if k else np.nan}
+                         for s, seed in enumerate(seeds) for k in range(len(w.loss)))
+            if setting != ABLATION and arm.name == block["surface_arm"]:
+                for where, th_w in (("before", res.theta_walk_start),
+                                    ("after", res.theta_walk_end)):
+                    e1 = filter_normalized_direction(net, th_w[:1], gen)
+                    e2 = filter_normalized_direction(net, th_w[:1], gen)
+                    z = loss_surface(net, th_w[:1], e1, e2, data.X_probe, data.y_probe[:1],
+                                     grid)
+                    surface.extend({"setting": setting, "arm": arm.name, "where": where,
+                                    "a": float(a), "b": float(b), "loss": float(z[i, j, 0])}
+                                   for i, a in enumerate(grid) for j, b in enumerate(grid))
+        if setting != ABLATION and arm.name in block["trajectory_arms"]:
+            pca = trajectory_pca(torch.stack(res.snapshots).numpy())
+            h0 = pd.DataFrame(res.history)
+            h0 = h0[h0.seed_row == 0].reset_index(drop=True)
+            traj.extend({"setting": setting, "arm": arm.name, "seed": seeds[0], "t": t,
+                         "pc1": float(c[0]), "pc2": float(c[1]),
+                         "explained1": float(pca["explained"][0]),
+                         "explained2": float(pca["explained"][1]),
+                         "train_loss": float(h0.train_loss[t]), "phase": h0.phase[t],
+                         "tortuosity": pca["tortuosity"]}
+                        for t, c in enumerate(pca["coords"]))
+        print(f"{setting}: {arm.name} ({arm.method}, {arm.budget}) x {len(seeds)} seeds: "
+              f"train {t_train:.1f} s, measured in {time.perf_counter() - t0 - t_train:.1f} s; "
+              f"test acc {np.nanmean([r['final_test_acc'] for r in runs[-len(seeds):]]):.3f}",
+              flush=True)
+    tables = {"runs": runs, "history": history, "walk": walks, "curves": curves,
+              "surface": surface, "trajectory": traj}
+    for name, rows in tables.items():
+        pd.DataFrame(rows).to_csv(out / f"{name}.csv", index=False)
+

@@ -1,0 +1,258 @@
+"""Seed aggregation, figures and generated LaTeX of direction 1, from the run tables on disk.
+
+Comparisons are paired by seed (same initial weights, same label noise, same minibatch order):
+every arm against ``sgd`` on its setting, and every ablation variant against the contour arm it
+modifies. Means with 95% bootstrap CIs (rose.stats); the number of seeds is printed next to
+every interval. Sharpness measures are related to test accuracy by Kendall's tau over all runs
+of a setting (scipy.stats.kendalltau), as in Jiang et al. 2020.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from rose import paper
+from rose.active.summary import paired_against
+from rose.explore.experiments import ABLATION
+from rose.stats import summarize_frame
+
+METRICS = {"early_test_acc": "early-stopped", "final_test_acc": "final",
+           "gen_gap": "gap", "lambda_max": "$\\lambda_{\\max}$", "trace": "tr$H$",
+           "sigma_prime": "$\\sigma'$", "adaptive_sharpness": "adapt.~sharp."}
+EXTRA = ("final_train_acc", "final_train_clean_acc", "distance", "path_length", "epochs_equiv",
+         "peak_test_acc")
+PAIRED = ("early_test_acc", "final_test_acc", "gen_gap", "lambda_max", "sigma_prime")
+SHARPNESS = ("lambda_max", "trace", "sigma_prime", "adaptive_sharpness")
+REFERENCE = "sgd"
+
+
+def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    p = paired_against(runs.rename(columns={"setting": "benchmark"}), "arm", reference, PAIRED)
+    return p.rename(columns={"benchmark": "setting"})
+
+
+def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base: str) -> None:
+    """runs.csv, summary.csv, paired.csv (vs sgd; ablation variants vs their base),
+    correlation.csv (Kendall tau of each sharpness measure with test accuracy), metrics.json."""
+    out = Path(out_dir)
+    runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
+    runs.to_csv(out / "runs.csv", index=False)
+    parts = [summarize_frame(runs, ["setting", "arm"], m).assign(metric=m)
+             for m in [*METRICS, *EXTRA] if m in runs]
+    pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
+    main = runs[runs.setting != ABLATION]
+    paired = pd.concat([_paired(main, REFERENCE),
+                        _paired(runs[runs.setting == ABLATION], ablation_base)],
+                       ignore_index=True)
+    paired.to_csv(out / "paired.csv", index=False)
+    correlation(main).to_csv(out / "correlation.csv", index=False)
+    m = {f"{s}/{a}/{k}": float(g[k].mean()) for (s, a), g in runs.groupby(["setting", "arm"])
+         for k in ("early_test_acc", "final_test_acc", "lambda_max")}
+    (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def correlation(runs: pd.DataFrame) -> pd.DataFrame:
+    """Kendall tau between each sharpness measure and final test accuracy, per setting, over
+    every (arm, seed) run. A flatness measure predicts generalisation if tau < 0 for the
+    sharpness measures and tau > 0 for sigma' (larger sigma' = flatter)."""
+    rows = []
+    for s, g in runs.groupby("setting"):
+        for m in SHARPNESS:
+            ok = g[[m, "final_test_acc"]].dropna()
+            if len(ok) < 3:
+                continue
+            tau, p = sps.kendalltau(ok[m], ok["final_test_acc"])
+            rows.append({"setting": s, "measure": m, "tau": tau, "p_value": p, "n": len(ok)})
+    return pd.DataFrame(rows)
+
+
+def figures(agg_dir: str | Path, tables: dict[str, Sequence[str]], out: dict[str, str],
+            rule: str, config_hash: str) -> None:
+    from rose.plots import explore as plots
+    from rose.plots import save_figure
+    from rose.provenance import git_commit
+
+    prov = {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash}
+
+    def cat(paths):
+        frames = [pd.read_csv(p) for p in paths if Path(p).stat().st_size > 1]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    runs = pd.read_csv(Path(agg_dir) / "runs.csv")
+    paired = pd.read_csv(Path(agg_dir) / "paired.csv")
+    save_figure(plots.accuracy(runs[runs.setting != ABLATION]), out["accuracy"],
+                "Test accuracy by method", prov)
+    save_figure(plots.sharpness(runs[runs.setting != ABLATION]), out["sharpness"],
+                "Sharpness vs test accuracy", prov)
+    save_figure(plots.surfaces(cat(tables["surface"]), cat(tables["walk"])), out["surfaces"],
+                "Loss surface before and after the warm-up", prov)
+    save_figure(plots.trajectories(cat(tables["trajectory"])), out["trajectories"],
+                "Trajectory projections", prov)
+    save_figure(plots.ablation(paired[paired.setting == ABLATION]), out["ablation"],
+                "Ablations of the contour warm-up", prov)
+
+
+_cell = paper.seed_cell
+_tt = paper.tt
+
+
+def _pts(row) -> str:
+    return paper.paired_points(row.difference, row.ci_low, row.ci_high)
+
+
+def verdict(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str], metric: str,
+            what: str, reference: str) -> str:
+    """Which arms beat / fall below ``reference`` on ``metric`` (paired 95% CI excludes 0)."""
+    rows = paired[(paired.metric == metric) & paired.arm.isin(arms)
+                  & paired.setting.isin(settings)]
+    parts = []
+    for s, g in rows.groupby("setting", sort=False):
+        up, down = g[g.ci_low > 0], g[g.ci_high < 0]
+        bits = []
+        if len(up):
+            bits.append(f"above {_tt(reference)} for " + ", ".join(
+                f"{_tt(r.arm)} ({_pts(r)})" for r in up.itertuples()))
+        if len(down):
+            bits.append("below for " + ", ".join(
+                f"{_tt(r.arm)} ({_pts(r)})" for r in down.itertuples()))
+        flat = len(g) - len(up) - len(down)
+        if flat:
+            bits.append(f"within the paired 95\\% CI of {_tt(reference)} for {flat} of "
+                        f"{len(g)}")
+        parts.append(f"on {_tt(s)} ({int(g.n.min())} seeds), {what} is " + "; ".join(bits))
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def _pair(paired: pd.DataFrame, setting: str, arm: str, metric: str) -> str:
+    r = paired[(paired.setting == setting) & (paired.arm == arm) & (paired.metric == metric)]
+    return _pts(r.iloc[0]) if len(r) else "n/a"
+
+
+def walk_sentence(runs: pd.DataFrame, arm: str) -> str:
+    """What the walk did on each setting: level error, distance, where the selection stopped,
+    and lambda_max / trace before and after it."""
+    parts = []
+    for s, g in runs[(runs.arm == arm) & (runs.setting != ABLATION)].groupby("setting",
+                                                                              sort=False):
+        parts.append(
+            f"on {_tt(s)} the walk kept $|L_P-c|\\le{g.walk_level_error.max():.1g}$, moved "
+            f"{g.walk_chosen_distance.mean():.2f} in weight space to the selected point "
+            f"(step {g.walk_chosen_step.mean():.0f} on average), and took "
+            f"$\\lambda_{{\\max}}$ from {g.walk_start_lambda_max.mean():.3g} to "
+            f"{g.walk_end_lambda_max.mean():.3g} and tr$H$ from "
+            f"{g.walk_start_trace.mean():.3g} to {g.walk_end_trace.mean():.3g}")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def correlation_sentence(corr: pd.DataFrame) -> str:
+    parts = []
+    for s, g in corr.groupby("setting", sort=False):
+        parts.append(f"{_tt(s)}: " + ", ".join(
+            f"{_tt(r.measure)} $\\tau={r.tau:+.2f}$ ($p={r.p_value:.2g}$)"
+            for r in g.itertuples()))
+    return ("Kendall $\\tau$ with final test accuracy over every run of a setting: "
+            + "; ".join(parts) + ".") if parts else ""
+
+
+def budget_sentence(runs: pd.DataFrame) -> str:
+    g = runs[runs.setting != ABLATION].groupby("arm").epochs_equiv.mean()
+    return ", ".join(f"{_tt(a)} {v:.1f}" for a, v in g.items())
+
+
+def headline(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str]) -> str:
+    """One clause per contour arm: on how many settings its early-stopped and final test
+    accuracy are above, below, or not distinguishable from SGD's (paired 95% CIs)."""
+    out = []
+    for arm in arms:
+        bits = []
+        for metric, what in (("early_test_acc", "early-stopped"), ("final_test_acc", "final")):
+            g = paired[(paired.arm == arm) & (paired.metric == metric)
+                       & paired.setting.isin(settings)]
+            if g.empty:
+                continue
+            up, down = int((g.ci_low > 0).sum()), int((g.ci_high < 0).sum())
+            bits.append(f"{what} test accuracy above \texttt{{sgd}} on {up}, below on {down} "
+                        f"and indistinguishable on {len(g) - up - down} of {len(g)} settings")
+        if bits:
+            out.append(f"{_tt(arm)}: " + "; ".join(bits))
+    return ". ".join(out) + "." if out else ""
+
+
+def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
+        contour_arm: str, equal_budget_arm: str, block: dict | None = None) -> None:
+    agg = Path(agg_dir)
+    runs = pd.read_csv(agg / "runs.csv")
+    paired = pd.read_csv(agg / "paired.csv")
+    corr = pd.read_csv(agg / "correlation.csv")
+    settings = [s for s in dict.fromkeys(runs.setting) if s != ABLATION]
+    others = sorted(set(runs[runs.setting != ABLATION].arm) - {REFERENCE})
+    variants = sorted(set(runs[runs.setting == ABLATION].arm) - {contour_arm})
+    diverged = runs[runs.status == "diverged"].groupby(["setting", "arm"]).size()
+    v = {"ExpSeeds": str(runs.seed.nunique()),
+         "ExpSettings": ", ".join(_tt(s) for s in settings),
+         "ExpContourArm": _tt(contour_arm),
+         "ExpVerdictEarly": verdict(paired, settings, others, "early_test_acc",
+                                    "early-stopped test accuracy", REFERENCE),
+         "ExpVerdictFinal": verdict(paired, settings, others, "final_test_acc",
+                                    "final test accuracy", REFERENCE),
+         "ExpVerdictAblation": verdict(paired, [ABLATION], variants, "final_test_acc",
+                                       "final test accuracy", contour_arm),
+         "ExpVerdictAblationEarly": verdict(paired, [ABLATION], variants, "early_test_acc",
+                                            "early-stopped test accuracy", contour_arm),
+         "ExpContourFinal": "; ".join(f"{_tt(s)} {_pair(paired, s, contour_arm, 'final_test_acc')}"
+                                      for s in settings),
+         "ExpContourEqFinal": "; ".join(
+             f"{_tt(s)} {_pair(paired, s, equal_budget_arm, 'final_test_acc')}"
+             for s in settings if (runs[runs.setting == s].arm == equal_budget_arm).any())
+         or "not run",
+         "ExpWalkSentence": walk_sentence(runs, contour_arm),
+         "ExpCorrelationSentence": correlation_sentence(corr),
+         "ExpBudgetSentence": budget_sentence(runs),
+         "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
+                                   diverged.items()) or "none"),
+         "ExpHeadline": headline(paired, settings, [contour_arm, equal_budget_arm])}
+    if block is not None:
+        c = block["arms"][contour_arm]["contour"]
+        v.update({"ExpEpochs": str(block["epochs"]), "ExpBatch": str(block["batch_size"]),
+                  "ExpWalkSteps": str(c.get("steps", 100)),
+                  "ExpWalkProbe": str(c.get("probe", 100)),
+                  "ExpWalkStepSize": f"{c.get('step_size', 0.01):g}",
+                  "ExpWalkKeep": str(c.get("keep_every", 10)),
+                  "ExpWalkDirection": _tt(c.get("direction", "flat")),
+                  "ExpWalkSelect": _tt(c.get("select", "perturbation")),
+                  "ExpLr": f"{block['lr']:g}"})
+    Path(macros_tex).write_text(paper.macros(v))
+    Path(table_tex).write_text("".join(setting_table(runs[runs.setting == s], s)
+                                       for s in [*settings, ABLATION]
+                                       if (runs.setting == s).any()))
+
+
+def setting_table(runs: pd.DataFrame, setting: str) -> str:
+    lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
+             "\\scriptsize",
+             f"\\caption{{Setting \\texttt{{{paper.latex_escape(setting)}}}: mean over "
+             f"{runs.seed.nunique()} seeds [95\\% bootstrap CI]; accuracies and gap in percent "
+             "(gap: clean-label train minus test accuracy). Early-stopped: test accuracy at "
+             "the evaluation with the best (noisy) validation accuracy. Sharpness on a fixed "
+             "probe batch with the labels trained on; $\\sigma'$: larger is flatter. "
+             "Ep.: budget in epochs of minibatch gradient evaluations.}",
+             f"\\label{{tab:explore-{setting.replace('_', '-')}}}",
+             "\\begin{tabular}{l" + " c" * len(METRICS) + " r}", "\\toprule",
+             "Arm & " + " & ".join(METRICS.values()) + " & ep. \\\\", "\\midrule"]
+    pct = {"early_test_acc", "final_test_acc", "gen_gap"}
+    for arm, g in runs.groupby("arm", sort=False):
+        cells = [_cell(g[m]) if m in pct else _num_cell(g[m]) for m in METRICS]
+        lines.append(" & ".join([paper.latex_escape(arm), *cells,
+                                 f"{g.epochs_equiv.mean():.1f}"]) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _num_cell(values: pd.Series) -> str:
+    x = values.dropna().to_numpy(float)
+    return f"{np.mean(x):.3g}" if x.size else "--"

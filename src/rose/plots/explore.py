@@ -1,0 +1,144 @@
+"""Figures of direction 1 (the contour warm-up against the flat-minima methods), each a function
+of a results table. Error bars are 95% bootstrap CIs over seeds (seaborn), the interval the
+tables report."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from rose.stats import CONFIDENCE
+
+BAND = ("ci", round(100 * CONFIDENCE))
+
+
+def accuracy(runs: pd.DataFrame) -> plt.Figure:
+    """Early-stopped and final test accuracy of every arm, per setting (points: mean; bars:
+    95% CI over seeds)."""
+    settings = list(dict.fromkeys(runs.setting))
+    long = runs.melt(id_vars=["setting", "arm", "seed"],
+                     value_vars=["early_test_acc", "final_test_acc"], var_name="when",
+                     value_name="test accuracy")
+    long["when"] = long.when.str.replace("_test_acc", "")
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.0 * len(settings), 3.6),
+                             squeeze=False)
+    for j, s in enumerate(settings):
+        sub = long[long.setting == s]
+        order = list(dict.fromkeys(sub.arm))
+        sns.pointplot(data=sub, y="arm", x="test accuracy", hue="when", order=order,
+                      errorbar=BAND, n_boot=500, seed=0, dodge=0.4, linestyle="none",
+                      markersize=3, ax=axes[0, j], legend=(j == 0))
+        ref = sub[(sub.arm == "sgd") & (sub.when == "final")]["test accuracy"].mean()
+        axes[0, j].axvline(ref, color="0.6", ls=":", lw=0.8)
+        axes[0, j].set_title(s, fontsize=9)
+        axes[0, j].tick_params(labelsize=7)
+        axes[0, j].set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def sharpness(runs: pd.DataFrame) -> plt.Figure:
+    """Each sharpness measure against final test accuracy, one point per (arm, seed) run."""
+    measures = [("lambda_max", "$\\lambda_{\\max}$", True), ("trace", "tr $H$", True),
+                ("sigma_prime", "$\\sigma'$ (larger = flatter)", False),
+                ("adaptive_sharpness", "adaptive sharpness", False)]
+    settings = list(dict.fromkeys(runs.setting))
+    fig, axes = plt.subplots(len(settings), len(measures),
+                             figsize=(3.0 * len(measures), 2.6 * len(settings)), squeeze=False)
+    for i, s in enumerate(settings):
+        sub = runs[runs.setting == s]
+        for j, (m, label, log) in enumerate(measures):
+            ax = axes[i, j]
+            sns.scatterplot(data=sub, x=m, y="final_test_acc", hue="arm", s=12, ax=ax,
+                            legend=(i == 0 and j == len(measures) - 1))
+            if log and (sub[m] > 0).all():
+                ax.set_xscale("log")
+            ax.set_xlabel(label, fontsize=8)
+            ax.set_ylabel(f"{s}\nfinal test acc." if j == 0 else "", fontsize=8)
+            ax.tick_params(labelsize=6)
+    leg = axes[0, -1].get_legend()
+    if leg:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
+    """Top: filter-normalised 2-D loss surfaces (seed 0) at the point the walk started from and
+    at the point it selected, per setting. Bottom: along the walk, |L_P - c| and the distance
+    from the start (mean over seeds)."""
+    settings = list(dict.fromkeys(surface.setting)) if len(surface) else []
+    n = max(1, len(settings))
+    fig, axes = plt.subplots(2, 2 * n, figsize=(3.0 * 2 * n, 5.6), squeeze=False)
+    for j, s in enumerate(settings):
+        sub = surface[surface.setting == s]
+        vmax = np.quantile(sub.loss, 0.95)
+        for k, where in enumerate(("before", "after")):
+            ax = axes[0, 2 * j + k]
+            g = sub[sub["where"] == where].pivot_table(index="a", columns="b", values="loss")
+            cs = ax.contourf(g.columns, g.index, g.to_numpy(), levels=20, cmap="viridis",
+                             vmax=vmax)
+            ax.contour(g.columns, g.index, g.to_numpy(), levels=10, colors="w",
+                       linewidths=0.4)
+            ax.plot(0, 0, "r+")
+            ax.set_title(f"{s}: {where} the walk", fontsize=8)
+            fig.colorbar(cs, ax=ax, shrink=0.8)
+        w = walk[(walk.setting == s) & (walk.arm == sub.arm.iloc[0])] if len(walk) else walk
+        if len(w):
+            m = w.assign(err=(w.loss - w.level).abs()).groupby("k")[["err", "distance"]].mean()
+            ax = axes[1, 2 * j]
+            ax.semilogy(m.index, m.err + 1e-12, lw=1)
+            ax.set_xlabel("walk step")
+            ax.set_ylabel("|L_P - c|")
+            ax = axes[1, 2 * j + 1]
+            ax.plot(m.index, m.distance, lw=1)
+            ax.set_xlabel("walk step")
+            ax.set_ylabel("distance from start")
+    fig.tight_layout()
+    return fig
+
+
+def trajectories(traj: pd.DataFrame) -> plt.Figure:
+    """Each arm's trajectory (seed 0, one point per evaluation) on the first two principal
+    components of its own snapshots minus the final point (Li et al. 2018); colour: training
+    loss."""
+    if traj.empty:
+        return plt.figure()
+    keys = list(traj.groupby(["setting", "arm"], sort=False).groups)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 3.0), squeeze=False)
+    for j, (s, a) in enumerate(keys):
+        g = traj[(traj.setting == s) & (traj.arm == a)]
+        ax = axes[0, j]
+        ax.plot(g.pc1, g.pc2, "-", color="0.6", lw=0.8)
+        sc = ax.scatter(g.pc1, g.pc2, c=g.train_loss, cmap="magma", s=14)
+        walk = g[g.phase == "walk"]
+        ax.scatter(walk.pc1, walk.pc2, marker="*", s=60, color="tab:blue", label="after walk")
+        ax.set_title(f"{s}: {a}\nPC1 {100 * g.explained1.iloc[0]:.0f}%, PC2 "
+                     f"{100 * g.explained2.iloc[0]:.0f}%, tortuosity "
+                     f"{g.tortuosity.iloc[0]:.2f}", fontsize=7)
+        ax.tick_params(labelsize=6)
+        fig.colorbar(sc, ax=ax, shrink=0.8, label="train loss")
+    fig.tight_layout()
+    return fig
+
+
+def ablation(paired: pd.DataFrame) -> plt.Figure:
+    """Every ablation variant minus the contour arm, paired by seed (95% CI)."""
+    metrics = [m for m in ("early_test_acc", "final_test_acc", "lambda_max")
+               if m in set(paired.metric)]
+    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.3 * max(1, len(metrics)), 3.2),
+                             squeeze=False)
+    for j, m in enumerate(metrics):
+        sub = paired[paired.metric == m].sort_values("arm")
+        ax = axes[0, j]
+        y = np.arange(len(sub))
+        ax.errorbar(sub.difference, y, xerr=[sub.difference - sub.ci_low,
+                                             sub.ci_high - sub.difference],
+                    fmt="o", ms=3, capsize=2)
+        ax.axvline(0, color="0.5", ls=":", lw=0.8)
+        ax.set_yticks(y, sub.arm if j == 0 else [""] * len(sub), fontsize=7)
+        ax.set_xlabel(f"{m}: variant - contour", fontsize=8)
+    fig.tight_layout()
+    return fig

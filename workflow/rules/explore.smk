@@ -1,0 +1,64 @@
+# Direction 1: the contour warm-up against the flat-minima methods (src/rose/explore).
+# One job per setting runs every arm and seed (the seeds stacked through torch.func.vmap), and
+# one job runs the ablations; then aggregation, figures and generated LaTeX.
+
+EXPL = config["explore"]
+EXPL_SETTINGS = list(EXPL["settings"]) + ["ablation"]
+EXPL_FIGURES = ["accuracy", "sharpness", "surfaces", "trajectories", "ablation"]
+EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory"]
+
+
+def explore_dataset(wildcards):
+    name = EXPL["ablation"]["setting"] if wildcards.setting == "ablation" else wildcards.setting
+    return f"data/processed/{EXPL['settings'][name]['dataset']}.npz"
+
+
+rule explore_setting:
+    input:
+        data=explore_dataset,
+        code=rose_code("explore/stacked.py", "explore/trainer.py", "explore/contour.py",
+                       "explore/sam.py", "explore/gam.py", "explore/entropy_sgd.py",
+                       "explore/experiments.py", "measure/hessian.py", "measure/sharpness.py",
+                       "measure/landscape.py", "models.py", "data/splits.py"),
+    output:
+        expand("results/explore/{{setting}}/{table}.csv", table=EXPL_TABLES),
+    params:
+        explore=EXPL,
+        seeds=SEEDS,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    log:
+        "results/explore/{setting}/run.log",
+    benchmark:
+        "results/explore/{setting}/benchmark.tsv"
+    script:
+        "../scripts/explore_setting.py"
+
+
+rule aggregate_explore:
+    input:
+        runs=expand("results/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
+        code=rose_code("explore/report.py", "stats.py"),
+    output:
+        runs="results/explore/runs.csv",
+        summary="results/explore/summary.csv",
+        paired="results/explore/paired.csv",
+        correlation="results/explore/correlation.csv",
+        metrics="results/explore/metrics.json",
+    params:
+        ablation_base=EXPL["ablation"]["base"],
+    log:
+        "logs/aggregate_explore.log",
+    script:
+        "../scripts/aggregate_explore.py"
+
+
+rule explore:
+    input:
+        rules.aggregate_explore.output,
+
+
+wildcard_constraints:
+    setting="|".join(EXPL_SETTINGS),
