@@ -140,13 +140,13 @@ def walk_sentence(runs: pd.DataFrame, arm: str) -> str:
     for s, g in runs[(runs.arm == arm) & (runs.setting != ABLATION)].groupby("setting",
                                                                               sort=False):
         parts.append(
-            f"on {_tt(s)} the walk kept $|L_P-c|\\le{g.walk_level_error.max():.1g}$, moved "
+            f"on {_tt(s)} the walk kept $|L_P-c|\\le$ {_sci(g.walk_level_error.max())}, moved "
             f"{g.walk_chosen_distance.mean():.2f} in weight space to the selected point "
             f"(step {g.walk_chosen_step.mean():.0f} on average), and took "
             f"$\\lambda_{{\\max}}$ from {g.walk_start_lambda_max.mean():.3g} to "
             f"{g.walk_end_lambda_max.mean():.3g} and tr$H$ from "
             f"{g.walk_start_trace.mean():.3g} to {g.walk_end_trace.mean():.3g}")
-    return ("; ".join(parts) + ".") if parts else ""
+    return _capital("; ".join(parts) + ".") if parts else ""
 
 
 def correlation_sentence(corr: pd.DataFrame) -> str:
@@ -164,6 +164,34 @@ def budget_sentence(runs: pd.DataFrame) -> str:
     return ", ".join(f"{_tt(a)} {v:.1f}" for a, v in g.items())
 
 
+def sanity_sentence(runs: pd.DataFrame) -> str:
+    """Label-noise sanity: how much of the noisy training labels SGD fits, and whether its test
+    accuracy changes between the early-stopping point and the end (paired by seed)."""
+    from rose.stats import paired_comparison
+
+    parts = []
+    for s, g in runs[(runs.arm == REFERENCE) & (runs.setting != ABLATION)].groupby(
+            "setting", sort=False):
+        c = paired_comparison(g.final_test_acc.to_numpy(), g.early_test_acc.to_numpy())
+        change = paper.paired_points(c.mean_difference, c.ci_low, c.ci_high)
+        parts.append(f"on {_tt(s)}, {_tt(REFERENCE)} ends fitting {_cell(g.final_train_acc)}\\% "
+                     f"of the training labels as given; final minus early-stopped test "
+                     f"accuracy is {change}")
+    return _capital("; ".join(parts) + ".") if parts else ""
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sci(x: float) -> str:
+    """x as $m\times10^{e}$ (one significant digit) for the running text."""
+    if not np.isfinite(x) or x == 0:
+        return f"${x:g}$"
+    e = int(np.floor(np.log10(abs(x))))
+    return f"${x / 10 ** e:.0f}\\times10^{{{e}}}$"
+
+
 def headline(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str]) -> str:
     """One clause per contour arm: on how many settings its early-stopped and final test
     accuracy are above, below, or not distinguishable from SGD's (paired 95% CIs)."""
@@ -176,7 +204,7 @@ def headline(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str])
             if g.empty:
                 continue
             up, down = int((g.ci_low > 0).sum()), int((g.ci_high < 0).sum())
-            bits.append(f"{what} test accuracy above \texttt{{sgd}} on {up}, below on {down} "
+            bits.append(f"{what} test accuracy above {_tt(REFERENCE)} on {up}, below on {down} "
                         f"and indistinguishable on {len(g) - up - down} of {len(g)} settings")
         if bits:
             out.append(f"{_tt(arm)}: " + "; ".join(bits))
@@ -215,6 +243,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
          "ExpBudgetSentence": budget_sentence(runs),
          "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
                                    diverged.items()) or "none"),
+         "ExpSanitySentence": sanity_sentence(runs),
          "ExpHeadline": headline(paired, settings, [contour_arm, equal_budget_arm])}
     if block is not None:
         c = block["arms"][contour_arm]["contour"]

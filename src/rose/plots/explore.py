@@ -55,6 +55,7 @@ def sharpness(runs: pd.DataFrame) -> plt.Figure:
                             legend=(i == 0 and j == len(measures) - 1))
             if log and (sub[m] > 0).all():
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(plt.NullFormatter())
             ax.set_xlabel(label, fontsize=8)
             ax.set_ylabel(f"{s}\nfinal test acc." if j == 0 else "", fontsize=8)
             ax.tick_params(labelsize=6)
