@@ -124,3 +124,22 @@ def test_sam_with_rho_zero_is_the_base_optimizer_and_negative_rho_is_rejected():
         torch.testing.assert_close(p, q)
     with pytest.raises(ValueError, match="rho"):
         SAM(a.parameters(), torch.optim.SGD, rho=-0.1, lr=0.1)
+
+
+def test_spectral_density_by_lanczos_quadrature():
+    """Full Lanczos (m = n) on a diagonal H recovers its eigenvalues as nodes; the weights sum
+    to 1 and their first moment is v^T H v / n (the quadrature is exact for polynomials of
+    degree < 2m)."""
+    from rose.measure.hessian import lanczos_tridiagonal, spectral_density
+
+    eig = torch.tensor([4.0, 2.0, 1.0, 0.5, -0.5, 0.1])
+    H = torch.diag(eig)
+
+    def hvp(v):
+        return H @ v
+    nodes, w = spectral_density(hvp, 6, steps=6, probes=1)
+    assert np.allclose(np.sort(nodes), np.sort(eig.numpy()), atol=1e-4)
+    assert w.sum() == pytest.approx(1.0)
+    assert (w * nodes).sum() == pytest.approx(float(eig.mean()), rel=1e-4)   # Rademacher v
+    a, b = lanczos_tridiagonal(hvp, torch.ones(6), 3)
+    assert len(a) == 3 and len(b) == 2

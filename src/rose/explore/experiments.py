@@ -26,7 +26,7 @@ from rose.data.splits import load
 from rose.explore.contour import ContourSettings
 from rose.explore.stacked import StackedNet
 from rose.explore.trainer import Arm, Base, Data, Result, train_arm
-from rose.measure.hessian import hutchinson_trace, top_eigenvalue
+from rose.measure.hessian import hutchinson_trace, spectral_density, top_eigenvalue
 from rose.measure.landscape import (
     filter_normalized_direction,
     loss_curve,
@@ -181,7 +181,7 @@ def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: 
 def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
                 out_dir: str | Path, threads: int = 1) -> None:
     """Every arm of one setting (or the ablation) for every seed. Writes runs.csv, history.csv,
-    walk.csv, curves.csv, surface.csv and trajectory.csv to ``out_dir``."""
+    walk.csv, curves.csv, surface.csv, trajectory.csv and spectrum.csv to ``out_dir``."""
     torch.set_num_threads(threads)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     grid = np.linspace(-1, 1, m["surface_points"])
     gen = torch.Generator().manual_seed(seeds[0])
     filter_normalized_direction(net, theta0, gen)   # directions: one per seed, reused
-    runs, history, walks, curves, surface, traj = [], [], [], [], [], []
+    runs, history, walks, curves, surface, traj, spectrum = [], [], [], [], [], [], []
     start_meas: dict[float, dict] = {}
     for arm in arms_for(block, setting):
         t0 = time.perf_counter()
@@ -242,6 +242,13 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
                                     "a": float(a), "b": float(b), "loss": float(z[i, j, 0])}
                                    for i, a in enumerate(grid) for j, b in enumerate(grid))
         if setting != ABLATION and arm.name in block["trajectory_arms"]:
+            # Hessian spectral density of seed 0's final weights (stochastic Lanczos quadrature)
+            hv1 = net.hvp(th[:1], data.X_probe, data.y_probe[:1], shared=True)
+            nodes, weights = spectral_density(lambda v, hv1=hv1: hv1(v[None])[0], net.dim,
+                                              steps=m["lanczos_steps"], seed=seeds[0])
+            spectrum.extend({"setting": setting, "arm": arm.name, "seed": seeds[0],
+                             "node": float(a), "weight": float(w)}
+                            for a, w in zip(nodes, weights, strict=True))
             pca = trajectory_pca(torch.stack(res.snapshots).numpy())
             h0 = pd.DataFrame(res.history)
             h0 = h0[h0.seed_row == 0].reset_index(drop=True)
@@ -257,7 +264,7 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
               f"test acc {np.nanmean([r['final_test_acc'] for r in runs[-len(seeds):]]):.3f}",
               flush=True)
     tables = {"runs": runs, "history": history, "walk": walks, "curves": curves,
-              "surface": surface, "trajectory": traj}
+              "surface": surface, "trajectory": traj, "spectrum": spectrum}
     for name, rows in tables.items():
         pd.DataFrame(rows).to_csv(out / f"{name}.csv", index=False)
 

@@ -24,8 +24,9 @@ from rose.stats import summarize_frame
 
 METRICS = {"early_test_acc": "early-stopped", "final_test_acc": "final",
            "gen_gap": "gap", "lambda_max": "$\\lambda_{\\max}$", "trace": "tr$H$",
-           "sigma_prime": "$\\sigma'$", "adaptive_sharpness": "adapt.~sharp."}
-EXTRA = ("final_train_acc", "final_train_clean_acc", "distance", "path_length", "epochs_equiv",
+           "sigma_prime": "$\\sigma'$", "adaptive_sharpness": "adapt.~sharp.",
+           "distance": "$\\lVert\\theta_T-\\theta_0\\rVert$"}
+EXTRA = ("final_train_acc", "final_train_clean_acc", "path_length", "epochs_equiv",
          "peak_test_acc")
 PAIRED = ("early_test_acc", "final_test_acc", "gen_gap", "lambda_max", "sigma_prime")
 SHARPNESS = ("lambda_max", "trace", "sigma_prime", "adaptive_sharpness")
@@ -89,6 +90,8 @@ def figures(agg_dir: str | Path, tables: dict[str, Sequence[str]], out: dict[str
                 "Test accuracy by method", prov)
     save_figure(plots.sharpness(runs[runs.setting != ABLATION]), out["sharpness"],
                 "Sharpness vs test accuracy", prov)
+    save_figure(plots.spectrum(cat(tables["spectrum"])), out["spectrum"],
+                "Hessian spectral density", prov)
     save_figure(plots.surfaces(cat(tables["surface"]), cat(tables["walk"])), out["surfaces"],
                 "Loss surface before and after the warm-up", prov)
     save_figure(plots.trajectories(cat(tables["trajectory"])), out["trajectories"],

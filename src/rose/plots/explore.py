@@ -66,6 +66,34 @@ def sharpness(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def spectrum(spec: pd.DataFrame, sigma_frac: float = 0.01) -> plt.Figure:
+    """Hessian spectral density of the final weights (seed 0) by stochastic Lanczos quadrature,
+    each Ritz value smoothed by a Gaussian of width sigma_frac x the spectrum's range; log scale.
+    """
+    if spec.empty:
+        return plt.figure()
+    settings = list(dict.fromkeys(spec.setting))
+    fig, axes = plt.subplots(1, len(settings), figsize=(3.6 * len(settings), 3.0),
+                             squeeze=False)
+    for j, s in enumerate(settings):
+        sub = spec[spec.setting == s]
+        lo, hi = sub.node.min(), sub.node.max()
+        sigma = sigma_frac * max(hi - lo, 1e-6)
+        grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, 400)
+        ax = axes[0, j]
+        for arm, g in sub.groupby("arm", sort=False):
+            dens = (g.weight.to_numpy()[:, None] * np.exp(
+                -(grid[None] - g.node.to_numpy()[:, None]) ** 2 / (2 * sigma ** 2))
+                / (sigma * np.sqrt(2 * np.pi))).sum(0)
+            ax.semilogy(grid, dens + 1e-8, lw=1, label=arm)
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel("eigenvalue of H")
+        ax.set_ylabel("density" if j == 0 else "")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
     """Top: filter-normalised 2-D loss surfaces (seed 0) at the point the walk started from and
     at the point it selected, per setting. Bottom: along the walk, |L_P - c| and the distance
