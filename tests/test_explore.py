@@ -335,6 +335,8 @@ def test_config_cross_key_checks_name_the_key():
         (lambda b: b["arms"]["contour"].pop("contour"), "explore.arms.contour.contour"),
         (lambda b: b["settings"]["digits_noisy"].update(arms=["sgd", "lookahead"]),
          "explore.settings.digits_noisy.arms"),
+        (lambda b: b.update(surface_arm="sgd"), "explore.surface_arm"),
+        (lambda b: b.update(trajectory_arms=["sgd", "nadam"]), "explore.trajectory_arms"),
     ]:
         bad = copy.deepcopy(blk)
         mutate(bad)
@@ -353,3 +355,13 @@ def test_accuracy_with_per_seed_labels_over_several_chunks():
         assert acc[s] == pytest.approx((out[s].argmax(1) == Y[s]).float().mean().item())
         assert loss[s] == pytest.approx(
             torch.nn.functional.cross_entropy(out[s], Y[s]).item(), rel=1e-5)
+
+
+def test_radam_rectifier_matches_the_published_values():
+    """r_t for beta2 = 0.999 (research notes, computed from the RAdam formula): 0.026 at
+    t = 6, 0.22 at 100, 0.65 at 1000, 0.83 at 2000, 0.98 at 5000; un-adapted before t = 6."""
+    from rose.explore.report import radam_rectifier
+
+    for t, r in [(6, 0.026), (100, 0.22), (1000, 0.65), (2000, 0.83), (5000, 0.98)]:
+        assert radam_rectifier(t) == pytest.approx(r, abs=0.006)
+    assert radam_rectifier(5) == 0.0

@@ -64,7 +64,8 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     assert set(eruns.status) == {"ok"}
     walked = eruns[(eruns.method == "contour") & (eruns.arm != "isotropic")]
     assert (walked.walk_level_error < 1e-3).all()        # the walk stayed on its level set
-    for name in ("accuracy", "sharpness", "spectrum", "surfaces", "trajectories", "ablation"):
+    for name in ("accuracy", "sharpness", "curves", "spectrum", "surfaces", "trajectories",
+                 "ablation"):
         meta = PdfReader(built / f"figures/explore/{name}.pdf").metadata
         assert "rule=figures_explore" in meta["/Keywords"]
     assert len(PdfReader(built / "paper/main.pdf").pages) >= 3

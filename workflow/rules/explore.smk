@@ -4,7 +4,8 @@
 
 EXPL = config["explore"]
 EXPL_SETTINGS = list(EXPL["settings"]) + ["ablation"]
-EXPL_FIGURES = ["accuracy", "sharpness", "spectrum", "surfaces", "trajectories", "ablation"]
+EXPL_FIGURES = ["accuracy", "sharpness", "curves", "spectrum", "surfaces", "trajectories",
+                "ablation"]
 EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "spectrum"]
 
 

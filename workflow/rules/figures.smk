@@ -106,6 +106,7 @@ rule figures_explore:
         walk=expand("results/explore/{setting}/walk.csv", setting=EXPL_SETTINGS),
         trajectory=expand("results/explore/{setting}/trajectory.csv", setting=EXPL_SETTINGS),
         spectrum=expand("results/explore/{setting}/spectrum.csv", setting=EXPL_SETTINGS),
+        curves=expand("results/explore/{setting}/curves.csv", setting=EXPL_SETTINGS),
         code=rose_code("plots/__init__.py", "plots/explore.py", "explore/report.py"),
     output:
         **{

@@ -88,6 +88,13 @@ def check_config(block: dict) -> None:
         if unknown:
             raise ValueError(f"config key explore.settings.{name}.arms: {unknown} are not in "
                              "explore.arms")
+    surface = block.get("surface_arm", "contour")
+    if surface not in block["arms"] or block["arms"][surface]["method"] != "contour":
+        raise ValueError(f"config key explore.surface_arm: {surface!r} must name a contour arm")
+    missing = sorted(set(block.get("trajectory_arms", [])) - set(block["arms"]))
+    if missing:
+        raise ValueError(f"config key explore.trajectory_arms: {missing} are not in "
+                         "explore.arms")
     if "sgd" not in block["arms"]:
         raise ValueError("config key explore.arms: the reference arm 'sgd' is required")
 

@@ -90,6 +90,9 @@ def figures(agg_dir: str | Path, tables: dict[str, Sequence[str]], out: dict[str
                 "Test accuracy by method", prov)
     save_figure(plots.sharpness(runs[runs.setting != ABLATION]), out["sharpness"],
                 "Sharpness vs test accuracy", prov)
+    main_curves = cat(tables["curves"])
+    save_figure(plots.curves(main_curves[main_curves.setting != ABLATION]), out["curves"],
+                "1-D loss curves", prov)
     save_figure(plots.spectrum(cat(tables["spectrum"])), out["spectrum"],
                 "Hessian spectral density", prov)
     save_figure(plots.surfaces(cat(tables["surface"]), cat(tables["walk"])), out["surfaces"],
@@ -195,6 +198,30 @@ def _sci(x: float) -> str:
     return f"${x / 10 ** e:.0f}\\times10^{{{e}}}$"
 
 
+def radam_rectifier(t: int, beta2: float = 0.999) -> float:
+    """RAdam's variance rectification r_t (Liu et al. 2020; torch.optim.RAdam docs):
+    rho_inf = 2 / (1 - b2) - 1, rho_t = rho_inf - 2 t b2^t / (1 - b2^t),
+    r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t)) when
+    rho_t > 5; before that RAdam takes un-adapted momentum steps (r_t reported as 0)."""
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * beta2 ** t / (1 - beta2 ** t)
+    if rho_t <= 5:
+        return 0.0
+    return float(np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t)))
+
+
+def radam_sentence(runs: pd.DataFrame) -> str:
+    """How far RAdam's implicit warm-up got within each setting's budget."""
+    g = runs[(runs.method == "radam") & (runs.setting != ABLATION)].groupby(
+        "setting", sort=False).steps.max()
+    if g.empty:
+        return ""
+    return ("RAdam's rectification $r_t$ (1 = fully adapted) reaches " + "; ".join(
+        f"{radam_rectifier(int(t)):.2f} after the {int(t)} steps of {_tt(s)}"
+        for s, t in g.items()) + ".")
+
+
 def headline(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str]) -> str:
     """One clause per contour arm: on how many settings its early-stopped and final test
     accuracy are above, below, or not distinguishable from SGD's (paired 95% CIs)."""
@@ -247,6 +274,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
          "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
                                    diverged.items()) or "none"),
          "ExpSanitySentence": sanity_sentence(runs),
+         "ExpRadamSentence": radam_sentence(runs),
          "ExpHeadline": headline(paired, settings, [contour_arm, equal_budget_arm])}
     if block is not None:
         c = block["arms"][contour_arm]["contour"]
@@ -271,7 +299,8 @@ def setting_table(runs: pd.DataFrame, setting: str) -> str:
              f"{runs.seed.nunique()} seeds [95\\% bootstrap CI]; accuracies and gap in percent "
              "(gap: clean-label train minus test accuracy). Early-stopped: test accuracy at "
              "the evaluation with the best (noisy) validation accuracy. Sharpness on a fixed "
-             "probe batch with the labels trained on; $\\sigma'$: larger is flatter. "
+             "probe batch with the labels trained on, means (their CIs are in "
+             "results/explore/summary.csv); $\\sigma'$: larger is flatter. "
              "Ep.: budget in epochs of minibatch gradient evaluations.}",
              f"\\label{{tab:explore-{setting.replace('_', '-')}}}",
              "\\begin{tabular}{l" + " c" * len(METRICS) + " r}", "\\toprule",

@@ -94,6 +94,25 @@ def spectrum(spec: pd.DataFrame, sigma_frac: float = 0.01) -> plt.Figure:
     return fig
 
 
+def curves(curves_: pd.DataFrame) -> plt.Figure:
+    """Filter-normalised 1-D loss curves L(theta + a d) on the probe batch through every arm's
+    final weights (mean over seeds, 95% band), per setting."""
+    settings = list(dict.fromkeys(curves_.setting))
+    fig, axes = plt.subplots(1, len(settings), figsize=(3.8 * len(settings), 3.2),
+                             squeeze=False)
+    for j, s in enumerate(settings):
+        sub = curves_[curves_.setting == s]
+        sns.lineplot(data=sub, x="alpha", y="loss", hue="arm", errorbar=BAND, n_boot=200,
+                     seed=0, ax=axes[0, j], legend=(j == len(settings) - 1), lw=0.9)
+        axes[0, j].set_yscale("log")
+        axes[0, j].set_title(s, fontsize=9)
+        axes[0, j].set_xlabel("a (filter-normalised direction)")
+    if axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
     """Top: filter-normalised 2-D loss surfaces (seed 0) at the point the walk started from and
     at the point it selected, per setting. Bottom: along the walk, |L_P - c| and the distance
