@@ -61,3 +61,10 @@ def data_config_for(wildcards):
 
 def baseline_spec(wildcards):
     return rose_baseline.run_spec(config, wildcards.dataset, wildcards.method, wildcards.seed)
+
+
+def explore_dataset(wildcards):
+    """The prepared split an explore job trains on (the ablation uses its setting's)."""
+    ex = config["explore"]
+    name = ex["ablation"]["setting"] if wildcards.setting == "ablation" else wildcards.setting
+    return f"data/processed/{ex['settings'][name]['dataset']}.npz"

@@ -9,11 +9,6 @@ EXPL_FIGURES = ["accuracy", "sharpness", "curves", "spectrum", "surfaces", "traj
 EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "spectrum"]
 
 
-def explore_dataset(wildcards):
-    name = EXPL["ablation"]["setting"] if wildcards.setting == "ablation" else wildcards.setting
-    return f"data/processed/{EXPL['settings'][name]['dataset']}.npz"
-
-
 rule explore_setting:
     input:
         data=explore_dataset,
