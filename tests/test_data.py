@@ -105,3 +105,12 @@ def test_fetch_downloads_verifies_md5_and_reports_unreachable_network(tmp_path):
     with pytest.raises(download.OfflineDatasetError, match=r"data\.allow_download"):
         download.fetch("u", tmp_path / "y.gz", md5, True, urlopen=unreachable)
     assert not (tmp_path / "y.gz").exists() and not (tmp_path / "y.gz.part").exists()
+
+
+def test_prepared_splits_are_stored_shuffled_and_stratified(digits):
+    """No prefix of a prepared split is one class (the bundled sets are class-sorted)."""
+    for split in ("train", "val", "test"):
+        y = digits.y[split].numpy()
+        assert len(np.unique(y[:60])) == 10
+        shares = np.bincount(y, minlength=10) / len(y)
+        assert np.abs(shares - 0.1).max() < 0.02

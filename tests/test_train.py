@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from rose.checkpoint import CorruptCheckpointError, load_checkpoint, save_checkpoint
+from rose.device import resolve_device
 from rose.models import build_model
-from rose.train import lr_factor, resolve_device, standard_step, train
+from rose.train import lr_factor, standard_step, train
 
 from .conftest import kill_after_checkpoint
 

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from rose.checkpoint import load_checkpoint, save_checkpoint
 from rose.data.splits import SplitData
+from rose.device import resolve_device
 from rose.models import build_model, count_parameters
 from rose.provenance import stable_hash
 
@@ -53,15 +54,6 @@ StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.optim.Optimizer]
 REQUIRED_SPEC_KEYS = {"dataset", "seed", "epochs", "batch_size", "model", "optimizer"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "linear_warmup", "cosine")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was requested but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def build_optimizer(cfg: dict[str, Any], params) -> torch.optim.Optimizer:

@@ -1,4 +1,5 @@
-"""Deterministic stratified train/val/test splits, written once with a manifest.
+"""Deterministic stratified train/val/test splits in a seeded random order, written once with a
+manifest.
 
 ``data/processed/<name>.npz`` holds the arrays; ``<name>.manifest.json`` records the source,
 shapes, split seed and fractions and the sha256 of every array, so a loaded split is checked
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from rose.data import bundled, download
+from rose.sampling import stratified_partition
 
 SPLITS = ("train", "val", "test")
 BUNDLED = ("mnist5k", "digits", "synthetic")
@@ -51,15 +53,10 @@ def load_raw(name: str, data_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
 
 def stratified_split(y: np.ndarray, val: float, test: float, seed: int
                      ) -> dict[str, np.ndarray]:
-    """Indices of a stratified split: class proportions are equal across the three parts."""
-    from sklearn.model_selection import train_test_split  # imported here: slow, rarely needed
-
-    idx = np.arange(len(y))
-    rest, test_idx = train_test_split(idx, test_size=test, stratify=y, random_state=seed)
-    train_idx, val_idx = train_test_split(
-        rest, test_size=val / (1.0 - test), stratify=y[rest], random_state=seed + 1
-    )
-    return {"train": np.sort(train_idx), "val": np.sort(val_idx), "test": np.sort(test_idx)}
+    """Indices of a stratified split, each part in a seeded random order (never sorted: the
+    bundled MNIST subset is ordered by digit, so a sorted part's prefix would be one class)."""
+    return stratified_partition(y, {"test": test, "val": val, "train": -1}, seed,
+                                name="data.split")
 
 
 def array_sha256(a: np.ndarray) -> str:
@@ -81,7 +78,7 @@ def prepare(name: str, data_cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray],
         "n_classes": int(y.max() + 1),
         "input_shape": list(X.shape[1:]),
         "split": {"seed": split_cfg["seed"], "val": split_cfg["val"], "test": split_cfg["test"],
-                  "method": "sklearn.model_selection.train_test_split(stratify=y)"},
+                  "method": "rose.sampling.stratified_partition (stratified, shuffled)"},
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": array_sha256(v)}
                    for k, v in arrays.items()},
     }

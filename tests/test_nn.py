@@ -1,0 +1,110 @@
+"""The shared stacked network: each row of theta is exactly the single-model network, and the
+per-instance operations (loss, gradient, HVP, per-instance learning rates) match per-model
+autograd."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rose.nn import StackedNet
+from rose.nn.activations import hidden_activation
+from rose.nn.optim import PerInstanceLR
+
+ARCHS = [({"name": "mlp", "hidden": [12, 6]}, (1, 6, 6)), ({"name": "cnn", "width": 3}, (1, 8, 8))]
+
+
+@pytest.mark.parametrize(("arch", "shape"), ARCHS)
+def test_every_row_is_its_single_model(arch, shape):
+    net = StackedNet(arch, shape, 5)
+    theta = net.init([7, 8, 9])
+    x, y = torch.randn(4, *shape), torch.randint(0, 5, (4,))
+    losses, g = net.grad(theta, x, y, shared=True)
+    xs = torch.randn(3, 4, *shape)
+    out = net.logits(theta, xs)
+    for i, s in enumerate([7, 8, 9]):
+        torch.manual_seed(s)                       # the "torch" init = the template's default
+        m = net.template()
+        loss = F.cross_entropy(m(x), y)
+        gi = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, list(m.parameters()))])
+        assert losses[i].item() == pytest.approx(loss.item(), abs=1e-6)
+        assert torch.allclose(g[i], gi, atol=1e-6)
+        assert torch.allclose(out[i], m(xs[i]), atol=1e-5)
+
+
+def test_init_depends_only_on_the_seed_and_xavier_has_zero_biases():
+    net = StackedNet({"name": "mlp", "hidden": [8]}, (4,), 3)
+    a, b = net.init([1, 2]), net.init([5, 2, 1])
+    assert torch.equal(a[0], b[2]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], a[1])
+    xv = net.init([3], scheme="xavier")[0]
+    mask = net.weight_mask()
+    assert torch.all(xv[~mask] == 0)
+    w1, _, w2, _ = net.views(xv[None])
+    for w, (fan_out, fan_in) in ((w1, (8, 4)), (w2, (3, 8))):   # Xavier: U(+-sqrt(6/(in+out)))
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert w.abs().max() <= bound and w.abs().max() > 0.7 * bound
+    with pytest.raises(ValueError):
+        net.init([0], scheme="nope")
+
+
+def test_hvp_of_every_row_equals_its_own_hessian():
+    net = StackedNet({"name": "mlp", "hidden": [3], "activation": "tanh"}, (2,), 2)
+    theta = net.init([0, 1], scheme="xavier") + 0.1
+    x, y = torch.randn(5, 2), torch.tensor([0, 1, 1, 0, 1])
+    v = torch.randn_like(theta)
+    hv = net.hvp(theta, x, y, shared=True)(v)
+    for i in range(2):
+        H = torch.autograd.functional.hessian(
+            lambda t, i=i: net.losses(t[None], x, y, shared=True)[0], theta[i])
+        assert torch.allclose(hv[i], H @ v[i], atol=1e-5)
+
+
+def test_evaluate_matches_the_forward():
+    net = StackedNet({"name": "mlp", "hidden": [4]}, (3,), 3)
+    theta = net.init([0, 1])
+    X, y = torch.randn(10, 3), torch.randint(0, 3, (10,))
+    loss, acc = net.evaluate(theta, X, y, chunk=3)
+    out = net.logits(theta, X, shared=True)
+    assert torch.allclose(acc, (out.argmax(-1) == y).float().mean(1))
+    assert torch.allclose(loss, net.losses(theta, X, y, shared=True), atol=1e-6)
+
+
+def test_hidden_taps_and_activations():
+    net = StackedNet({"name": "mlp", "hidden": [6, 5], "activation": "topk", "k": 2}, (4,), 2)
+    theta = net.init([0])
+    _, hidden = net.forward(theta, torch.randn(7, 4), shared=True)
+    assert [a.shape[-1] for _, a in hidden] == [6, 5]
+    assert ((hidden[0][1] > 0).sum(-1) <= 2).all()
+    z = torch.tensor([[1.0, -2.0, 3.0]])
+    a = hidden_activation(z, "solu")
+    assert torch.allclose(a.mean(-1), torch.zeros(1), atol=1e-6)   # LayerNorm, no gain
+    with pytest.raises(ValueError):
+        hidden_activation(z, "nope")
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: torch.optim.SGD([p], lr=1.0, momentum=0.9, weight_decay=0.01, nesterov=True),
+    lambda p: torch.optim.Adam([p], lr=1.0, weight_decay=0.01),
+    lambda p: torch.optim.AdamW([p], lr=1.0, weight_decay=0.1),
+])
+def test_per_instance_learning_rates_equal_separate_optimisers(make):
+    torch.manual_seed(0)
+    lrs = torch.tensor([0.1, 0.01, 0.003])
+    theta = torch.nn.Parameter(torch.randn(3, 4))
+    rows = [torch.nn.Parameter(theta.detach()[i].clone()) for i in range(3)]
+    stacked = PerInstanceLR(make(theta), theta, lrs)
+    singles = []
+    for i, r in enumerate(rows):
+        o = make(r)
+        o.param_groups[0]["lr"] = float(lrs[i])
+        singles.append(o)
+    for _ in range(5):
+        grads = torch.randn(3, 4)
+        theta.grad = grads.clone()
+        stacked.step()
+        for i, r in enumerate(rows):
+            r.grad = grads[i].clone()
+            singles[i].step()
+    for i in range(3):
+        assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
+    with pytest.raises(ValueError):
+        PerInstanceLR(torch.optim.SGD([theta], lr=0.1), theta, lrs)
