@@ -27,9 +27,16 @@ from rose.active.acquisitions import (
 from rose.active.curriculum import curriculum
 from rose.active.experiments import check_config, pool_size
 from rose.active.group_robust import GroupDRO, jtt_weights
-from rose.active.learner import TrainSpec, group_metrics, predict, stack, train_instances
+from rose.active.learner import (
+    TrainSpec,
+    group_metrics,
+    initial_model,
+    predict,
+    stack,
+    train_instances,
+)
 from rose.active.loop import active_learning
-from rose.active.summary import paired_against, per_run
+from rose.active.summary import per_run
 from rose.data.group_benchmarks import (
     GroupData,
     make_group_splits,
@@ -353,16 +360,25 @@ def test_rho_loss_with_a_balanced_holdout_beats_a_correlated_one(cmnist_splits):
 
 # --------------------------------------------------------------- learner and loop
 
-def test_instances_do_not_interact():
-    torch.manual_seed(0)
-    X, Y = torch.randn(2, 50, 5), torch.randint(0, 2, (2, 50))
-    from rose.superposition.shortcut import BatchedMLP
-
-    m = BatchedMLP.init(3, [5, 8, 2], torch.Generator().manual_seed(0))
-    logits, _ = m.forward(X[torch.tensor([0, 1, 0])])
-    loss0 = F.cross_entropy(logits[0], Y[0])
-    grads = torch.autograd.grad(loss0, m.parameters())
-    assert all(g[1:].abs().max() == 0 for g in grads)
+def test_instances_of_a_seed_with_the_same_labels_train_identically(cmnist_splits):
+    """Paired by seed: same initial weights, minibatches and dropout masks. Instances 0 and 2
+    (seed 0, same labelled rows) end equal; instance 1 (seed 1) does not."""
+    X, Y = stack(cmnist_splits, "pool")
+    seed_of = np.array([0, 1, 0])
+    spec = TrainSpec([16], 2, 40, 32, 1e-2, 0.0, 0.3)
+    start = initial_model(X.shape[-1], spec, [10, 11, 10], "cpu")
+    assert torch.equal(start.theta[0], start.theta[2])
+    index = torch.arange(100).expand(3, -1)
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(0),
+                          init=start)
+    th = res.model.theta
+    assert torch.allclose(th[0], th[2], atol=1e-6) and not torch.allclose(th[0], th[1])
+    other = index.clone()
+    other[2] = torch.arange(100, 200)
+    res2 = train_instances(X, Y, seed_of, other, spec, torch.Generator().manual_seed(0),
+                           init=start)
+    assert torch.equal(res2.model.theta[0], th[0])        # instances never interact
+    assert not torch.allclose(res2.model.theta[2], th[2])
 
 
 def test_validation_selection_never_ends_below_the_last_model(cmnist_splits):
@@ -374,6 +390,7 @@ def test_validation_selection_never_ends_below_the_last_model(cmnist_splits):
     for rule in ("last", "train_domain_val"):
         spec = TrainSpec([16], 2, 150, 32, 1e-2, 0.0, 0.0, rule, 10)
         res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(0),
+                              init=initial_model(X.shape[-1], spec, [0, 1], "cpu"),
                               val=(Xv, Yv))
         accs[rule] = (predict(res.model, Xv, seed_of).argmax(-1) == Yv).float().mean(1)
     assert (accs["train_domain_val"] >= accs["last"]).all()
@@ -408,6 +425,8 @@ def test_loop_starts_every_acquisition_from_the_same_labels(cmnist_splits):
                                                  columns="acquisition", values="count")
     assert (first.nunique(axis=1) == 1).all()
     assert rounds.groupby("round").n_labels.unique().map(len).eq(1).all()
+    r0 = rounds[rounds["round"] == 0]          # same labels, weights, batches: same numbers
+    assert (r0.groupby("seed")[["test_acc", "val_acc"]].nunique() == 1).all().all()
     assert set(rounds.selection) == {"last"} and not rounds.pool_exhausted.any()
 
 
@@ -433,6 +452,8 @@ def test_summary_pairs_each_acquisition_with_random_on_the_same_seed():
     assert runs.set_index(["acquisition", "seed"]).loc[("random", 0),
                                                        "auc_test_worst_group_acc"] == \
         pytest.approx(0.1)
+    from rose.stats import paired_against
+
     paired = paired_against(runs, "acquisition", "random", ["test_worst_group_acc"])
     row = paired.iloc[0]
     assert row.acquisition == "oracle" and row.difference == pytest.approx(0.1)

@@ -25,7 +25,7 @@ def test_every_row_is_its_single_model(arch, shape):
         torch.manual_seed(s)                       # the "torch" init = the template's default
         m = net.template()
         loss = F.cross_entropy(m(x), y)
-        gi = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, list(m.parameters()))])
+        gi = net.flatten_module(torch.autograd.grad(loss, list(m.parameters())))
         assert losses[i].item() == pytest.approx(loss.item(), abs=1e-6)
         assert torch.allclose(g[i], gi, atol=1e-6)
         assert torch.allclose(out[i], m(xs[i]), atol=1e-5)
@@ -39,6 +39,7 @@ def test_init_depends_only_on_the_seed_and_xavier_has_zero_biases():
     mask = net.weight_mask()
     assert torch.all(xv[~mask] == 0)
     w1, _, w2, _ = net.views(xv[None])
+    assert w1.shape == (1, 4, 8) and w2.shape == (1, 8, 3)          # stored [in, out]
     for w, (fan_out, fan_in) in ((w1, (8, 4)), (w2, (3, 8))):   # Xavier: U(+-sqrt(6/(in+out)))
         bound = (6 / (fan_in + fan_out)) ** 0.5
         assert w.abs().max() <= bound and w.abs().max() > 0.7 * bound
@@ -56,6 +57,22 @@ def test_hvp_of_every_row_equals_its_own_hessian():
         H = torch.autograd.functional.hessian(
             lambda t, i=i: net.losses(t[None], x, y, shared=True)[0], theta[i])
         assert torch.allclose(hv[i], H @ v[i], atol=1e-5)
+
+
+def test_filter_norm_is_the_norm_of_each_output_neuron_or_channel():
+    mlp = StackedNet({"name": "mlp", "hidden": [3]}, (2,), 2)
+    theta = mlp.init([0, 1])
+    fn = mlp.filter_norm(theta)
+    torch.manual_seed(1)
+    m = mlp.template()
+    w = m.net[1].weight                                   # [out=3, in=2]: neuron j = row j
+    w1_norms = mlp.views(fn)[0][1]                        # instance 1, stored [in, out]
+    assert torch.allclose(w1_norms, w.norm(dim=1).expand(2, 3))
+    assert torch.all(mlp.views(fn)[1] == 1)               # biases: 1
+    cnn = StackedNet({"name": "cnn", "width": 2}, (1, 4, 4), 2)
+    th = cnn.init([0])
+    k = cnn.views(th)[0][0]                               # [out=2, in=1, 3, 3]
+    assert torch.allclose(cnn.views(cnn.filter_norm(th))[0][0, 1], k[1].norm().expand(1, 3, 3))
 
 
 def test_evaluate_matches_the_forward():
@@ -108,3 +125,22 @@ def test_per_instance_learning_rates_equal_separate_optimisers(make):
         assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
     with pytest.raises(ValueError):
         PerInstanceLR(torch.optim.SGD([theta], lr=0.1), theta, lrs)
+
+
+def test_parameters_alias_theta_and_train_like_theta():
+    """An optimiser stepping the aliasing parameters moves theta itself, exactly as stepping
+    theta as one leaf would."""
+    net = StackedNet({"name": "mlp", "hidden": [5]}, (3,), 2)
+    x, y = torch.randn(2, 6, 3), torch.randint(0, 2, (2, 6))
+    theta = net.init([0, 1])
+    params = net.parameters(theta)
+    flat = torch.nn.Parameter(theta.clone())
+    opt_p = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    opt_f = torch.optim.SGD([flat], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        for opt, th in ((opt_p, params), (opt_f, flat)):
+            opt.zero_grad()
+            net.losses(th, x, y).sum().backward()
+            opt.step()
+    assert torch.allclose(theta, flat.detach(), atol=1e-6)
+    assert not torch.equal(theta, net.init([0, 1]))

@@ -13,6 +13,7 @@ from sklearn.metrics import mutual_info_score
 
 from rose.data.bundled import load_mnist5k
 from rose.data.colored_mnist import colour_images, correlations
+from rose.nn.activations import hidden_activation
 from rose.superposition import geometry, penalties
 from rose.superposition.experiments import check_config
 from rose.superposition.phase_diagram import classify_phase, phase_diagram
@@ -22,7 +23,7 @@ from rose.superposition.shortcut import (
     train_shortcut,
     worst_group_accuracy,
 )
-from rose.superposition.summary import paired_against_unpenalised, select_lambda
+from rose.superposition.summary import lambda_tuning, paired_against_unpenalised
 from rose.superposition.toy_model import ToyModel, importance, sample_features, train_toy
 
 from .conftest import ROOT
@@ -107,7 +108,7 @@ def trained_intro():
     the notebook's 1e-3 x 20k; the quick config runs the latter)."""
     S = torch.tensor([0.0, 0.7, 0.99])
     g = torch.Generator().manual_seed(0)
-    model = ToyModel.init(3, 5, 2, g)
+    model = ToyModel.init([0, 1, 2], 5, 2)
     train_toy(model, importance(5, 0.9).expand(3, 5), (1 - S)[:, None].expand(3, 5), 3000,
               1024, 1e-2, g)
     return model.W
@@ -138,7 +139,7 @@ def test_instances_do_not_interact():
     """Each instance's loss has zero gradient on every other instance's weights (so AdamW, being
     elementwise, trains them as separate models)."""
     g = torch.Generator().manual_seed(0)
-    model = ToyModel.init(3, 6, 2, g, privileged=True)
+    model = ToyModel.init([0, 1, 2], 6, 2, privileged=True)
     x = sample_features(torch.full((3, 6), 0.3), 64, g)
     out, z, _h = model.forward(x)
     loss0 = ((x - out) ** 2)[0].mean() + penalties.bimodal_sigmoid(z, 0.25)[0]
@@ -151,7 +152,7 @@ def test_instances_do_not_interact():
 def test_penalty_at_lambda_zero_changes_nothing_bit_for_bit(kind):
     def run(penalty):
         g = torch.Generator().manual_seed(3)
-        model = ToyModel.init(4, 8, 3, g, privileged=True)
+        model = ToyModel.init([0, 1, 2, 3], 8, 3, privileged=True)
         train_toy(model, importance(8, 0.8).expand(4, 8), torch.full((4, 8), 0.2), 200, 128,
                   1e-2, g, penalty=penalty, lam=torch.zeros(4), tau=0.25)
         return model
@@ -162,7 +163,7 @@ def test_penalty_at_lambda_zero_changes_nothing_bit_for_bit(kind):
 def test_a_penalty_with_positive_lambda_does_change_the_weights():
     def run(lam):
         g = torch.Generator().manual_seed(3)
-        model = ToyModel.init(1, 8, 3, g, privileged=True)
+        model = ToyModel.init([3], 8, 3, privileged=True)
         train_toy(model, importance(8, 0.8)[None], torch.full((1, 8), 0.2), 200, 128, 1e-2, g,
                   penalty="bimodal_sigmoid", lam=torch.tensor([lam]), tau=0.25)
         return model.W
@@ -189,9 +190,9 @@ def test_bimodal_nearest_is_zero_at_both_levels():
 
 def test_topk_keeps_k_units_and_solu_is_normalised():
     z = torch.randn(2, 16, 10, generator=torch.Generator().manual_seed(1)) + 3
-    a = penalties.hidden_activation(z, "topk", 3)
+    a = hidden_activation(z, "topk", 3)
     assert ((a > 0).sum(-1) == 3).all()
-    s = penalties.hidden_activation(z, "solu")
+    s = hidden_activation(z, "solu")
     assert torch.allclose(s.mean(-1), torch.zeros(2, 16), atol=1e-5)
     assert torch.allclose(s.var(-1, unbiased=False), torch.ones(2, 16), atol=1e-3)
 
@@ -270,9 +271,11 @@ def test_erm_takes_the_colour_shortcut_and_grayscale_does_not(mnist):
     acc = {}
     for bench in ("irm", "grayscale"):
         splits = [make_splits(X, digits, bench, s) for s in (0, 1)]
-        model, seed_of, _ = train_shortcut(splits, [0.0], [64, 64], 300, 256, 1e-3, 1e-3,
-                                           "none", "relu", 1, 0.25, 1.0, seed=0)
-        acc[bench] = evaluate_shortcut(model, splits, seed_of, 0.1, 0.25)
+        net, theta, seed_of, _, div = train_shortcut(
+            splits, [0.0], [64, 64], 300, 256, 1e-3, 1e-3, "none", "relu", 1, 0.25, 1.0,
+            seeds=[0, 1])
+        assert not div.diverged.any()
+        acc[bench] = evaluate_shortcut(net, theta, splits, seed_of, 0.1, 0.25)
     assert (acc["irm"]["train_acc"] > 0.8).all() and (acc["irm"]["test_acc"] < 0.3).all()
     assert (acc["grayscale"]["test_acc"] > 0.6).all()
     assert (acc["irm"]["nmi_colour"] > acc["irm"]["nmi_shape"]).all()
@@ -287,7 +290,8 @@ def test_lambda_selection_uses_validation_only_and_pairs_by_seed():
         "val_acc": [0.80, 0.80, 0.82, 0.84, 0.70, 0.70],
         "test_worst_group_acc": [0.1, 0.2, 0.3, 0.5, 0.9, 0.9],   # test favours 1.0: ignored
         "swapped_acc": 0.5, "frac_both": 0.2})
-    sel = select_lambda(runs)
+    sel, table = lambda_tuning(runs)
+    assert table.selected.tolist() == [False, True, False] and set(table.grid_size) == {3}
     assert sel.lam.tolist() == [0.1]
     paired = paired_against_unpenalised(runs, sel).set_index("metric")
     assert paired.loc["test_worst_group_acc", "difference"] == pytest.approx(0.25)
@@ -305,3 +309,28 @@ def test_cross_key_checks_name_the_key():
     bad["shortcut"]["variants"]["topk"] = {"penalty": "none", "activation": "topk", "k": 999}
     with pytest.raises(ValueError, match=r"superposition\.shortcut\.variants\.topk\.k"):
         check_config(bad)
+
+
+def test_lambdas_and_variants_of_a_seed_are_paired(mnist):
+    """Same seed -> same initial weights and minibatches: a penalised variant at lambda = 0 is
+    ERM, whatever else trains beside it."""
+    X, digits = mnist
+    splits = [make_splits(X, digits, "irm", s) for s in (0, 1)]
+    args = ([64], 40, 64, 1e-3, 1e-3)
+    _, erm, _, _, _ = train_shortcut(splits, [0.0], *args, "none", "relu", 1, 0.25, 1.0,
+                                     seeds=[0, 1])
+    _, l1, seed_of, lam_of, _ = train_shortcut(splits, [0.0, 0.3], *args, "l1", "relu", 1,
+                                               0.25, 1.0, seeds=[0, 1])
+    assert np.allclose(lam_of, [0.0, 0.3, 0.0, 0.3]) and seed_of.tolist() == [0, 0, 1, 1]
+    assert torch.allclose(l1[[0, 2]], erm, atol=1e-6)
+    assert not torch.allclose(l1[1], erm[0], atol=1e-3)
+
+
+def test_make_splits_are_stratified_by_digit(mnist):
+    X, digits = mnist
+    from rose.sampling import check_balance, record_subsets
+    with record_subsets() as rec:
+        make_splits(X, digits, "irm", 3)
+    assert {r.name for r in rec} >= {"superposition.shortcut.split.test",
+                                     "superposition.shortcut.val.val"}
+    assert all(check_balance(r)[0] for r in rec)

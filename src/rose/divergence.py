@@ -26,9 +26,9 @@ def chance_loss(n_classes: int) -> float:
 class Divergence:
     """Per-instance divergence flags of a stacked run."""
 
-    def __init__(self, instances: int, reference_loss: float,
+    def __init__(self, instances: int, reference_loss: float | np.ndarray,
                  factor: float = DEFAULT_FACTOR) -> None:
-        self.limit = factor * reference_loss
+        self.limit = factor * np.asarray(reference_loss, dtype=float)   # scalar or [instances]
         self.at_step = np.full(instances, -1, dtype=np.int64)
 
     def update(self, losses: torch.Tensor, step: int) -> None:

@@ -78,7 +78,7 @@ def summary_table(summary: pd.DataFrame, metrics: dict[str, str], caption: str,
 
 
 def seed_cell(values) -> str:
-    """Mean over seeds with its 95% bootstrap CI (rose.stats.summarize), as :func:`ci_cell`."""
+    """Mean over seeds with its 95% interval (rose.stats.summarize), as :func:`ci_cell`."""
     from rose.stats import summarize
 
     s = summarize(list(values))
@@ -93,3 +93,26 @@ def tt(name: str) -> str:
 def paired_points(difference: float, lo: float, hi: float) -> str:
     """A paired difference in percentage points with its CI: ``+2.2 points [+0.1, +4.2]``."""
     return f"{100 * difference:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+def exploratory(paired: pd.DataFrame, by: str, names, metric: str, what: str, reference: str,
+                group: str) -> str:
+    """Exploratory paired comparisons in words, with their Student-t 95% intervals and no
+    verdict (PROTOCOL.md section 3: only primary contrasts say above or below): per value of
+    ``group``, every ``by`` in ``names`` minus ``reference`` on ``metric``."""
+    rows = paired[(paired.metric == metric) & paired[by].isin(list(names))]
+    parts = []
+    for g, sub in rows.groupby(group, sort=False):
+        items = ", ".join(f"{tt(r[by])} {paired_points(r['difference'], r['ci_low'], r['ci_high'])}"
+                          for _, r in sub.iterrows())
+        parts.append(f"on {tt(str(g))} ({int(sub.n.min())} seeds) {items}")
+    if not parts:
+        return ""
+    return f"{what} minus {tt(reference)} (exploratory): " + "; ".join(parts) + "."
+
+
+def primary_sentences(family: pd.DataFrame, metric_labels: dict[str, str]) -> str:
+    """The direction's primary contrasts as sentences (rose.contrasts.sentences), LaTeX-safe."""
+    from rose.contrasts import sentences
+
+    return " ".join(sentences(family, metric_labels, latex_escape))

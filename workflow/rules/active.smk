@@ -7,7 +7,7 @@ ACT = config["active"]
 ACT_BENCHMARKS = list(ACT["benchmarks"])
 ACT_FIGURES = ["budget", "composition", "minority", "curriculum"]
 ACT_DATA_CODE = ["data/group_benchmarks.py", "data/bundled.py", "active/experiments.py",
-                 "active/learner.py", "superposition/shortcut.py"]
+                 "active/learner.py", *LAYER_CODE]
 
 
 rule active_learning:
@@ -18,6 +18,8 @@ rule active_learning:
         rounds="results/active/al/{bench}.csv",
         composition="results/active/al/{bench}_composition.csv",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         active=ACT,
         seeds=SEEDS,
     threads: 1
@@ -39,6 +41,8 @@ rule active_curriculum:
     output:
         "results/active/curriculum/{bench}.csv",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         active=ACT,
         seeds=SEEDS,
     threads: 1
@@ -58,7 +62,7 @@ rule aggregate_active:
         rounds=expand("results/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
         composition=expand("results/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
         curriculum=expand("results/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
-        code=rose_code("active/summary.py", "active/report.py", "stats.py"),
+        code=rose_code("active/summary.py", "active/report.py", *STATS_CODE),
     output:
         al_runs="results/active/al_runs.csv",
         al_summary="results/active/al_summary.csv",
@@ -67,7 +71,10 @@ rule aggregate_active:
         curriculum_runs="results/active/curriculum_runs.csv",
         curriculum_summary="results/active/curriculum_summary.csv",
         curriculum_paired="results/active/curriculum_paired.csv",
+        primary="results/active/primary.csv",
         metrics="results/active/metrics.json",
+    params:
+        primary=ACT["primary"],
     log:
         "logs/aggregate_active.log",
     script:

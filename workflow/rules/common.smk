@@ -43,6 +43,15 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# the shared experiment layer every direction job runs on (editing it reruns every direction)
+LAYER_CODE = ["nn/__init__.py", "nn/stacked.py", "nn/activations.py", "nn/optim.py", "models.py",
+              "engine.py", "checkpoint.py", "device.py", "divergence.py", "sampling.py"]
+# what every aggregation runs: statistics, primary contrasts, tuning
+STATS_CODE = ["stats.py", "contrasts.py", "tuning.py"]
+DEVICE = config["device"]
+CHECKPOINT_SECONDS = config["checkpoint_seconds"]
+
+
 def rose_code(*modules):
     """The src/rose modules a job runs, listed among its inputs. Editing one reruns the job
     and everything downstream (Snakemake's own code trigger sees only the script file)."""

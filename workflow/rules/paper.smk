@@ -23,7 +23,8 @@ rule tex_superposition:
                    f=["instances.csv", "features.csv"]),
         phase="results/superposition/phase/phase.csv",
         aggregate=rules.aggregate_superposition.output,
-        code=rose_code("paper.py", "superposition/report.py", "superposition/summary.py"),
+        code=rose_code("paper.py", "superposition/report.py", "superposition/summary.py",
+                       "contrasts.py"),
     output:
         table="paper/generated/superposition_table.tex",
         macros="paper/generated/superposition_macros.tex",
@@ -38,7 +39,7 @@ rule tex_superposition:
 rule tex_active:
     input:
         aggregate=rules.aggregate_active.output,
-        code=rose_code("paper.py", "active/report.py", "active/summary.py"),
+        code=rose_code("paper.py", "active/report.py", "active/summary.py", "contrasts.py"),
     output:
         table="paper/generated/active_table.tex",
         macros="paper/generated/active_macros.tex",

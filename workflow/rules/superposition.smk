@@ -12,7 +12,7 @@ SUP_PENALTY_DIRS = expand(
 )
 SUP_TOY_DIRS = {k: f"results/superposition/toy/{k}" for k in SUP["toy"]}
 SUP_CODE = ["superposition/toy_model.py", "superposition/penalties.py",
-            "superposition/geometry.py", "superposition/experiments.py"]
+            "superposition/geometry.py", "superposition/experiments.py", *LAYER_CODE]
 
 
 rule superposition_toy_sweep:
@@ -23,6 +23,8 @@ rule superposition_toy_sweep:
         features="results/superposition/toy/{sweep}/features.csv",
         weights="results/superposition/toy/{sweep}/weights.npz",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         sweep=lambda w: SUP["toy"][w.sweep],
     threads: 1
     resources:
@@ -42,6 +44,8 @@ rule superposition_phase:
     output:
         "results/superposition/phase/phase.csv",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         phase=SUP["phase"],
     threads: 1
     resources:
@@ -62,6 +66,8 @@ rule superposition_toy_penalty:
         instances="results/superposition/toy_penalty/{variant}/instances.csv",
         features="results/superposition/toy_penalty/{variant}/features.csv",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         penalty=SUP["penalty"],
     threads: 1
     resources:
@@ -82,6 +88,8 @@ rule superposition_shortcut:
     output:
         "results/superposition/shortcut/{benchmark}.csv",
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         shortcut=SUP["shortcut"],
         seeds=SEEDS,
     threads: 1
@@ -100,15 +108,19 @@ rule aggregate_superposition:
     input:
         shortcut=SUP_SHORTCUT_RUNS,
         penalty=[f"{d}/instances.csv" for d in SUP_PENALTY_DIRS],
-        code=rose_code("superposition/summary.py", "superposition/report.py", "stats.py"),
+        code=rose_code("superposition/summary.py", "superposition/report.py", *STATS_CODE),
     output:
         runs="results/superposition/shortcut_runs.csv",
         summary="results/superposition/shortcut_summary.csv",
         selected="results/superposition/shortcut_selected.csv",
+        tuning="results/superposition/shortcut_tuning.csv",
+        primary="results/superposition/primary.csv",
         paired="results/superposition/shortcut_paired.csv",
         toy_runs="results/superposition/toy_penalty_runs.csv",
         toy_summary="results/superposition/toy_penalty_summary.csv",
         metrics="results/superposition/metrics.json",
+    params:
+        primary=SUP["primary"],
     log:
         "logs/aggregate_superposition.log",
     script:

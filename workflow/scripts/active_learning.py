@@ -5,4 +5,6 @@ from rose.logs import redirect_to
 with redirect_to(snakemake.log[0]):
     active_learning_run(dict(snakemake.params.active), snakemake.wildcards.bench,
                         list(snakemake.params.seeds), snakemake.output.rounds,
-                        snakemake.output.composition, threads=snakemake.threads)
+                        snakemake.output.composition, threads=snakemake.threads,
+                        device=snakemake.params.device,
+                        checkpoint_seconds=snakemake.params.checkpoint_seconds)

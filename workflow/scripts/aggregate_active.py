@@ -6,4 +6,4 @@ from rose.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     aggregate(snakemake.input.rounds, snakemake.input.composition, snakemake.input.curriculum,
-              Path(snakemake.output.al_runs).parent)
+              Path(snakemake.output.al_runs).parent, list(snakemake.params.primary))

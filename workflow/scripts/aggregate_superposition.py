@@ -6,4 +6,4 @@ from rose.superposition.report import aggregate
 
 with redirect_to(snakemake.log[0]):
     aggregate(snakemake.input.shortcut, [Path(p).parent for p in snakemake.input.penalty],
-              Path(snakemake.output.runs).parent)
+              Path(snakemake.output.runs).parent, list(snakemake.params.primary))

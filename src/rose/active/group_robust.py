@@ -20,13 +20,14 @@ class GroupDRO:
 
     def __init__(self, groups: torch.Tensor, rows: torch.Tensor, n_groups: int, eta: float):
         self.groups, self.rows, self.n_groups, self.eta = groups, rows, n_groups, eta
-        self.q = torch.full((len(rows), n_groups), 1.0 / n_groups)
+        self.q = torch.full((len(rows), n_groups), 1.0 / n_groups, device=groups.device)
 
     def group_losses(self, loss: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """[I, B] per-example losses -> [I, G] mean loss per group (0 where absent)."""
         g = self.groups[self.rows, idx]
-        sums = torch.zeros(len(loss), self.n_groups).scatter_add(1, g, loss)
-        counts = torch.zeros(len(loss), self.n_groups).scatter_add(1, g, torch.ones_like(loss))
+        sums = torch.zeros(len(loss), self.n_groups, device=loss.device).scatter_add(1, g, loss)
+        counts = torch.zeros(len(loss), self.n_groups, device=loss.device).scatter_add(
+            1, g, torch.ones_like(loss))
         return sums / counts.clamp(min=1)
 
     def __call__(self, loss: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

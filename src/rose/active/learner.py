@@ -1,10 +1,14 @@
 """Training many small classifiers at once, each on its own subset of its seed's data.
 
 An *instance* is one (method, seed) pair. Instances share nothing but the tensors: instance i
-trains an MLP (:class:`rose.superposition.shortcut.BatchedMLP`, weights [instances, d_in, d_out])
-on rows ``index[i]`` of its seed's data ``X[seed_of[i]]``. Adam is elementwise, so one optimiser
-over the stacked weights is one optimiser per instance. In active learning every instance holds
-the same number of labels in a round, so the whole round trains as one batched model.
+trains an MLP (the shared stacked network, :class:`rose.nn.StackedNet`) on rows ``index[i]`` of
+its seed's data ``X[seed_of[i]]``. Adam is elementwise, so one optimiser over the stacked
+weights is one optimiser per instance. In active learning every instance holds the same number
+of labels in a round, so the whole round trains as one batched model.
+
+Paired by seed: every instance of a seed starts from the seed's initial weights (Xavier, drawn
+from the seed alone), draws the same minibatch positions and the same dropout masks; so methods
+that hold the same labelled set (round 0 of every acquisition) train identically.
 
 Hooks keep the methods small: ``sample_weights`` (JTT's upsampling), ``objective`` (GroupDRO's
 group-weighted loss), ``batch_selector`` (RHO-LOSS's selection from a larger candidate batch).
@@ -15,7 +19,7 @@ training distribution; nothing is chosen on the test environment).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from rose.data.group_benchmarks import GroupData
-from rose.superposition.shortcut import BatchedMLP
+from rose.device import Device, as_tensor
+from rose.divergence import Divergence, chance_loss
+from rose.nn import StackedNet
 
 SELECTION_RULES = ("last", "train_domain_val")
 
@@ -47,113 +53,139 @@ class TrainSpec:
                    model["weight_decay"], model["dropout"], selection, eval_every)
 
 
-def stack(splits: list[dict[str, GroupData]], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass
+class Model:
+    """Stacked weights theta [I, P] of ``net`` (one row per instance)."""
+    net: StackedNet
+    theta: torch.Tensor
+
+    def instance(self, i: int) -> Model:
+        return Model(self.net, self.theta[i:i + 1])
+
+    def forward(self, x: torch.Tensor, **kwargs):
+        return self.net.forward(self.theta, x, **kwargs)
+
+
+def network(d_in: int, spec: TrainSpec) -> StackedNet:
+    return StackedNet({"name": "mlp", "hidden": list(spec.hidden)}, (d_in,), spec.n_classes)
+
+
+def initial_model(d_in: int, spec: TrainSpec, seeds: Sequence[int], device: Device) -> Model:
+    """One instance per entry of ``seeds``, its weights drawn from that seed alone."""
+    net = network(d_in, spec)
+    return Model(net, net.init(seeds, device, scheme="xavier"))
+
+
+def stack(splits: list[dict[str, GroupData]], name: str, device: Device = "cpu"
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     """One split of every seed as tensors X [seeds, N, d], Y [seeds, N]. Split sizes depend only
     on the config, so they are equal across seeds."""
-    xs = [torch.from_numpy(s[name].x.reshape(len(s[name]), -1)) for s in splits]
-    ys = [torch.from_numpy(s[name].y) for s in splits]
+    xs = [s[name].x.reshape(len(s[name]), -1) for s in splits]
+    ys = [s[name].y for s in splits]
     if len({len(y) for y in ys}) != 1:
         raise ValueError(f"split {name!r} differs in size across seeds")
-    return torch.stack(xs), torch.stack(ys)
+    return as_tensor(np.stack(xs), device), as_tensor(np.stack(ys), device)
 
 
 @dataclass
 class TrainResult:
-    model: BatchedMLP
+    model: Model
     dynamics: torch.Tensor | None   # [instances, n, records] bool: correct on own training rows
     forward_examples: int   # per instance: examples passed forward (incl. unselected candidates)
+    diverged_at: np.ndarray  # [instances] step of divergence, -1 if never
 
 
 def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index: torch.Tensor,
                     spec: TrainSpec, generator: torch.Generator, *,
+                    init: Model,
                     sample_weights: torch.Tensor | None = None,
                     objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                    batch_selector: Callable[[BatchedMLP, torch.Tensor], torch.Tensor] | None
-                    = None,
-                    init: BatchedMLP | None = None,
+                    batch_selector: Callable[[Model, torch.Tensor], torch.Tensor] | None = None,
                     val: tuple[torch.Tensor, torch.Tensor] | None = None,
                     record_dynamics: bool = False) -> TrainResult:
-    """Train every instance for ``spec.steps`` Adam steps on minibatches of its rows ``index[i]``
-    (sampled with replacement; by ``sample_weights[i]`` if given). Loss per instance:
+    """Train every instance for ``spec.steps`` Adam steps from ``init`` on minibatches of its
+    rows ``index[i]`` (positions drawn with replacement, one draw per seed shared by the seed's
+    instances; by ``sample_weights[i]`` if given). Loss per instance:
     ``objective(per-example CE [I, B], row indices [I, B])``, the batch mean by default.
     ``batch_selector(model, candidate rows) -> rows`` lets a curriculum pick the rows to train on
     from a larger candidate draw (the candidates are ``batch_size`` rows per instance here; the
     selector returns fewer)."""
-    rows = torch.as_tensor(seed_of)[:, None]
+    dev = X.device
+    seed_rows = as_tensor(seed_of, dev)
+    rows = seed_rows[:, None]
     n_inst, n = index.shape
-    if init is None:
-        model = BatchedMLP.init(n_inst, [X.shape[-1], *spec.hidden, spec.n_classes], generator)
-    else:
-        model = BatchedMLP([w.detach().clone().requires_grad_() for w in init.weights],
-                           [b.detach().clone().requires_grad_() for b in init.biases])
-    opt = torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+    n_seeds = int(seed_of.max()) + 1
+    net = init.net
+    theta = init.theta.detach().clone().contiguous()
+    params = net.parameters(theta)
+    opt = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    div = Divergence(n_inst, chance_loss(spec.n_classes))
     records, best, best_acc, forwarded = [], None, None, 0
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
             with torch.no_grad():
                 if record_dynamics:
-                    pred = predict(model, X, seed_of, index).argmax(-1)
+                    pred = predict(Model(net, theta), X, seed_of, index).argmax(-1)
                     records.append(pred == Y[rows, index])
                 if spec.selection == "train_domain_val" and val is not None:
-                    pred = predict(model, val[0], seed_of).argmax(-1)
-                    acc = (pred == val[1][torch.as_tensor(seed_of)]).float().mean(1)
+                    pred = predict(Model(net, theta), val[0], seed_of).argmax(-1)
+                    acc = (pred == val[1][seed_rows]).float().mean(1)
                     if best is None:
-                        best, best_acc = [p.detach().clone() for p in model.parameters()], acc
+                        best, best_acc = theta.clone(), acc
                     else:
                         better = acc > best_acc
-                        for b, p in zip(best, model.parameters(), strict=True):
-                            b[better] = p.detach()[better]
+                        best[better] = theta[better]
                         best_acc = torch.where(better, acc, best_acc)
         if step == spec.steps:
             break
         if sample_weights is None:
-            pos = torch.randint(0, n, (n_inst, spec.batch_size), generator=generator)
+            pos = torch.randint(0, n, (n_seeds, spec.batch_size), generator=generator,
+                                device=dev)[seed_rows]
         else:
             pos = torch.multinomial(sample_weights, spec.batch_size, replacement=True,
                                     generator=generator)
         idx = index.gather(1, pos)
         if batch_selector is not None:
             forwarded += idx.shape[1]
-            idx = batch_selector(model, idx)
-        logits, _ = model.forward(X[rows, idx], dropout=spec.dropout)
+            idx = batch_selector(Model(net, theta), idx)
+        logits, _ = net.forward(params, X[rows, idx], dropout=spec.dropout,
+                                dropout_rows=seed_rows, generator=generator)
         forwarded += idx.shape[1]
         loss = F.cross_entropy(logits.transpose(1, 2), Y[rows, idx], reduction="none")
         per_instance = loss.mean(1) if objective is None else objective(loss, idx)
         opt.zero_grad(set_to_none=True)
         per_instance.sum().backward()
         opt.step()
+        div.update(loss.detach().mean(1), step)
     if best is not None:
-        with torch.no_grad():
-            for b, p in zip(best, model.parameters(), strict=True):
-                p.copy_(b)
-    for p in model.parameters():
-        p.requires_grad_(False)
+        theta.copy_(best)
     dyn = torch.stack(records, -1) if record_dynamics else None
-    return TrainResult(model, dyn, forwarded)
+    return TrainResult(Model(net, theta.detach()), dyn, forwarded, div.at_step)
 
 
-def predict(model: BatchedMLP, X: torch.Tensor, seed_of: np.ndarray,
-            index: torch.Tensor | None = None, chunk: int = 16,
-            dropout: float = 0.0) -> torch.Tensor:
+def predict(model: Model, X: torch.Tensor, seed_of: np.ndarray,
+            index: torch.Tensor | None = None, chunk: int = 16, dropout: float = 0.0
+            ) -> torch.Tensor:
     """Softmax probabilities [instances, N, C] on the seed's rows (all, or ``index[i]``), eval
-    mode unless ``dropout`` > 0 (MC dropout); chunks of instances bound memory."""
+    mode unless ``dropout`` > 0 (MC dropout, torch's global RNG); chunks of instances bound
+    memory."""
     out = []
+    rows = as_tensor(seed_of, X.device)
     for s in range(0, len(seed_of), chunk):
         sl = slice(s, s + chunk)
-        sub = BatchedMLP([w[sl] for w in model.weights], [b[sl] for b in model.biases])
-        x = X[seed_of[sl]] if index is None else X[torch.as_tensor(seed_of[sl])[:, None],
-                                                   index[sl]]
+        x = X[rows[sl]] if index is None else X[rows[sl, None], index[sl]]
         with torch.no_grad():
-            out.append(torch.softmax(sub.forward(x, dropout=dropout)[0], -1))
+            logits, _ = model.net.forward(model.theta[sl], x, dropout=dropout)
+            out.append(torch.softmax(logits, -1))
     return torch.cat(out)
 
 
-def embed(model: BatchedMLP, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def embed(model: Model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """One instance (``model.instance(i)``) on rows x [N, d]: (probabilities [N, C], the last
     hidden layer's activations [N, h] = the representation the acquisitions measure in)."""
     with torch.no_grad():
-        logits, hidden = model.forward(x[None])
-    return torch.softmax(logits[0], -1).numpy(), hidden[-1][1][0].numpy()
+        logits, hidden = model.net.forward(model.theta, x, shared=True)
+    return torch.softmax(logits[0], -1).cpu().numpy(), hidden[-1][1][0].cpu().numpy()
 
 
 def group_metrics(pred: np.ndarray, data: GroupData, min_group_size: int = 1

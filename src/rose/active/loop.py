@@ -1,6 +1,7 @@
 """The pool-based active-learning loop, every (acquisition, seed) pair at once.
 
-Per seed: one random initial labelled set shared by all acquisitions (equal start), then
+Per seed: one class-stratified random initial labelled set and one set of initial weights,
+shared by all acquisitions (equal, paired start), then
 ``rounds`` rounds of: train (from scratch or warm start from last round's weights, fresh Adam),
 evaluate, acquire ``round_size`` labels. Every acquisition holds the same number of labels in a
 round, so each round trains all instances as one batched model (:mod:`rose.active.learner`).
@@ -8,12 +9,11 @@ Evaluation after every round's training (including the last): test-environment a
 worst-group / mean-group / bias-conflicting accuracy, training-domain validation accuracy, and
 the group composition of the labelled set. The model-selection rule is ``loop.selection`` and is
 written into every row. If the pool runs out, the round takes what is left and the loop ends
-after evaluating it (``pool_exhausted`` is set on the last row).
+after evaluating it (``pool_exhausted`` is set on the last row). An instance whose training
+diverged reports ``status = diverged`` and no accuracies (rose.divergence).
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pandas as pd
@@ -21,63 +21,98 @@ import torch
 
 from rose.active.acquisitions import NEEDS_DYNAMICS, AcquisitionContext, acquire
 from rose.active.alvin import minority_split
-from rose.active.learner import TrainSpec, embed, group_metrics, predict, stack, train_instances
+from rose.active.learner import (
+    Model,
+    TrainSpec,
+    embed,
+    group_metrics,
+    initial_model,
+    predict,
+    stack,
+    train_instances,
+)
 from rose.data.group_benchmarks import GroupData
+from rose.device import Device, as_tensor, generator, resolve_device
+from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.sampling import stratified_sample
 
 
 def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
-                    seeds: list[int], loop: dict, model: dict, params: dict
+                    seeds: list[int], loop: dict, model: dict, params: dict,
+                    device: Device = "cpu", job: Job | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (rounds: one row per acquisition, seed, round; composition: labelled counts per
-    acquisition, seed, round, group)."""
+    acquisition, seed, round, group). Resumable round by round inside ``job``."""
+    job = job or NoJob()
+    dev = resolve_device(device)
     pool0 = splits[0]["pool"]
     n_seeds, n_pool = len(splits), len(pool0)
     acq_of = np.repeat(np.asarray(acquisitions), n_seeds)
     seed_of = np.tile(np.arange(n_seeds), len(acquisitions))
-    X, Y = stack(splits, "pool")
-    Xv, Yv = stack(splits, "val")
-    Xt, _ = stack(splits, "test")
+    X, Y = stack(splits, "pool", dev)
+    Xv, Yv = stack(splits, "val", dev)
+    Xt, _ = stack(splits, "test", dev)
     spec = TrainSpec.from_config(model, pool0.n_classes, loop["steps"], loop["selection"],
                                  loop["eval_every"])
-    gen = torch.Generator().manual_seed(seeds[0])
-    torch.manual_seed(seeds[0])   # dropout masks
+    start = initial_model(X.shape[-1], spec, [seeds[s] for s in seed_of], dev)
+    gen = generator(seeds[0], dev)
+    torch.manual_seed(seeds[0])   # MC-dropout masks
     rngs = [np.random.default_rng([seeds[s], a]) for a, s in
             zip(np.repeat(np.arange(len(acquisitions)), n_seeds), seed_of, strict=True)]
-    initial = [np.random.default_rng(seeds[s]).choice(n_pool, min(loop["initial"], n_pool),
-                                                      replace=False) for s in range(n_seeds)]
+    initial = [stratified_sample(splits[s]["pool"].y, min(loop["initial"], n_pool),
+                                 [seeds[s], 0], name="active.initial_labels")
+               for s in range(n_seeds)]
     labelled = [initial[s].copy() for s in seed_of]
     need_dyn = any(a in NEEDS_DYNAMICS for a in acquisitions)
-    rows, comp, prev, exhausted = [], [], None, False
-    for rnd in range(loop["rounds"] + 1):
-        index = torch.as_tensor(np.stack(labelled))
+    rows, comp, prev, exhausted, first = [], [], None, False, 0
+    state = job.resume()
+    if state is not None:
+        labelled, rows, comp = state["labelled"], state["rows"], state["comp"]
+        exhausted, first = state["exhausted"], state["round"]
+        prev = None if state["prev"] is None else Model(start.net, state["prev"].to(dev))
+        set_rng_states(state["rng"], gen, *rngs)
+
+    def snapshot() -> dict:
+        return {"labelled": labelled, "rows": rows, "comp": comp, "exhausted": exhausted,
+                "round": rnd + 1, "prev": None if prev is None else prev.theta,
+                "rng": rng_states(gen, *rngs)}
+
+    for rnd in range(first, loop["rounds"] + 1):
+        index = as_tensor(np.stack(labelled), dev)
         res = train_instances(X, Y, seed_of, index, spec, gen, val=(Xv, Yv),
                               record_dynamics=need_dyn,
-                              init=prev if loop["retrain"] == "warm" else None)
+                              init=prev if loop["retrain"] == "warm" and prev else start)
         prev = res.model
-        test_pred = predict(res.model, Xt, seed_of).argmax(-1).numpy()
-        val_pred = predict(res.model, Xv, seed_of).argmax(-1).numpy()
+        test_pred = predict(res.model, Xt, seed_of).argmax(-1).cpu().numpy()
+        val_pred = predict(res.model, Xv, seed_of).argmax(-1).cpu().numpy()
         remaining = n_pool - len(labelled[0])
         k = min(loop["round_size"], remaining)
         last = rnd == loop["rounds"] or k == 0
         exhausted = exhausted or k == 0
+        new_rows = []
         for i in range(len(acq_of)):
             sp = splits[seed_of[i]]
             lab = sp["pool"].subset(labelled[i])
+            diverged = res.diverged_at[i] >= 0
             m = group_metrics(test_pred[i], sp["test"], loop["min_group_size"])
-            rows.append({"acquisition": acq_of[i], "seed": seeds[seed_of[i]], "round": rnd,
-                         "n_labels": len(labelled[i]),
-                         **{f"test_{k_}": v for k_, v in m.items()},
-                         "val_acc": float((val_pred[i] == sp["val"].y).mean()),
-                         "labelled_conflicting_frac": float((~lab.aligned).mean()),
-                         "labelled_groups_seen": len(np.unique(lab.group)),
-                         "selection": loop["selection"], "retrain": loop["retrain"],
-                         "pool_exhausted": exhausted and last})
+            metrics = {**{f"test_{k_}": v for k_, v in m.items()},
+                       "val_acc": float((val_pred[i] == sp["val"].y).mean())}
+            new_rows.append({"acquisition": acq_of[i], "seed": seeds[seed_of[i]], "round": rnd,
+                             "n_labels": len(labelled[i]),
+                             "status": "diverged" if diverged else "ok",
+                             "diverged_at_step": int(res.diverged_at[i]),
+                             **{k_: (np.nan if diverged else v) for k_, v in metrics.items()},
+                             "labelled_conflicting_frac": float((~lab.aligned).mean()),
+                             "labelled_groups_seen": len(np.unique(lab.group)),
+                             "selection": loop["selection"], "retrain": loop["retrain"],
+                             "pool_exhausted": exhausted and last})
             counts = np.bincount(lab.group, minlength=lab.n_groups)
             comp.extend({"acquisition": acq_of[i], "seed": seeds[seed_of[i]], "round": rnd,
                          "n_labels": len(labelled[i]), "group": g, "label": g // lab.n_attrs,
                          "attr": g % lab.n_attrs,
                          "aligned": g % lab.n_attrs == (g // lab.n_attrs) % lab.n_attrs,
                          "count": int(c)} for g, c in enumerate(counts))
+        rows.extend(new_rows)
         if last:
             break
         for i in range(len(acq_of)):
@@ -91,7 +126,7 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                 rng=rngs[i], params=params.get(acq_of[i], {}))
             quality = {}
             if acq_of[i] in NEEDS_DYNAMICS:
-                ctx.minority = minority_split(res.dynamics[i].numpy(),
+                ctx.minority = minority_split(res.dynamics[i].cpu().numpy(),
                                               loop["minority_threshold"])
                 # how well the split finds the true minority (reported, never used)
                 truth = ~sp["pool"].aligned[labelled[i]]
@@ -101,14 +136,13 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
             if acq_of[i] == "bald":
                 ctx.mc_probs = np.stack([
                     predict(single, X[seed_of[i]:seed_of[i] + 1], np.zeros(1, dtype=int),
-                            dropout=spec.dropout)[0].numpy()
+                            dropout=spec.dropout)[0].cpu().numpy()
                     for _ in range(loop["mc_samples"])])
-            t = time.perf_counter()
             new = acquire(acq_of[i], ctx, k)
-            rows[-len(acq_of) + i].update({"acquisition_s": time.perf_counter() - t,
-                                           "fallback": ctx.fallback,
-                                           "minority_found": (int(ctx.minority.sum())
-                                                              if ctx.minority is not None
-                                                              else -1), **quality})
+            new_rows[i].update({"fallback": ctx.fallback,
+                                "minority_found": (int(ctx.minority.sum())
+                                                   if ctx.minority is not None else -1),
+                                **quality})
             labelled[i] = np.concatenate([labelled[i], new])
+        job.tick(snapshot)
     return pd.DataFrame(rows), pd.DataFrame(comp)

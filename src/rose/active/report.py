@@ -7,17 +7,28 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from rose import paper
+from rose import contrasts, paper
 from rose.active import summary
+from rose.stats import paired_against
 
 UNCERTAINTY = ("entropy", "margin", "least_confidence", "bald")
+METRIC_WORDS = {"auc_test_worst_group_acc": "worst-group accuracy averaged over the budget",
+                "auc_test_conflicting_acc": "bias-conflicting accuracy averaged over the budget",
+                "auc_test_acc": "test-environment accuracy averaged over the budget",
+                "test_worst_group_acc": "worst-group accuracy",
+                "test_conflicting_acc": "bias-conflicting accuracy",
+                "test_acc": "test-environment accuracy"}
 PROPOSED = ("alvin", "analogy")
 
 
 def aggregate(round_csvs: Sequence[str | Path], composition_csvs: Sequence[str | Path],
-              curriculum_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
+              curriculum_csvs: Sequence[str | Path], out_dir: str | Path,
+              primary: list[dict]) -> None:
+    """Tables over seeds, exploratory comparisons against random / ERM, and the primary
+    contrasts (config ``active.primary``, one Holm family) on the per-run table."""
     out = Path(out_dir)
     rounds = pd.concat([pd.read_csv(p) for p in round_csvs], ignore_index=True)
     rounds.to_csv(out / "al_runs.csv", index=False)
@@ -25,7 +36,7 @@ def aggregate(round_csvs: Sequence[str | Path], composition_csvs: Sequence[str |
                       summary.AL_METRICS).to_csv(out / "al_summary.csv", index=False)
     runs = summary.per_run(rounds)
     metrics = list(summary.PAIRED_AL) + [f"auc_{m}" for m in summary.PAIRED_AL]
-    summary.paired_against(runs, "acquisition", "random", metrics).to_csv(
+    paired_against(runs, "acquisition", "random", metrics).to_csv(
         out / "al_paired.csv", index=False)
     comp = pd.concat([pd.read_csv(p) for p in composition_csvs], ignore_index=True)
     comp.groupby(["benchmark", "acquisition", "round", "n_labels", "group", "label", "attr",
@@ -35,15 +46,22 @@ def aggregate(round_csvs: Sequence[str | Path], composition_csvs: Sequence[str |
     cur.to_csv(out / "curriculum_runs.csv", index=False)
     summary.summarise(cur, ["benchmark", "method"], summary.CURRICULUM_METRICS).to_csv(
         out / "curriculum_summary.csv", index=False)
-    summary.paired_against(cur, "method", "erm", summary.PAIRED_CURRICULUM).to_csv(
+    paired_against(cur, "method", "erm", summary.PAIRED_CURRICULUM).to_csv(
         out / "curriculum_paired.csv", index=False)
+    arms = pd.concat([runs.assign(arm=runs.acquisition), cur.assign(arm=cur.method)],
+                     ignore_index=True)
+    contrasts.evaluate(arms, primary).to_csv(out / "primary.csv", index=False)
     final = runs.groupby(["benchmark", "acquisition"])
-    m = {"active_learning": {f"{b}/{a}/final/{k}": float(g[k].mean())
+    m = {"active_learning": {f"{b}/{a}/final/{k}": _num(g[k].mean())
                              for (b, a), g in final for k in summary.PAIRED_AL},
-         "curriculum": {f"{b}/{meth}/{k}": float(g[k].mean())
+         "curriculum": {f"{b}/{meth}/{k}": _num(g[k].mean())
                         for (b, meth), g in cur.groupby(["benchmark", "method"])
                         for k in ("test_acc", "test_worst_group_acc")}}
     (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
 
 
 def figures(agg_dir: str | Path, out: dict[str, str], rule: str, config_hash: str) -> None:
@@ -67,35 +85,6 @@ _cell = paper.seed_cell
 _tt = paper.tt
 
 
-def _pts(row) -> str:
-    return paper.paired_points(row.difference, row.ci_low, row.ci_high)
-
-
-def verdict(paired: pd.DataFrame, by: str, names: Sequence[str], metric: str, what: str,
-            reference: str) -> str:
-    """A generated sentence per benchmark: which of ``names`` beat / lost to the reference on
-    ``metric`` with a paired 95% CI excluding zero, and how many were indistinguishable."""
-    rows = paired[(paired.metric == metric) & paired[by].isin(names)]
-    if rows.empty:
-        return ""
-    parts = []
-    for b, g in rows.groupby("benchmark"):
-        up = g[g.ci_low > 0]
-        down = g[g.ci_high < 0]
-        bits = []
-        if len(up):
-            bits.append("above " + reference + " for " + ", ".join(
-                f"{_tt(r[by])} ({_pts(r)})" for _, r in up.iterrows()))
-        if len(down):
-            bits.append("below for " + ", ".join(
-                f"{_tt(r[by])} ({_pts(r)})" for _, r in down.iterrows()))
-        flat = len(g) - len(up) - len(down)
-        if flat:
-            bits.append(f"within the paired 95\\% CI of {reference} for {flat} of {len(g)}")
-        parts.append(f"on {_tt(b)} ({int(g.n.min())} seeds), {what} is " + "; ".join(bits))
-    return "; ".join(parts) + "."
-
-
 def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> None:
     agg = Path(agg_dir)
     rounds = pd.read_csv(agg / "al_runs.csv")
@@ -115,25 +104,18 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
         "ActAcquisitions": ", ".join(_tt(a) for a in acqs),
         "ActCurriculumMethods": ", ".join(_tt(m) for m in dict.fromkeys(cur.method)),
         "ActErmSentence": erm_sentence(cur),
-        "ActVerdictProposed": verdict(al_paired, "acquisition", PROPOSED,
-                                      "auc_test_worst_group_acc",
-                                      "worst-group accuracy averaged over the budget",
-                                      "random") or "Neither ALVIN nor analogy was run.",
-        "ActVerdictProposedConflicting": verdict(
-            al_paired, "acquisition", PROPOSED, "auc_test_conflicting_acc",
-            "accuracy on bias-conflicting test points averaged over the budget", "random"),
-        "ActVerdictUncertainty": verdict(al_paired, "acquisition", UNCERTAINTY,
-                                         "auc_test_worst_group_acc",
-                                         "worst-group accuracy averaged over the budget",
-                                         "random"),
-        "ActVerdictMinority": verdict(al_paired, "acquisition",
-                                      [a for a in acqs if a != "random"],
-                                      "labelled_conflicting_frac",
-                                      "the final share of bias-conflicting labels", "random"),
-        "ActVerdictCurriculum": verdict(cur_paired, "method",
-                                        [m for m in dict.fromkeys(cur.method) if m != "erm"],
-                                        "test_worst_group_acc", "worst-group accuracy",
-                                        "ERM") or "Only ERM was run.",
+        "ActPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"), METRIC_WORDS),
+        "ActExploratoryUncertainty": paper.exploratory(
+            al_paired, "acquisition", UNCERTAINTY, "auc_test_worst_group_acc",
+            "Worst-group accuracy averaged over the budget", "random", "benchmark"),
+        "ActExploratoryMinority": paper.exploratory(
+            al_paired, "acquisition", [a for a in acqs if a != "random"],
+            "labelled_conflicting_frac", "The final share of bias-conflicting labels",
+            "random", "benchmark"),
+        "ActExploratoryCurriculum": paper.exploratory(
+            cur_paired, "method", [m for m in dict.fromkeys(cur.method) if m != "erm"],
+            "test_worst_group_acc", "Worst-group accuracy", "erm", "benchmark")
+        or "Only ERM was run.",
         "ActProposedVsUncertainty": proposed_vs_uncertainty(runs),
         "ActRhoSentence": rho_sentence(cur),
         "ActFallbackSentence": fallback_sentence(rounds),
@@ -171,14 +153,13 @@ def proposed_vs_uncertainty(runs: pd.DataFrame) -> str:
         if prop.empty or unc.empty:
             continue
         p, u = prop.idxmax(), unc.idxmax()
-        word = "above" if prop.max() > unc.max() else "not above"
-        parts.append(f"on {_tt(b)} the better of ALVIN and analogy ({_tt(p)}, "
-                     f"{paper.fmt_percent(prop.max())}\\%) is {word} the best uncertainty rule "
-                     f"({_tt(u)}, {paper.fmt_percent(unc.max())}\\%)")
+        parts.append(f"on {_tt(b)} {paper.fmt_percent(prop.max())}\\% for the better of ALVIN "
+                     f"and analogy ({_tt(p)}) and {paper.fmt_percent(unc.max())}\\% for the "
+                     f"best uncertainty rule ({_tt(u)})")
     if not parts:
         return ""
-    return ("By mean worst-group accuracy over the budget (no CI; paired CIs against random "
-            "are above), " + "; ".join(parts) + ".")
+    return ("Mean worst-group accuracy over the budget (exploratory, no interval): "
+            + "; ".join(parts) + ".")
 
 
 def rho_sentence(cur: pd.DataFrame) -> str:
@@ -247,7 +228,7 @@ def budget_table(rounds: pd.DataFrame, runs: pd.DataFrame) -> str:
              f"\\caption{{Active learning at fixed label budgets: worst-group accuracy at "
              f"{n_mid} labels, and at the final {n_final} labels the test-environment, "
              "worst-group and bias-conflicting accuracy and the minority share of the labels. "
-             "Mean over seeds [95\\% bootstrap CI], percent; model selection: "
+             "Mean over seeds [95\\% CI], percent; model selection: "
              + paper.latex_escape(str(rounds.selection.iloc[0])) + ".}",
              "\\label{tab:active}", "\\begin{tabular}{ll c" + " c" * len(cols) + "}",
              "\\toprule",
@@ -270,7 +251,7 @@ def curriculum_table(cur: pd.DataFrame) -> str:
     lines = ["\\begin{table}[t]", "\\centering", "\\scriptsize",
              "\\caption{Training on the whole pool: ERM, group-robust baselines and RHO-LOSS "
              "with two irreducible-loss holdouts; the last model. Mean over seeds [95\\% "
-             "bootstrap CI], percent; gradient steps and examples passed forward per run.}",
+             "CI], percent; gradient steps and examples passed forward per run.}",
              "\\label{tab:curriculum}",
              "\\begin{tabular}{ll" + " c" * len(cols) + " rr}", "\\toprule",
              "Benchmark & Method & " + " & ".join(cols.values())

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from rose.superposition.shortcut import BatchedMLP
+from rose.active.learner import Model
 
 
 def reducible_loss_selection(loss: torch.Tensor, il: torch.Tensor, n_select: int
@@ -31,18 +31,19 @@ def reducible_loss_selection(loss: torch.Tensor, il: torch.Tensor, n_select: int
     return torch.topk(loss - il, n_select, dim=1).indices
 
 
-def irreducible_losses(model: BatchedMLP, X: torch.Tensor, Y: torch.Tensor,
+def irreducible_losses(model: Model, X: torch.Tensor, Y: torch.Tensor,
                        seed_of) -> torch.Tensor:
     """CE of each IL-model instance on every row of its seed: [I, N]."""
     with torch.no_grad():
-        logits, _ = model.forward(X[seed_of])
-        return F.cross_entropy(logits.transpose(1, 2), Y[seed_of], reduction="none")
+        rows = torch.as_tensor(seed_of, device=X.device)
+        logits, _ = model.forward(X[rows])
+        return F.cross_entropy(logits.transpose(1, 2), Y[rows], reduction="none")
 
 
 def selector(il: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-             n_select: int) -> Callable[[BatchedMLP, torch.Tensor], torch.Tensor]:
+             n_select: int) -> Callable[[Model, torch.Tensor], torch.Tensor]:
     """A ``batch_selector`` for train_instances: il [I, N] per instance (zeros = largest loss)."""
-    def select(model: BatchedMLP, cand: torch.Tensor) -> torch.Tensor:
+    def select(model: Model, cand: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             logits, _ = model.forward(X[rows, cand])
             loss = F.cross_entropy(logits.transpose(1, 2), Y[rows, cand], reduction="none")

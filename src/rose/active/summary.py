@@ -1,5 +1,6 @@
-"""Seed aggregation of the direction's tables (rose.stats): means with 95% bootstrap CIs and
-paired comparisons on the same seeds.
+"""Seed aggregation of the direction's tables (rose.stats): means with 95% intervals; the paired
+comparisons on the same seeds are rose.stats.paired_against (exploratory) and the primary
+contrasts of the config (rose.contrasts).
 
 Active learning: every acquisition starts from the same initial labelled set per seed and holds
 the same number of labels each round, so acquisition vs random is paired by (seed, round).
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rose.stats import paired_comparison, summarize_frame
+from rose.stats import summarize_frame
 
 AL_METRICS = {"test_acc": "test env", "test_worst_group_acc": "worst group",
               "test_mean_group_acc": "mean group", "test_conflicting_acc": "conflicting",
@@ -39,25 +40,3 @@ def per_run(rounds: pd.DataFrame) -> pd.DataFrame:
     last = rounds.loc[rounds.groupby(key)["round"].idxmax()].set_index(key)
     auc = rounds.groupby(key)[list(PAIRED_AL)].mean().add_prefix("auc_")
     return last.join(auc).reset_index()
-
-
-def paired_against(runs: pd.DataFrame, by: str, reference: str, metrics) -> pd.DataFrame:
-    """Every ``by`` value minus ``reference`` per benchmark, seed by seed."""
-    rows = []
-    for b, sub in runs.groupby("benchmark"):
-        ref = sub[sub[by] == reference].set_index("seed").sort_index()
-        if ref.empty:
-            continue
-        for v, other in sub.groupby(by):
-            if v == reference:
-                continue
-            other = other.set_index("seed").sort_index()
-            common = ref.index.intersection(other.index)
-            for m in metrics:
-                c = paired_comparison(other.loc[common, m].to_numpy(),
-                                      ref.loc[common, m].to_numpy())
-                rows.append({"benchmark": b, by: v, "reference": reference, "metric": m,
-                             "difference": c.mean_difference, "ci_low": c.ci_low,
-                             "ci_high": c.ci_high, "p_value": c.p_value, "n": c.n})
-    return pd.DataFrame(rows, columns=["benchmark", by, "reference", "metric", "difference",
-                                       "ci_low", "ci_high", "p_value", "n"])

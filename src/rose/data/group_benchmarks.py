@@ -27,6 +27,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from rose.sampling import stratified_partition
+
 # RGB palette for cmnist10 (tab10-like, distinct at 14x14); cmnist uses two channels (red, green)
 PALETTE10 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0],
                       [1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 0.5, 0.0], [0.5, 0.0, 1.0],
@@ -142,7 +144,8 @@ def make_group_splits(benchmark: str, images: np.ndarray, digits: np.ndarray, se
                       train_align: list[float], test_align: float, test_frac: float = 0.2,
                       val_frac: float = 0.1, holdout_frac: float = 0.1
                       ) -> dict[str, GroupData]:
-    """The seed's splits, each from its own images (one permutation per seed):
+    """The seed's splits, each from its own images, stratified by class (rose.sampling) and in a
+    seeded random order:
 
     pool                two training environments (halves), attribute aligned with prob
                         train_align[0] / train_align[1]: what active learning labels from
@@ -157,21 +160,25 @@ def make_group_splits(benchmark: str, images: np.ndarray, digits: np.ndarray, se
     content, y, n_classes, n_attrs = _content_and_label(benchmark, images, digits, rng)
     render = _Renderer(benchmark, images, digits)
     sizes = split_sizes(len(y), test_frac, val_frac, holdout_frac)
-    perm = rng.permutation(len(y))
-    bounds = np.cumsum([sizes["test"], sizes["val"], sizes["holdout"]])
-    idx = dict(zip(("test", "val", "holdout", "pool"), np.split(perm, bounds), strict=True))
+    idx = stratified_partition(y, {"test": sizes["test"], "val": sizes["val"],
+                                   "holdout": sizes["holdout"], "pool": -1}, [seed, 1],
+                               name="active.split")
 
-    def build(ix: np.ndarray, aligns: list[float]) -> GroupData:
-        parts = np.array_split(ix, len(aligns))
+    def build(ix: np.ndarray, aligns: list[float], k: int) -> GroupData:
+        """A split of ``len(aligns)`` class-stratified environments (the k-th split built)."""
+        envs = stratified_partition(y[ix], {f"env{e}": len(ix) // len(aligns)
+                                            for e in range(len(aligns) - 1)} | {"last": -1},
+                                    [seed, 2, k], name="active.environments")
+        parts = [ix[e] for e in envs.values()]
         attr = np.concatenate([sample_attr(y[p], n_attrs, a, rng)
                                for p, a in zip(parts, aligns, strict=True)])
         ix = np.concatenate(parts)
         return GroupData(render(content[ix], attr, rng), y[ix], attr, content[ix],
                          n_classes, n_attrs)
 
-    out = {"pool": build(idx["pool"], train_align), "val": build(idx["val"], train_align),
-           "holdout_correlated": build(idx["holdout"], train_align),
-           "test": build(idx["test"], [test_align])}
+    out = {"pool": build(idx["pool"], train_align, 0), "val": build(idx["val"], train_align, 1),
+           "holdout_correlated": build(idx["holdout"], train_align, 2),
+           "test": build(idx["test"], [test_align], 3)}
     hc = out["holdout_correlated"]
     balanced_attr = rng.integers(0, n_attrs, len(hc)).astype(np.int64)
     out["holdout_balanced"] = replace(hc, x=render(hc.content, balanced_attr, rng),

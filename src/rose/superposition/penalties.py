@@ -1,4 +1,5 @@
-"""Hidden activations and the penalties that push them to be high or low.
+"""The penalties that push hidden activations to be high or low (the activations themselves,
+ReLU, SoLU and top-k, are rose.nn.activations).
 
 Every penalty returns one value per model instance (mean over batch and units), so many
 instances with different strengths train in one tensor. All are O(activations) per step.
@@ -9,27 +10,7 @@ from __future__ import annotations
 import torch
 
 PENALTIES = ("none", "l1", "bimodal_sigmoid", "bimodal_nearest")
-ACTIVATIONS = ("relu", "solu", "topk")
-
-
-def hidden_activation(z: torch.Tensor, kind: str = "relu", k: int = 1) -> torch.Tensor:
-    """a = act(z) over the last (unit) dimension.
-
-    relu: max(z, 0).  solu: LayerNorm(z * softmax(z)) over the units (Elhage et al. 2022,
-    "Softmax Linear Units"; no learned gain, as the bare softmax product shrinks every unit
-    by about 1/units and does not train without the normalisation).
-    topk: ReLU, then keep the k largest units per example (Makhzani & Frey 2013; Gao et al. 2024).
-    """
-    if kind == "relu":
-        return torch.relu(z)
-    if kind == "solu":
-        u = z * torch.softmax(z, dim=-1)
-        return torch.nn.functional.layer_norm(u, u.shape[-1:])
-    if kind == "topk":
-        a = torch.relu(z)
-        kth = a.topk(k, dim=-1).values[..., -1:]
-        return torch.where(a >= kth, a, torch.zeros_like(a))
-    raise ValueError(f"unknown hidden activation {kind!r}; expected one of {ACTIVATIONS}")
+ACTIVATIONS = ("relu", "solu", "topk")   # the hidden activations this direction compares
 
 
 def bimodal_sigmoid(z: torch.Tensor, tau: float) -> torch.Tensor:

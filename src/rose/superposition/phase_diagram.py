@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rose.device import Device, as_tensor, generator, resolve_device
+from rose.engine import Job
 from rose.superposition.toy_model import ToyModel, train_toy
 
 PHASES = ("not_represented", "dedicated", "superposition")
 
 
-def classify_phase(w: torch.Tensor, threshold: float = 0.5) -> str:
+def classify_phase(w: torch.Tensor | np.ndarray, threshold: float = 0.5) -> str:
     """The phase of one trained W of shape [2, 1] (or [2])."""
     w1, w2 = (float(v) for v in w.reshape(2))
     if abs(w2) < threshold:
@@ -32,20 +34,25 @@ def classify_phase(w: torch.Tensor, threshold: float = 0.5) -> str:
 
 
 def phase_diagram(importances: np.ndarray, densities: np.ndarray, seeds: int, steps: int,
-                  batch_size: int, lr: float, seed: int) -> pd.DataFrame:
+                  batch_size: int, lr: float, seed: int, device: Device = "cpu",
+                  job: Job | None = None) -> pd.DataFrame:
     """Train every (relative importance, density, seed) instance at once and return one row per
-    grid cell: r, p, the best seed's w_1, w_2, loss and phase."""
+    grid cell: r, p, the best seed's w_1, w_2, loss and phase. Instances of one seed share their
+    initial weights and data draws across cells."""
+    dev = resolve_device(device)
     r, p, s = np.meshgrid(importances, densities, np.arange(seeds), indexing="ij")
-    r, p = torch.tensor(r.ravel(), dtype=torch.float32), torch.tensor(p.ravel(),
-                                                                     dtype=torch.float32)
-    g = torch.Generator().manual_seed(seed)
-    model = ToyModel.init(len(r), 2, 1, g)
-    imp = torch.stack([torch.ones_like(r), r], 1)
-    res = train_toy(model, imp, p[:, None].expand(-1, 2), steps, batch_size, lr, g)
-    df = pd.DataFrame({"importance": r.numpy(), "density": p.numpy(), "seed": s.ravel(),
-                       "w1": model.W[:, 0, 0].numpy(), "w2": model.W[:, 1, 0].numpy(),
-                       "loss": res.loss.numpy()})
+    r, p, s = r.ravel(), p.ravel(), s.ravel()
+    model = ToyModel.init([seed * 1000 + int(k) for k in s], 2, 1, dev)
+    rt, pt = as_tensor(r, dev, torch.float32), as_tensor(p, dev, torch.float32)
+    imp = torch.stack([torch.ones_like(rt), rt], 1)
+    res = train_toy(model, imp, pt[:, None].expand(-1, 2), steps, batch_size, lr,
+                    generator(seed, dev), rows=as_tensor(s, dev), job=job)
+    W = model.W.cpu()
+    df = pd.DataFrame({"importance": r.astype(np.float32), "density": p.astype(np.float32),
+                       "seed": s, "w1": W[:, 0, 0].numpy(), "w2": W[:, 1, 0].numpy(),
+                       "loss": np.where(res.diverged_at >= 0, np.nan,
+                                        res.loss.cpu().numpy())})
     best = df.loc[df.groupby(["importance", "density"])["loss"].idxmin()].reset_index(drop=True)
-    best["phase"] = [classify_phase(torch.tensor([a, b])) for a, b in zip(best.w1, best.w2,
-                                                                             strict=True)]
+    best["phase"] = [classify_phase(np.array([a, b])) for a, b in zip(best.w1, best.w2,
+                                                                         strict=True)]
     return best

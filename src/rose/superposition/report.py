@@ -10,20 +10,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rose import paper
+from rose import contrasts, paper
 from rose.superposition import summary
 
 
 def aggregate(shortcut_csvs: Sequence[str | Path], penalty_dirs: Sequence[str | Path],
-              out_dir: str | Path) -> None:
-    """Concatenate the runs, summarise over seeds, select lambda, compare with lambda = 0."""
+              out_dir: str | Path, primary: list[dict]) -> None:
+    """Concatenate the runs, summarise over seeds, select lambda on validation, evaluate the
+    primary contrasts (one Holm family) and the exploratory comparisons with lambda = 0."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in shortcut_csvs], ignore_index=True)
     runs.to_csv(out / "shortcut_runs.csv", index=False)
     summary.summarise(runs, ["benchmark", "variant", "lam"], summary.SHORTCUT_METRICS).to_csv(
         out / "shortcut_summary.csv", index=False)
-    selected = summary.select_lambda(runs)
+    selected, tuning = summary.lambda_tuning(runs)
     selected.to_csv(out / "shortcut_selected.csv", index=False)
+    tuning.to_csv(out / "shortcut_tuning.csv", index=False)
+    contrasts.evaluate(summary.at_selected(runs, selected), primary).to_csv(
+        out / "primary.csv", index=False)
     paired = summary.paired_against_unpenalised(runs, selected)
     paired.to_csv(out / "shortcut_paired.csv", index=False)
     toy = pd.concat([pd.read_csv(Path(d) / "instances.csv") for d in penalty_dirs],
@@ -32,11 +36,15 @@ def aggregate(shortcut_csvs: Sequence[str | Path], penalty_dirs: Sequence[str | 
     summary.summarise(toy, ["variant", "sparsity", "lam"], summary.TOY_METRICS).to_csv(
         out / "toy_penalty_summary.csv", index=False)
     erm = runs[(runs.benchmark == "irm") & (runs.lam == 0)]
-    metrics = {"shortcut": {f"{b}/{v}/lam={lam:g}/{m}": float(g[m].mean())
+    metrics = {"shortcut": {f"{b}/{v}/lam={lam:g}/{m}": _num(g[m].mean())
                             for (b, v, lam), g in runs.groupby(["benchmark", "variant", "lam"])
                             for m in ("test_acc", "test_worst_group_acc", "swapped_acc")},
-               "irm_erm_test_acc": float(erm["test_acc"].mean()) if len(erm) else None}
+               "irm_erm_test_acc": _num(erm["test_acc"].mean()) if len(erm) else None}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
 
 
 def figures(toy_dirs: dict[str, str | Path], phase_csv: str | Path,
@@ -72,30 +80,16 @@ def _sci(v: float) -> str:
     return f"{mant}\\times10^{{{int(exp)}}}"
 
 
-def _verdict(paired: pd.DataFrame, metric: str, what: str, say_empty: bool) -> str:
-    """A generated sentence: which selected penalties changed ``metric`` with a paired 95% CI
-    excluding zero, and in which direction."""
+def exploratory_sentence(paired: pd.DataFrame, metric: str, what: str) -> str:
+    """Exploratory (no verdict words): every selected penalty minus lambda = 0 of the same
+    variant on ``metric``, with its Student-t 95% interval."""
     rows = paired[paired.metric == metric]
     if rows.empty:
-        return ("Validation accuracy selected $\\lambda = 0$ for every penalty, so no "
-                "penalised model is compared." if say_empty else "")
-    up = rows[rows.ci_low > 0]
-    down = rows[rows.ci_high < 0]
-    def names(df: pd.DataFrame) -> str:
-        return ", ".join(f"{paper.latex_escape(v)} on {paper.latex_escape(b)} "
-                         f"({100 * d:+.1f} points)"
-                         for b, v, d in df[["benchmark", "variant", "difference"]]
-                         .itertuples(index=False))
-    parts = []
-    if len(up):
-        parts.append(f"raised {what} for {names(up)}")
-    if len(down):
-        parts.append(f"lowered {what} for {names(down)}")
-    flat = len(rows) - len(up) - len(down)
-    if flat:
-        parts.append(f"left {what} unchanged within the paired 95\\% CI in {flat} of "
-                     f"{len(rows)} cases")
-    return "At the selected strength, the penalties " + "; ".join(parts) + "."
+        return ""
+    parts = [f"{paper.tt(v)} on {paper.tt(b)} {paper.paired_points(d, lo, hi)}"
+             for b, v, d, lo, hi in rows[["benchmark", "variant", "difference", "ci_low",
+                                          "ci_high"]].itertuples(index=False)]
+    return f"{what}: " + "; ".join(parts) + "."
 
 
 def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | Path,
@@ -134,12 +128,14 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
     values["SupToyPenaltySummary"] = toy_penalty_summary(toy[toy.sparsity == s_max], lam_max)
     values["SupErmSummary"] = erm_summary(runs)
     values["SupShortcutSeeds"] = str(runs.seed.nunique())
-    values["SupVerdictWorstGroup"] = _verdict(paired, "test_worst_group_acc",
-                                              "worst-group test accuracy", True)
-    values["SupVerdictSwapped"] = _verdict(paired, "swapped_acc", "swapped-colour accuracy",
-                                           False)
-    values["SupVerdictBoth"] = _verdict(paired, "frac_both",
-                                        "the share of units carrying colour and shape", False)
+    primary = pd.read_csv(agg / "primary.csv")
+    values["SupPrimary"] = " ".join(contrasts.sentences(
+        primary, {**summary.SHORTCUT_METRICS, "test_worst_group_acc": "worst-group accuracy",
+                  "swapped_acc": "swapped-colour accuracy"}, paper.latex_escape))
+    values["SupExploratory"] = " ".join(filter(None, [
+        exploratory_sentence(paired, "test_worst_group_acc", "Worst-group test accuracy"),
+        exploratory_sentence(paired, "swapped_acc", "swapped-colour accuracy"),
+        exploratory_sentence(paired, "frac_both", "share of units carrying colour and shape")]))
     Path(macros_tex).write_text(paper.macros(values))
     Path(table_tex).write_text(shortcut_table(runs, selected))
 
@@ -196,7 +192,7 @@ def shortcut_table(runs: pd.DataFrame, selected: pd.DataFrame) -> str:
              "\\scriptsize",
              "\\caption{Colored MNIST (5k images, IRM construction), MLP, at each variant's "
              "$\\lambda$ selected by training-domain validation accuracy. Mean over seeds "
-             "[95\\% bootstrap CI], percent.}", "\\label{tab:superposition}",
+             "[95\\% CI], percent.}", "\\label{tab:superposition}",
              "\\begin{tabular}{ll r" + " c" * len(cols) + "}", "\\toprule",
              "Benchmark & Variant & $\\lambda$ & " + " & ".join(
                  summary.SHORTCUT_METRICS[c] for c in cols) + " \\\\", "\\midrule"]

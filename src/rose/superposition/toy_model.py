@@ -15,27 +15,38 @@ batch 1024, constant lr.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from rose.superposition.penalties import activation_penalty, hidden_activation, penalty_weight
+from rose.device import Device, generator, resolve_device
+from rose.divergence import Divergence
+from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.nn.activations import hidden_activation
+from rose.superposition.penalties import activation_penalty, penalty_weight
 
 
-def importance(n: int, decay: float) -> torch.Tensor:
+def importance(n: int, decay: float, device: Device = "cpu") -> torch.Tensor:
     """I_i = decay^i (decay 1 gives uniform importance)."""
-    return decay ** torch.arange(n, dtype=torch.float32)
+    return decay ** torch.arange(n, dtype=torch.float32, device=resolve_device(device))
 
 
-def sample_features(density: torch.Tensor, batch: int, generator: torch.Generator) -> torch.Tensor:
+def sample_features(density: torch.Tensor, batch: int, gen: torch.Generator,
+                    rows: torch.Tensor | None = None) -> torch.Tensor:
     """x [instances, batch, n] with x_i ~ U[0,1] w.p. density_i, else 0.
 
     One uniform u per entry: present iff u < p, and then u / p ~ U[0, 1) given presence, which
     is the notebook's two draws (presence, value) in distribution at half the sampling cost.
-    """
+    ``rows`` [instances] (a seed index per instance) draws one u per seed and shares it among
+    the seed's instances: common random numbers, so arms of one seed see the same draws."""
+    n_draws = density.shape[0] if rows is None else int(rows.max()) + 1
+    u = torch.rand(n_draws, batch, density.shape[1], generator=gen, device=density.device)
+    if rows is not None:
+        u = u[rows]
     p = density[:, None, :]
-    u = torch.rand(density.shape[0], batch, density.shape[1], generator=generator)
-    return torch.where(u < p, u / p, torch.zeros(()))
+    return torch.where(u < p, u / p, torch.zeros((), device=density.device))
 
 
 @dataclass
@@ -49,13 +60,19 @@ class ToyModel:
     topk: int = 1
 
     @classmethod
-    def init(cls, instances: int, n: int, m: int, generator: torch.Generator,
+    def init(cls, seeds: Sequence[int], n: int, m: int, device: Device = "cpu",
              **kwargs) -> ToyModel:
-        """Xavier-normal W (std sqrt(2 / (n + m)), as nn.init.xavier_normal_ on [n, m]), b = 0."""
+        """One instance per entry of ``seeds``; instance k's W is Xavier-normal (std
+        sqrt(2 / (n + m)), as nn.init.xavier_normal_ on [n, m]) drawn from seeds[k] alone, so
+        instances that share a seed (its arms and penalty strengths) share their start; b = 0."""
+        dev = resolve_device(device)
         std = (2.0 / (n + m)) ** 0.5
-        W = torch.randn(instances, n, m, generator=generator) * std
-        c = torch.zeros(instances, m, requires_grad=True) if kwargs.get("privileged") else None
-        return cls(W.requires_grad_(), torch.zeros(instances, n, requires_grad=True), c,
+        W = torch.stack([torch.randn(n, m, generator=generator(s), device="cpu")
+                         for s in seeds]).to(dev) * std
+        I = len(seeds)
+        c = torch.zeros(I, m, device=dev).requires_grad_() if kwargs.get("privileged") \
+            else None
+        return cls(W.requires_grad_(), torch.zeros(I, n, device=dev).requires_grad_(), c,
                    **kwargs)
 
     def parameters(self) -> list[torch.Tensor]:
@@ -96,30 +113,53 @@ class ToyTraining:
     model: ToyModel
     loss: torch.Tensor      # [instances] mean reconstruction loss over the last tail of steps
     penalty: torch.Tensor   # [instances] mean penalty R over the same steps (before lambda)
+    diverged_at: np.ndarray  # [instances] step at which the instance diverged, -1 if never
 
 
 def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: int,
-              batch_size: int, lr: float, generator: torch.Generator,
+              batch_size: int, lr: float, gen: torch.Generator,
               penalty: str = "none", lam: torch.Tensor | None = None, tau: float = 1.0,
-              level: float = 1.0, anneal_frac: float = 0.0,
-              tail_frac: float = 0.1) -> ToyTraining:
-    """Train every instance in place (imp, density: [instances, n]; lam: [instances]).
+              level: float = 1.0, anneal_frac: float = 0.0, tail_frac: float = 0.1,
+              rows: torch.Tensor | None = None, job: Job | None = None) -> ToyTraining:
+    """Train every instance in place (imp, density: [instances, n]; lam: [instances]; rows:
+    a seed index per instance for common random numbers, see :func:`sample_features`).
 
     Instances never interact: the summed loss gives each its own gradient, and AdamW is
-    elementwise, so this equals a Python loop over instances with one AdamW each.
-    """
+    elementwise, so this equals a Python loop over instances with one AdamW each. Resumable
+    inside ``job`` (rose.engine); an instance whose loss is non-finite or 100x the zero
+    predictor's, mean_i I_i p_i / 3, is recorded as diverged (rose.divergence)."""
+    job = job or NoJob()
     instances = model.W.shape[0]
     if penalty != "none" and not model.privileged:
         raise ValueError("a per-unit activation penalty needs the privileged-basis model: "
                          "the plain toy model's loss is invariant to rotating W")
-    lam = torch.zeros(instances) if lam is None else lam
+    dev = model.W.device
+    lam = torch.zeros(instances, device=dev) if lam is None else lam
     # fused: one kernel for the whole update (CPU too); elementwise, so instances stay separate
     opt = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     tail_start = steps - max(1, int(tail_frac * steps))
-    loss_sum = torch.zeros(instances)
-    pen_sum = torch.zeros(instances)
-    for step in range(steps):
-        x = sample_features(density, batch_size, generator)
+    loss_sum = torch.zeros(instances, device=dev)
+    pen_sum = torch.zeros(instances, device=dev)
+    div = Divergence(instances, (imp * density).mean(1).cpu().numpy() / 3)
+    start = 0
+    state = job.resume()
+    if state is not None:
+        with torch.no_grad():
+            for p, v in zip(model.parameters(), state["params"], strict=True):
+                p.copy_(v)
+        opt.load_state_dict(state["opt"])
+        set_rng_states(state["rng"], gen)
+        start, loss_sum, pen_sum = state["step"], state["loss_sum"].to(dev), \
+            state["pen_sum"].to(dev)
+        div.load(state["diverged_at"])
+
+    def snapshot() -> dict:
+        return {"params": [p.detach() for p in model.parameters()], "opt": opt.state_dict(),
+                "rng": rng_states(gen), "step": step + 1, "loss_sum": loss_sum,
+                "pen_sum": pen_sum, "diverged_at": div.state()}
+
+    for step in range(start, steps):
+        x = sample_features(density, batch_size, gen, rows)
         out, z, h = model.forward(x)
         recon = reconstruction_loss(x, out, imp)
         pen = (activation_penalty(penalty, z, h, tau=tau, level=level) if model.privileged
@@ -128,10 +168,12 @@ def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: 
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
+        div.update(recon, step)
         if step >= tail_start:
             loss_sum += recon.detach()
             pen_sum += pen.detach()
+        job.tick(snapshot)
     n_tail = steps - tail_start
     for p in model.parameters():
         p.requires_grad_(False)
-    return ToyTraining(model, loss_sum / n_tail, pen_sum / n_tail)
+    return ToyTraining(model, loss_sum / n_tail, pen_sum / n_tail, div.at_step)

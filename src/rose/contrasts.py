@@ -1,0 +1,107 @@
+"""Pre-declared primary contrasts (PROTOCOL.md section 3): each direction's config lists the few
+comparisons that answer its question, for example
+
+    primary:
+      - {setting: mnist_noisy, arm: contour_eq, reference: sgd, metric: early_test_acc}
+
+Each is ``arm - reference`` on ``metric``, seed by seed, restricted to the rows where the
+direction's grouping columns (setting, stream, benchmark) take the given values. The list is
+checked against the config before any job (:func:`check_contrasts`: an unknown arm, metric or
+group value is refused naming its key; an empty family is refused) and evaluated from the
+per-seed results table as one Holm family (:func:`evaluate`, via rose.stats.contrast_family).
+Only these carry verdict words in the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from rose.stats import EMPTY_FAMILY, contrast_family, verdict_sentence
+
+CORE_KEYS = ("arm", "reference", "metric")
+
+
+@dataclass(frozen=True)
+class Contrast:
+    arm: str
+    reference: str
+    metric: str
+    where: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        at = ", ".join(f"{v}" for v in self.where.values())
+        return f"{self.arm} - {self.reference}, {self.metric}" + (f" ({at})" if at else "")
+
+
+def parse(declared: Sequence[Mapping[str, str]]) -> list[Contrast]:
+    return [Contrast(c["arm"], c["reference"], c["metric"],
+                     {k: v for k, v in c.items() if k not in CORE_KEYS}) for c in declared]
+
+
+def check_contrasts(declared: Sequence[Mapping[str, str]], key: str, arms: Collection[str],
+                    metrics: Collection[str], groups: Mapping[str, Collection[str]]) -> None:
+    """Refuse a family that cannot be evaluated, naming the config key."""
+    if len(declared) == 0:
+        raise ValueError(f"config key {key}: {EMPTY_FAMILY}")
+    for i, c in enumerate(declared):
+        here = f"{key}[{i}]"
+        for k in ("arm", "reference"):
+            if c[k] not in arms:
+                raise ValueError(f"config key {here}.{k}: {c[k]!r} is not an arm of this "
+                                 f"direction; known: {sorted(arms)}")
+        if c["metric"] not in metrics:
+            raise ValueError(f"config key {here}.metric: unknown metric {c['metric']!r}; "
+                             f"known: {sorted(metrics)}")
+        for g, allowed in groups.items():
+            if g not in c:
+                raise ValueError(f"config key {here}.{g}: say which {g} the contrast is on")
+            if c[g] not in allowed:
+                raise ValueError(f"config key {here}.{g}: {c[g]!r} is not one of "
+                                 f"{sorted(allowed)}")
+        extra = sorted(set(c) - set(CORE_KEYS) - set(groups))
+        if extra:
+            raise ValueError(f"config key {here}.{extra[0]}: unknown key")
+        if c["arm"] == c["reference"]:
+            raise ValueError(f"config key {here}.reference: an arm compared with itself")
+
+
+def evaluate(runs: pd.DataFrame, declared: Sequence[Mapping[str, str]], arm_col: str = "arm",
+             seed_col: str = "seed") -> pd.DataFrame:
+    """The family's table (rose.stats.contrast_family): one row per contrast with its grouping
+    values, n, mean difference, t-interval, p, Holm-adjusted p, detectable effect and verdict.
+    Seeds are matched; a seed missing on one side or diverged (NaN) on either is left out and
+    the table's n says how many remain."""
+    rows = []
+    for c in parse(declared):
+        sub = runs
+        for g, v in c.where.items():
+            sub = sub[sub[g] == v]
+        a = sub[sub[arm_col] == c.arm].set_index(seed_col)[c.metric]
+        b = sub[sub[arm_col] == c.reference].set_index(seed_col)[c.metric]
+        seeds = sorted(set(a.index) & set(b.index))
+        rows.append({"contrast": c.name, **c.where, "arm": c.arm, "reference": c.reference,
+                     "metric": c.metric, "seeds": ",".join(str(s) for s in seeds),
+                     "a": a.loc[seeds].to_numpy(float), "b": b.loc[seeds].to_numpy(float)})
+    if not rows:
+        raise ValueError(EMPTY_FAMILY)
+    return contrast_family(pd.DataFrame(rows))
+
+
+def sentences(family: pd.DataFrame, metric_labels: Mapping[str, str], escape=lambda s: s,
+              scale: float = 100.0, unit: str = "points") -> list[str]:
+    """One sentence per contrast (rose.stats.verdict_sentence), capitalised, each naming its
+    group values; ``escape`` is applied to the whole sentence (e.g. paper.latex_escape)."""
+    labels = ["contrast", "arm", "reference", "metric", "seeds"]
+    group_cols = list(family.columns[:family.columns.get_loc("n")].drop(labels, errors="ignore"))
+    out = []
+    for r in family.to_dict("records"):
+        text = verdict_sentence(r, r["arm"], r["reference"],
+                                metric_labels.get(r["metric"], r["metric"]), scale, unit)
+        where = ", ".join(str(r[g]) for g in group_cols)
+        text = f"On {where}, {text}" if where else text[:1].upper() + text[1:]
+        out.append(escape(text + "."))
+    return out
