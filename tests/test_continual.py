@@ -27,7 +27,7 @@ from rose.continual.distances import (
 from rose.continual.experiments import arms_from_config, check_config
 from rose.continual.learner import Arm, Settings, _reservoir, run
 from rose.continual.streams import make_stream
-from rose.superposition.shortcut import BatchedMLP
+from rose.nn import StackedNet
 
 from .conftest import ROOT
 
@@ -96,35 +96,30 @@ def test_streams_from_digits(tmp_path):
 
 # ----------------------------------------------------------------------------- distances
 
-def _model(instances=3, sizes=(6, 8, 8, 4), seed=0) -> BatchedMLP:
-    return BatchedMLP.init(instances, list(sizes), torch.Generator().manual_seed(seed))
+def _model(instances=3, sizes=(6, 8, 8, 4), seed=0) -> tuple[StackedNet, torch.Tensor]:
+    net = StackedNet({"name": "mlp", "hidden": list(sizes[1:-1])}, (sizes[0],), sizes[-1])
+    return net, net.init(range(seed * 100, seed * 100 + instances), scheme="xavier")
 
 
-def _perturbed(m: BatchedMLP, scale, seed=1) -> BatchedMLP:
+def _perturbed(theta: torch.Tensor, scale, seed=1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     s = torch.as_tensor(scale, dtype=torch.float32)
-
-    def bump(p):
-        return p.detach() + s.view(-1, *([1] * (p.dim() - 1))) * torch.randn(p.shape,
-                                                                               generator=g)
-    return BatchedMLP([bump(w) for w in m.weights], [bump(b) for b in m.biases])
+    return theta + s[:, None] * torch.randn(theta.shape, generator=g)
 
 
 def test_empirical_fisher_equals_per_example_autograd():
     torch.manual_seed(0)
-    m = _model(2)
+    net, theta = _model(2)
     x, y = torch.randn(2, 7, 6), torch.randint(0, 4, (2, 7))
-    fisher = empirical_fisher(m, x, y)
+    fisher = empirical_fisher(net, theta, x, y)
     for i in range(2):
-        sq = [torch.zeros_like(p[i]) for p in m.parameters()]
+        sq = torch.zeros(net.dim)
         for n in range(7):
-            params = [p[i:i + 1].detach().requires_grad_() for p in m.parameters()]
-            single = BatchedMLP(params[:3], params[3:])
-            loss = F.cross_entropy(single.forward(x[i:i + 1, n:n + 1])[0][0], y[i, n:n + 1])
-            for s, g in zip(sq, torch.autograd.grad(loss, params), strict=True):
-                s += g[0] ** 2
-        for f, s in zip(fisher, sq, strict=True):
-            torch.testing.assert_close(f[i], s / 7, rtol=1e-4, atol=1e-7)
+            th = theta[i:i + 1].clone().requires_grad_()
+            loss = F.cross_entropy(net.forward(th, x[i:i + 1, n:n + 1])[0][0], y[i, n:n + 1])
+            g, = torch.autograd.grad(loss, th)
+            sq += g[0] ** 2
+        torch.testing.assert_close(fisher[i], sq / 7, rtol=1e-4, atol=1e-7)
 
 
 def test_linear_cka_is_invariant_to_rotation_and_scale():
@@ -153,16 +148,16 @@ def test_ldifs_is_zero_for_the_same_features_and_scale_free_per_example():
 def test_constraint_holds_after_enforcement_for_random_models(name):
     """Property test: random models, random perturbation sizes, random radii and batches."""
     for trial in range(5):
-        ref_model = _model(6, seed=trial)
+        net, ref_theta = _model(6, seed=trial)
         x, y = torch.randn(6, 12, 6), torch.randint(0, 4, (6, 12))
-        fisher = empirical_fisher(ref_model, x, y)
-        ref = Reference(ref_model, x, fisher)
+        fisher = empirical_fisher(net, ref_theta, x, y)
+        ref = Reference(net, ref_theta, x, fisher)
         d = ref.distance(name)
         scale = torch.logspace(-3, 0, 6)
-        moved = _perturbed(ref_model, scale, seed=10 + trial)
+        moved = _perturbed(ref_theta, scale, seed=10 + trial)
         before = d(moved)
         r = before * torch.tensor([0.1, 0.5, 0.9, 1.1, 2.0, 0.3])
-        alpha = enforce(moved, ref.params, d, name, r)
+        alpha = enforce(moved, ref.theta, d, name, r)
         after = d(moved)
         assert (after <= r * (1 + 1e-5) + 1e-12).all(), (name, after, r)
         inactive = before <= r
@@ -172,30 +167,38 @@ def test_constraint_holds_after_enforcement_for_random_models(name):
 
 @pytest.mark.parametrize("name", DISTANCES)
 def test_active_constraint_lands_on_the_boundary_and_inactive_leaves_theta(name):
-    ref_model = _model(4, seed=2)
+    net, ref_theta = _model(4, seed=2)
     x, y = torch.randn(4, 16, 6), torch.randint(0, 4, (4, 16))
-    ref = Reference(ref_model, x, empirical_fisher(ref_model, x, y))
+    ref = Reference(net, ref_theta, x, empirical_fisher(net, ref_theta, x, y))
     d = ref.distance(name)
-    moved = _perturbed(ref_model, torch.full((4,), 0.05), seed=3)
+    moved = _perturbed(ref_theta, torch.full((4,), 0.05), seed=3)
     before = d(moved)
-    end = [p.clone() for p in moved.parameters()]
+    end = moved.clone()
     r = before * torch.tensor([0.5, 0.5, 2.0, 2.0])
-    enforce(moved, ref.params, d, name, r)
+    enforce(moved, ref.theta, d, name, r)
     after = d(moved)
     torch.testing.assert_close(after[:2], r[:2], rtol=2e-3, atol=1e-9)    # on the boundary
-    for p, e in zip(moved.parameters(), end, strict=True):
-        torch.testing.assert_close(p[2:], e[2:])                           # untouched
+    torch.testing.assert_close(moved[2:], end[2:])                         # untouched
 
 
 def test_euclidean_projection_is_the_closed_form():
-    ref_model = _model(1)
-    ref = Reference(ref_model, torch.randn(1, 4, 6))
-    moved = _perturbed(ref_model, [0.2])
-    delta = [p - q for p, q in zip(moved.parameters(), ref.params, strict=True)]
-    norm = torch.sqrt(sum((t ** 2).sum() for t in delta))
-    enforce(moved, ref.params, ref.distance("euclidean"), "euclidean", torch.tensor([0.5]))
-    for p, q, t in zip(moved.parameters(), ref.params, delta, strict=True):
-        torch.testing.assert_close(p, q + t * 0.5 / norm, rtol=2e-4, atol=1e-5)
+    net, ref_theta = _model(1)
+    ref = Reference(net, ref_theta, torch.randn(1, 4, 6))
+    moved = _perturbed(ref_theta, [0.2])
+    delta = moved - ref.theta
+    norm = delta.norm()
+    enforce(moved, ref.theta, ref.distance("euclidean"), "euclidean", torch.tensor([0.5]))
+    torch.testing.assert_close(moved, ref.theta + delta * 0.5 / norm, rtol=2e-4, atol=1e-5)
+
+
+def test_distances_take_theta_or_its_parameters_alike():
+    net, ref_theta = _model(2)
+    x = torch.randn(2, 5, 6)
+    moved = _perturbed(ref_theta, [0.1, 0.3])
+    ref = Reference(net, ref_theta, x, torch.rand(2, net.dim))
+    for name in DISTANCES:
+        d = ref.distance(name)
+        torch.testing.assert_close(d(moved), d(net.parameters(moved.clone())))
 
 
 # ------------------------------------------------------------------ controllers, reservoir
@@ -264,7 +267,7 @@ def test_the_ball_holds_after_every_batch_of_a_real_stream(mnist14, distance):
     streams = [make_stream("permuted", x, y, s, 2, 60, 10) for s in (0, 1)]
     r = {"euclidean": 0.2, "fisher": 0.02, "ldifs": 2e-4, "kl": 0.2, "cka": 0.01}[distance]
     arms = [Arm(f"b{c}", "ball", 5, distance, r * c) for c in (0.5, 1.0)]
-    rec = run(streams, arms, SETTINGS, 0)
+    rec = run(streams, arms, SETTINGS, [0, 1])
     radius = rec.radius
     assert (rec.dist <= radius * (1 + 1e-4) + 1e-9).all()
     assert (rec.alpha < 1).any()                         # the constraint did bind
@@ -273,20 +276,20 @@ def test_the_ball_holds_after_every_batch_of_a_real_stream(mnist14, distance):
 def test_finetuning_forgets_split_mnist_and_replay_beats_ewc(mnist14):
     x, y = mnist14
     streams = [make_stream("split", x, y, s, 5, 300, 10) for s in (0, 1)]
-    ft = run(streams, [Arm("finetune", "sgd", 1)], SETTINGS, 0)
+    ft = run(streams, [Arm("finetune", "sgd", 1)], SETTINGS, [0, 1])
     final = ft.matrix[:, -1]                              # [instances, tasks] after the last
     assert (final[:, :-1].mean(1) < 0.05).all() and (final[:, -1] > 0.85).all()
     assert (final.mean(1) < 0.25).all()                   # published: about 20%
-    rep = run(streams, [Arm("replay", "replay", 1, memory=200)], SETTINGS, 0)
-    ewc = run(streams, [Arm("ewc", "ewc", 1, lam=100.0)], SETTINGS, 0)
+    rep = run(streams, [Arm("replay", "replay", 1, memory=200)], SETTINGS, [0, 1])
+    ewc = run(streams, [Arm("ewc", "ewc", 1, lam=100.0)], SETTINGS, [0, 1])
     assert rep.matrix[:, -1].mean() > ewc.matrix[:, -1].mean() + 0.2
 
 
 def test_matched_arms_share_stream_and_initial_weights(mnist14):
     x, y = mnist14
     streams = [make_stream("split", x, y, 0, 2, 40, 10)]
-    a = run(streams, [Arm("a", "ball", 3, "euclidean", 1e9)], SETTINGS, 0)
-    b = run(streams, [Arm("b", "sgd", 3)], SETTINGS, 0)
+    a = run(streams, [Arm("a", "ball", 3, "euclidean", 1e9)], SETTINGS, [0])
+    b = run(streams, [Arm("b", "sgd", 3)], SETTINGS, [0])
     np.testing.assert_allclose(a.anytime, b.anytime)      # an inactive ball is plain SGD
 
 

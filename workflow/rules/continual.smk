@@ -12,10 +12,12 @@ rule continual_stream:
         code=rose_code("continual/streams.py", "continual/learner.py", "continual/ball.py",
                        "continual/distances.py", "continual/radius.py",
                        "continual/metrics.py", "continual/experiments.py",
-                       "superposition/shortcut.py", "data/bundled.py"),
+                       "data/bundled.py", *LAYER_CODE),
     output:
         expand("results/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         continual=CONT,
         seeds=SEEDS,
     threads: 1
@@ -34,13 +36,16 @@ rule aggregate_continual:
     input:
         runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
         traces=expand("results/continual/{stream}/trace.csv", stream=CONT_STREAMS),
-        code=rose_code("continual/report.py", "stats.py"),
+        code=rose_code("continual/report.py", *STATS_CODE),
     output:
         runs="results/continual/runs.csv",
         summary="results/continual/summary.csv",
         paired="results/continual/paired.csv",
+        primary="results/continual/primary.csv",
         metrics="results/continual/metrics.json",
         trace="results/continual/trace.csv",
+    params:
+        primary=CONT["primary"],
     log:
         "logs/aggregate_continual.log",
     script:

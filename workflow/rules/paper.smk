@@ -52,7 +52,7 @@ rule tex_active:
 rule tex_continual:
     input:
         aggregate=rules.aggregate_continual.output,
-        code=rose_code("paper.py", "continual/report.py"),
+        code=rose_code("paper.py", "continual/report.py", "contrasts.py"),
     output:
         table="paper/generated/continual_table.tex",
         macros="paper/generated/continual_macros.tex",

@@ -7,4 +7,5 @@ from rose.logs import redirect_to
 with redirect_to(snakemake.log[0]):
     stream_run(dict(snakemake.params.continual), snakemake.wildcards.stream,
                list(snakemake.params.seeds), Path(snakemake.output[0]).parent,
-               threads=snakemake.threads)
+               threads=snakemake.threads, device=snakemake.params.device,
+               checkpoint_seconds=snakemake.params.checkpoint_seconds)

@@ -18,42 +18,37 @@ from collections.abc import Callable
 
 import torch
 
-from rose.superposition.shortcut import BatchedMLP
-
 CLOSED_FORM = ("euclidean", "fisher")
 
 
-def _set(model: BatchedMLP, ref: list[torch.Tensor], end: list[torch.Tensor],
-         alpha: torch.Tensor) -> None:
-    for p, r, e in zip(model.parameters(), ref, end, strict=True):
-        a = alpha.view(-1, *([1] * (p.dim() - 1)))
-        p.copy_(r + a * (e - r))
-
-
 @torch.no_grad()
-def enforce(model: BatchedMLP, ref: list[torch.Tensor],
-            distance: Callable[[BatchedMLP], torch.Tensor], name: str, radius: torch.Tensor,
+def enforce(theta: torch.Tensor, ref: torch.Tensor,
+            distance: Callable[[torch.Tensor], torch.Tensor], name: str, radius: torch.Tensor,
             iters: int = 20) -> torch.Tensor:
-    """Move every instance of ``model`` (in place) to the feasible point of its segment;
-    returns alpha [instances] (1 = constraint inactive)."""
-    end = [p.detach().clone() for p in model.parameters()]
-    d_end = distance(model)
+    """Move every instance (row of ``theta`` [I, P], in place) to the feasible point of its
+    segment from ``ref``; returns alpha [instances] (1 = constraint inactive)."""
+    end = theta.clone()
+    d_end = distance(theta)
     inside = d_end <= radius
+
+    def put(alpha: torch.Tensor) -> None:
+        theta.copy_(torch.lerp(ref, end, alpha[:, None]))
+
     if name in CLOSED_FORM:
         # 1e-4 inside the boundary: float32 rounding of theta_ref + alpha (theta - theta_ref)
         # is up to ~1e-5 relative for small moves of large weights (measured)
         alpha = torch.where(inside, 1.0, (1 - 1e-4) * radius / d_end.clamp(min=1e-30))
         alpha = alpha.clamp(0.0, 1.0)
-        _set(model, ref, end, alpha)
+        put(alpha)
         return alpha
     lo = torch.zeros_like(radius)
     hi = torch.ones_like(radius)
     for _ in range(iters):
         mid = (lo + hi) / 2
-        _set(model, ref, end, mid)
-        ok = distance(model) <= radius
+        put(mid)
+        ok = distance(theta) <= radius
         lo = torch.where(ok, mid, lo)
         hi = torch.where(ok, hi, mid)
     alpha = torch.where(inside, 1.0, lo)
-    _set(model, ref, end, alpha)
+    put(alpha)
     return alpha

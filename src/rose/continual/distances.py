@@ -23,30 +23,20 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from rose.superposition.shortcut import BatchedMLP
+from rose.nn import StackedNet
 
 DISTANCES = ("euclidean", "fisher", "ldifs", "kl", "cka")
 EPS = 1e-10
 
 
-def _sq_diff(params: list[torch.Tensor], ref: list[torch.Tensor],
-             weight: list[torch.Tensor] | None = None) -> torch.Tensor:
-    total = 0.0
-    for i, (p, r) in enumerate(zip(params, ref, strict=True)):
-        sq = (p - r) ** 2
-        if weight is not None:
-            sq = sq * weight[i]
-        total = total + sq.flatten(1).sum(1)
-    return total
+def euclidean(theta: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """||theta - theta_ref|| per instance (rows of [I, P])."""
+    return torch.sqrt(((theta - ref) ** 2).sum(-1) + EPS ** 2)
 
 
-def euclidean(params: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
-    return torch.sqrt(_sq_diff(params, ref) + EPS ** 2)
-
-
-def fisher_distance(params: list[torch.Tensor], ref: list[torch.Tensor],
-                    fisher: list[torch.Tensor]) -> torch.Tensor:
-    return torch.sqrt(_sq_diff(params, ref, fisher) + EPS ** 2)
+def fisher_distance(theta: torch.Tensor, ref: torch.Tensor, fisher: torch.Tensor
+                    ) -> torch.Tensor:
+    return torch.sqrt((fisher * (theta - ref) ** 2).sum(-1) + EPS ** 2)
 
 
 def _unit(phi: torch.Tensor) -> torch.Tensor:
@@ -80,53 +70,55 @@ def cka(taps: list[torch.Tensor], ref_taps: list[torch.Tensor]) -> torch.Tensor:
     return 1.0 - linear_cka(taps[-1], ref_taps[-1])
 
 
-def empirical_fisher(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor
-                     ) -> list[torch.Tensor]:
-    """Diagonal empirical Fisher, mean over the batch of squared per-example gradients of CE,
-    for every weight and bias, in one backward pass: with delta_n = dL_n/dz_l (the gradient of
-    the summed loss w.r.t. a layer's pre-activations is per example), the per-example weight
-    gradient is h_n delta_n^T, so mean_n of its square is (h^2)^T (delta^2) / B."""
-    params = [p.detach().requires_grad_() for p in model.parameters()]
-    m = BatchedMLP(params[:len(model.weights)], params[len(model.weights):],
-                   model.activation, model.topk)
-    logits, hidden = m.forward(x)
-    zs = [z for z, _ in hidden] + [logits]
-    inputs = [x] + [a for _, a in hidden]
-    loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="sum")
-    deltas = torch.autograd.grad(loss, zs)
+def empirical_fisher(net: StackedNet, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+                     ) -> torch.Tensor:
+    """Diagonal empirical Fisher [I, P], mean over the batch of squared per-example gradients
+    of CE, for every weight and bias, in one backward pass: with delta_n = dL_n/dz_l (the
+    gradient of the summed loss w.r.t. a layer's pre-activations is per example), the
+    per-example weight gradient is h_n delta_n^T, so mean_n of its square is
+    (h^2)^T (delta^2) / B, [in, out] as theta stores a linear weight."""
+    with torch.enable_grad():
+        logits, hidden = net.forward(theta.detach().requires_grad_(), x)
+        zs = [z for z, _ in hidden] + [logits]
+        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="sum")
+        deltas = torch.autograd.grad(loss, zs)
+    inputs = [x] + [a.detach() for _, a in hidden]
     B = x.shape[1]
-    fw = [torch.bmm((h.detach() ** 2).transpose(1, 2), d ** 2) / B
-          for h, d in zip(inputs, deltas, strict=True)]
-    fb = [(d ** 2).mean(1, keepdim=True) for d in deltas]
-    return fw + fb
+    parts = []
+    for h, d in zip(inputs, deltas, strict=True):
+        parts.append((torch.bmm((h ** 2).transpose(1, 2), d ** 2) / B).flatten(1))
+        parts.append((d ** 2).mean(1))
+    return torch.cat(parts, -1)
 
 
 class Reference:
     """theta_ref and what the distances need of it on one batch (computed once, no grad)."""
 
-    def __init__(self, model: BatchedMLP, x: torch.Tensor,
-                 fisher: list[torch.Tensor] | None = None):
-        self.params = [p.detach().clone() for p in model.parameters()]
+    def __init__(self, net: StackedNet, theta: torch.Tensor, x: torch.Tensor,
+                 fisher: torch.Tensor | None = None):
+        self.net = net
+        self.theta = theta.detach().clone()
         with torch.no_grad():
-            logits, hidden = model.forward(x)
+            logits, hidden = net.forward(self.theta, x)
         self.logits = logits
         self.taps = [a for _, a in hidden]
         self.x = x
         self.fisher = fisher
 
-    def distance(self, name: str) -> Callable[[BatchedMLP], torch.Tensor]:
-        """d(model) for this reference and batch."""
+    def distance(self, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """d(theta) [I] for this reference and batch; theta [I, P] or its parameter tensors
+        (the feature distances run the network, the norms need the flat theta)."""
         if name not in DISTANCES:
             raise ValueError(f"unknown distance {name!r}; expected one of {DISTANCES}")
         if name == "euclidean":
-            return lambda m: euclidean(m.parameters(), self.params)
+            return lambda th: euclidean(_flat(th), self.theta)
         if name == "fisher":
             if self.fisher is None:
                 raise ValueError("the fisher distance needs a Fisher estimate")
-            return lambda m: fisher_distance(m.parameters(), self.params, self.fisher)
+            return lambda th: fisher_distance(_flat(th), self.theta, self.fisher)
 
-        def feature_distance(m: BatchedMLP) -> torch.Tensor:
-            logits, hidden = m.forward(self.x)
+        def feature_distance(th) -> torch.Tensor:
+            logits, hidden = self.net.forward(th, self.x)
             taps = [a for _, a in hidden]
             if name == "ldifs":
                 return ldifs(taps, self.taps)
@@ -134,3 +126,10 @@ class Reference:
                 return kl(logits, self.logits)
             return cka(taps, self.taps)
         return feature_distance
+
+
+def _flat(th) -> torch.Tensor:
+    """theta [I, P] from theta or its parameter tensors [I, *shape] (differentiably)."""
+    if isinstance(th, torch.Tensor):
+        return th
+    return torch.cat([p.reshape(p.shape[0], -1) for p in th], -1)

@@ -24,6 +24,9 @@ import torch
 from rose.continual import metrics
 from rose.continual.learner import Arm, Record, Settings, run
 from rose.continual.streams import make_stream
+from rose.contrasts import check_contrasts
+from rose.device import Device
+from rose.engine import Job
 
 
 def arms_from_config(block: dict) -> list[tuple[str, Arm]]:
@@ -64,6 +67,11 @@ def check_config(block: dict) -> None:
         if s == "split" and spec["tasks"] > 5:
             raise ValueError("config key continual.streams.split.tasks: at most 5 tasks of two "
                              "digit classes")
+    from rose.continual.report import EXTRA, METRICS
+
+    check_contrasts(block["primary"], "continual.primary",
+                    {a.name for _, a in arms_from_config(block)}, [*METRICS, *EXTRA],
+                    {"stream": block["streams"]})
 
 
 def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], stream,
@@ -79,21 +87,25 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
         stt = metrics.samples_to_threshold(record.anytime[i], task_at_eval, into,
                                            block["threshold"])
         key = {"arm": arm.name, "group": groups[i // S], "seed": seeds[s]}
-        runs.append({**key, "kind": arm.kind, "k": arm.k, "distance": arm.distance
-                     if arm.kind == "ball" else "", "radius": arm.radius,
+        diverged = bool(record.diverged_at[i] >= 0)
+        values = {"final_acc": metrics.final_accuracy(a),
+                  "learning_acc": metrics.learning_accuracy(a),
+                  "bwt": metrics.backward_transfer(a), "forgetting": metrics.forgetting(a),
+                  "aaa": metrics.average_anytime_accuracy(record.anytime[i], task_at_eval),
+                  "curve_auc": metrics.learning_curve_auc(record.anytime[i], task_at_eval),
+                  "samples_to_threshold": float(np.nanmean(stt)) if np.isfinite(stt).any()
+                  else float("nan"),
+                  "threshold_reached": float(np.isfinite(stt).mean()),
+                  "noisy_acc": float(record.noisy_acc[i].mean())}
+        runs.append({**key, "status": "diverged" if diverged else "ok",
+                     "diverged_at_batch": int(record.diverged_at[i]), "kind": arm.kind,
+                     "k": arm.k, "distance": arm.distance if arm.kind == "ball" else "",
+                     "radius": arm.radius,
                      "controller": arm.controller if arm.kind == "ball" else "",
                      "anchor": arm.anchor if arm.kind == "ball" else "",
                      "memory": arm.memory, "lam": arm.lam,
                      "uses_boundaries": arm.uses_boundaries,
-                     "final_acc": metrics.final_accuracy(a),
-                     "learning_acc": metrics.learning_accuracy(a),
-                     "bwt": metrics.backward_transfer(a), "forgetting": metrics.forgetting(a),
-                     "aaa": metrics.average_anytime_accuracy(record.anytime[i], task_at_eval),
-                     "curve_auc": metrics.learning_curve_auc(record.anytime[i], task_at_eval),
-                     "samples_to_threshold": float(np.nanmean(stt)) if np.isfinite(stt).any()
-                     else float("nan"),
-                     "threshold_reached": float(np.isfinite(stt).mean()),
-                     "noisy_acc": float(record.noisy_acc[i].mean()),
+                     **{k: (float("nan") if diverged else v) for k, v in values.items()},
                      "steps_per_sample": float(record.steps[i]) / stream.y.size,
                      "constraint_active": float((record.alpha[i] < 1).mean())
                      if arm.kind == "ball" else float("nan"),
@@ -115,8 +127,10 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
 
 
 def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | Path,
-               threads: int = 1) -> None:
-    """All arms on one stream. Writes runs.csv, matrix.csv, anytime.csv, trace.csv."""
+               threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0
+               ) -> None:
+    """All arms on one stream. Writes runs.csv, matrix.csv, anytime.csv, trace.csv. Each group
+    of arms trained together is one resumable unit of the job (rose.engine)."""
     from rose.data.bundled import load_digits, load_mnist5k
 
     torch.set_num_threads(threads)
@@ -142,6 +156,8 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
     arms = arms_from_config(block)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    job = Job(out, {"continual": block, "stream": stream_name, "seeds": seeds},
+              checkpoint_seconds)
     tables: list[list[dict]] = [[], [], [], []]
     by_kind: dict[tuple, list[tuple[str, Arm]]] = {}
     for group, arm in arms:
@@ -149,18 +165,22 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
         # would only be masked out of the extra ones
         by_kind.setdefault((arm.kind, arm.distance, arm.controller, arm.anchor, arm.k),
                            []).append((group, arm))
-    for members in by_kind.values():
+    for key, members in by_kind.items():
         groups, arm_list = zip(*members, strict=True)
-        t0 = time.perf_counter()
-        record = run(streams, list(arm_list), settings, seeds[0], block["noise_std"])
-        print(f"{stream_name}: {len(arm_list)} arms of kind {arm_list[0].kind} "
-              f"({arm_list[0].distance}, {arm_list[0].controller}, {arm_list[0].anchor}) x "
-              f"{len(seeds)} seeds in {time.perf_counter() - t0:.1f} s", flush=True)
-        for tab, rows in zip(tables, _rows(record, list(arm_list), list(groups), seeds,
-                                           streams[0], block), strict=True):
+
+        def unit(groups=groups, arm_list=arm_list) -> list[list[dict]]:
+            t0 = time.perf_counter()
+            record = run(streams, list(arm_list), settings, seeds, block["noise_std"], device,
+                         job)
+            print(f"{stream_name}: {len(arm_list)} arms of kind {arm_list[0].kind} "
+                  f"({arm_list[0].distance}, {arm_list[0].controller}, {arm_list[0].anchor}) "
+                  f"x {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s", flush=True)
+            return list(_rows(record, list(arm_list), list(groups), seeds, streams[0], block))
+        for tab, rows in zip(tables, job.unit("/".join(map(str, key)), unit), strict=True):
             tab.extend(rows)
     for name, rows in zip(("runs", "matrix", "anytime", "trace"), tables, strict=True):
         pd.DataFrame(rows).assign(stream=stream_name).to_csv(out / f"{name}.csv", index=False)
+    job.finish()
 
 
 def _downsample_stream(st, step: int):

@@ -2,10 +2,13 @@
 then (for the ball) is pulled back inside d(theta, theta_ref) <= r.
 
 All arms of one call share a kind (and distance, controller, anchor) and differ in K, r, memory
-or penalty weight; each (arm, seed) is an instance of one batched MLP
-(:class:`rose.superposition.shortcut.BatchedMLP`), and every arm of a seed starts from the same
-initial weights and sees the same stream. Instances with K_i < K_max are masked out of the
-extra steps (their loss is multiplied by 0, so plain SGD leaves them unchanged).
+or penalty weight; each (arm, seed) is an instance of the shared stacked MLP
+(:class:`rose.nn.StackedNet`, weights theta [I, P]), and every arm of a seed starts from the
+seed's initial weights and sees the seed's stream (paired). Instances with K_i < K_max are
+masked out of the extra steps (their loss is multiplied by 0, so plain SGD leaves them
+unchanged). Evaluation on each task's test set uses a class-stratified sample of it
+(rose.sampling). The loop is resumable batch by batch inside a rose.engine Job; an instance
+whose loss is not finite or exceeds 100 ln C is recorded as diverged (rose.divergence).
 
 Kinds (research notes sections 2 and 5):
   sgd            K plain steps per batch (K = 1: fine-tuning)
@@ -38,7 +41,11 @@ from rose.continual import radius as ctl
 from rose.continual.ball import enforce
 from rose.continual.distances import Reference, empirical_fisher, euclidean, ldifs
 from rose.continual.streams import Stream
-from rose.superposition.shortcut import BatchedMLP
+from rose.device import Device, as_tensor, generator, resolve_device
+from rose.divergence import Divergence, chance_loss
+from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.nn import StackedNet
+from rose.sampling import stratified_sample
 
 KINDS = ("sgd", "ball", "replay", "ewc", "lwf", "l2sp", "ldifs_penalty")
 USES_BOUNDARIES = ("ewc", "lwf", "l2sp", "ldifs_penalty")
@@ -90,30 +97,46 @@ class Record:
     dist: np.ndarray           # [instances, batches] d(theta, theta_ref) after enforcement
     noisy_acc: np.ndarray      # [instances, tasks] final accuracy on noise-perturbed test inputs
     steps: np.ndarray          # [instances] gradient steps taken
+    diverged_at: np.ndarray    # [instances] batch at which the instance diverged, -1 if never
 
 
-def _test_tensors(streams: list[Stream], n: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per task: [seeds, n_j, d] inputs and [seeds, n_j] labels (the first n test points)."""
+def evaluation_sets(streams: list[Stream], n: int, seeds: list[int], device: Device
+                    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per task: [seeds, n_j, d] inputs and [seeds, n_j] labels, each seed's a class-stratified
+    random sample of its task's test set (n_j = n, or the smallest test set if smaller)."""
     T = streams[0].n_tasks
-    m = [min(n, min(len(s.test_y[j]) for s in streams)) for j in range(T)]
-    xs = [torch.from_numpy(np.stack([s.test_x[j][:m[j]] for s in streams])) for j in range(T)]
-    ys = [torch.from_numpy(np.stack([s.test_y[j][:m[j]] for s in streams])) for j in range(T)]
+    xs, ys = [], []
+    for j in range(T):
+        m = min(n, min(len(s.test_y[j]) for s in streams))
+        picks = [stratified_sample(s.test_y[j], m, [seed, 7, j], name="continual.evaluation")
+                 for s, seed in zip(streams, seeds, strict=True)]
+        xs.append(as_tensor(np.stack([s.test_x[j][p] for s, p in
+                                      zip(streams, picks, strict=True)]), device))
+        ys.append(as_tensor(np.stack([s.test_y[j][p] for s, p in
+                                      zip(streams, picks, strict=True)]), device))
     return xs, ys
 
 
 @torch.no_grad()
-def _accuracy(model: BatchedMLP, xs, ys, seed_of: np.ndarray) -> np.ndarray:
+def _accuracy(net: StackedNet, theta: torch.Tensor, xs, ys, rows: torch.Tensor) -> np.ndarray:
     """[instances, tasks]."""
     out = []
     for x, y in zip(xs, ys, strict=True):
-        logits, _ = model.forward(x[seed_of])
-        out.append((logits.argmax(-1) == y[seed_of]).float().mean(1))
-    return torch.stack(out, 1).numpy()
+        logits, _ = net.forward(theta, x[rows])
+        out.append((logits.argmax(-1) == y[rows]).float().mean(1))
+    return torch.stack(out, 1).cpu().numpy()
 
 
-def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
-        noise_std: float = 0.0) -> Record:
+def _ce(net: StackedNet, theta, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(net.forward(theta, x)[0].transpose(1, 2), y,
+                           reduction="none").mean(1)
+
+
+def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[int],
+        noise_std: float = 0.0, device: Device = "cpu", job: Job | None = None) -> Record:
     """Train every (arm, seed) instance along its seed's stream."""
+    job = job or NoJob()
+    dev = resolve_device(device)
     kinds = {(a.kind, a.distance, a.controller, a.anchor) for a in arms}
     if len(kinds) != 1:
         raise ValueError(f"one call runs one kind of arm, got {sorted(kinds)}")
@@ -122,118 +145,128 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
     I = S * A
     seed_of = np.tile(np.arange(S), A)
     arm_of = np.repeat(np.arange(A), S)
-    rows = torch.as_tensor(seed_of)
-    Xs = torch.from_numpy(np.stack([s.x for s in streams]))      # [S, batches, b, d]
-    Ys = torch.from_numpy(np.stack([s.y for s in streams]))
+    rows = as_tensor(seed_of, dev)
+    Xs = as_tensor(np.stack([s.x for s in streams]), dev)      # [S, batches, b, d]
+    Ys = as_tensor(np.stack([s.y for s in streams]), dev)
     task_of = streams[0].task_of_batch
     n_batches, b, d = Xs.shape[1:]
     T, C = streams[0].n_tasks, streams[0].n_classes
-    test_x, test_y = _test_tensors(streams, settings.test_per_task)
+    test_x, test_y = evaluation_sets(streams, settings.test_per_task, seeds, dev)
 
-    g = torch.Generator().manual_seed(seed)
-    init = BatchedMLP.init(S, [d, *settings.hidden, C], g)
-    model = BatchedMLP([w.detach()[seed_of].clone().requires_grad_() for w in init.weights],
-                       [v.detach()[seed_of].clone().requires_grad_() for v in init.biases])
-    opt = torch.optim.SGD(model.parameters(), lr=settings.lr)
-    K = torch.tensor([arms[a].k for a in arm_of])
-    r = torch.tensor([arms[a].radius for a in arm_of], dtype=torch.float32)
-    r_min, r_max = r / settings.r_range, r * settings.r_range
-    lam_pen = torch.tensor([arms[a].lam for a in arm_of], dtype=torch.float32)
-    lam_dual = torch.zeros(I)
-    mem_cap = torch.tensor([arms[a].memory for a in arm_of])
+    def per_instance(values, dtype=torch.float32) -> torch.Tensor:
+        return as_tensor([values(arms[a]) for a in arm_of], dev, dtype)
+
+    net = StackedNet({"name": "mlp", "hidden": list(settings.hidden)}, (d,), C)
+    theta = net.init([seeds[s] for s in seed_of], dev, scheme="xavier")   # paired by seed
+    params = net.parameters(theta)
+    opt = torch.optim.SGD(params, lr=settings.lr)
+    g = generator(seeds[0], dev)
+    K = per_instance(lambda a: a.k, torch.long)
+    r0 = per_instance(lambda a: a.radius)
+    r_min, r_max = r0 / settings.r_range, r0 * settings.r_range
+    lam_pen = per_instance(lambda a: a.lam)
+    gam = per_instance(lambda a: a.gamma)
+    mem_cap = per_instance(lambda a: a.memory, torch.long)
     M = int(mem_cap.max())
-    mem_x, mem_y = torch.zeros(I, max(M, 1), d), torch.zeros(I, max(M, 1), dtype=torch.long)
-    n_seen = torch.zeros(I, dtype=torch.long)
-    fisher = [torch.zeros_like(p) for p in model.parameters()]        # EMA (fisher distance)
-    ewc_f = [torch.zeros_like(p) for p in model.parameters()]         # consolidated F*
-    task_f = [torch.zeros_like(p) for p in model.parameters()]
-    task_batches = 0
-    anchor_params = [p.detach().clone() for p in model.parameters()]
-    anchor_model = BatchedMLP(anchor_params[:len(model.weights)],
-                              anchor_params[len(model.weights):])
-    prev_ref = None
     K_max = int(K.max())
-    radius_log, alpha_log, lam_log, dist_log = (np.zeros((I, n_batches), np.float32)
-                                                for _ in range(4))
-    anytime, eval_batch = [], []
-    matrix = np.zeros((I, T, T), np.float32)
-    steps = torch.zeros(I, dtype=torch.long)
+    div = Divergence(I, chance_loss(C))
+    # everything below changes along the stream and is checkpointed
+    st = {"t": 0, "r": r0.clone(), "lam_dual": torch.zeros(I, device=dev),
+          "mem_x": torch.zeros(I, max(M, 1), d, device=dev),
+          "mem_y": torch.zeros(I, max(M, 1), dtype=torch.long, device=dev),
+          "n_seen": torch.zeros(I, dtype=torch.long, device=dev),
+          "fisher": torch.zeros_like(theta),          # EMA (fisher distance)
+          "ewc_f": torch.zeros_like(theta),           # consolidated F*
+          "task_f": torch.zeros_like(theta), "task_batches": 0,
+          "anchor": theta.clone(), "prev_ref": None,
+          "radius_log": np.zeros((I, n_batches), np.float32),
+          "alpha_log": np.zeros((I, n_batches), np.float32),
+          "lam_log": np.zeros((I, n_batches), np.float32),
+          "dist_log": np.zeros((I, n_batches), np.float32),
+          "anytime": [], "eval_batch": [], "matrix": np.zeros((I, T, T), np.float32),
+          "steps": torch.zeros(I, dtype=torch.long, device=dev)}
+    saved = job.resume()
+    if saved is not None:
+        with torch.no_grad():
+            theta.copy_(saved["theta"])
+        opt.load_state_dict(saved["opt"])
+        set_rng_states(saved["rng"], g)
+        div.load(saved["diverged_at"])
+        st = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v)
+              for k, v in saved["state"].items()}
 
-    for t in range(n_batches):
+    def snapshot() -> dict:
+        return {"theta": theta, "opt": opt.state_dict(), "rng": rng_states(g),
+                "diverged_at": div.state(), "state": st}
+
+    while st["t"] < n_batches:
+        t = st["t"]
+        r = st["r"]
         if t > 0 and task_of[t] != task_of[t - 1]:       # a boundary: only some arms use it
             if kind == "ewc":
-                gam = torch.tensor([arms[a].gamma for a in arm_of])
-                for f, tf in zip(ewc_f, task_f, strict=True):
-                    f.mul_(gam.view(-1, *([1] * (f.dim() - 1)))).add_(tf / max(task_batches, 1))
-                    tf.zero_()
-                task_batches = 0
-            for a_p, p in zip(anchor_params, model.parameters(), strict=True):
-                a_p.copy_(p.detach())
+                st["ewc_f"].mul_(gam[:, None]).add_(st["task_f"] / max(st["task_batches"], 1))
+                st["task_f"].zero_()
+                st["task_batches"] = 0
+            st["anchor"].copy_(theta)
         xb, yb = Xs[rows, t], Ys[rows, t]
         fit_x, fit_y, chk_x, chk_y = xb, yb, None, None
         if controller == "ratio":
             h = b // 2
             fit_x, fit_y, chk_x, chk_y = xb[:, :h], yb[:, :h], xb[:, h:], yb[:, h:]
-        if controller == "prequential" and prev_ref is not None and kind == "ball":
+        if controller == "prequential" and st["prev_ref"] is not None and kind == "ball":
             with torch.no_grad():
-                now = F.cross_entropy(model.forward(xb)[0].transpose(1, 2), yb,
-                                      reduction="none").mean(1)
-                before = F.cross_entropy(prev_ref.forward(xb)[0].transpose(1, 2), yb,
-                                         reduction="none").mean(1)
-            r = ctl.prequential_update(r, now < before, settings.up, settings.down,
-                                       r_min, r_max)
+                helped = _ce(net, theta, xb, yb) < _ce(net, st["prev_ref"], xb, yb)
+            r = ctl.prequential_update(r, helped, settings.up, settings.down, r_min, r_max)
         if kind == "ball" and dist_name == "fisher":
-            f_now = empirical_fisher(model, fit_x, fit_y)
-            for f, fn in zip(fisher, f_now, strict=True):
-                f.mul_(settings.fisher_decay).add_((1 - settings.fisher_decay) * fn)
+            f_now = empirical_fisher(net, theta, fit_x, fit_y)
+            st["fisher"].mul_(settings.fisher_decay).add_((1 - settings.fisher_decay) * f_now)
         # the first task has nothing to preserve: task-start anchors and penalties start at
         # the first boundary (before it, the ball is around the previous model)
         after_first = float(task_of[t] > 0)
-        ref_src = anchor_model if anchor == "task_start" and after_first else model
+        ref_theta = st["anchor"] if anchor == "task_start" and after_first else theta
         if kind == "ball":   # theta_ref and its features on the batch, once per batch
-            ref = Reference(ref_src, fit_x, fisher if dist_name == "fisher" else None)
+            ref = Reference(net, ref_theta, fit_x,
+                            st["fisher"] if dist_name == "fisher" else None)
             distance = ref.distance(dist_name)
-            if controller == "prequential":   # ref.params are already detached copies
-                n_w = len(model.weights)
-                prev_ref = BatchedMLP(ref.params[:n_w], ref.params[n_w:])
+            if controller == "prequential":
+                st["prev_ref"] = ref.theta
         if controller == "ratio":
             with torch.no_grad():
-                start_fit = F.cross_entropy(model.forward(fit_x)[0].transpose(1, 2), fit_y,
-                                            reduction="none").mean(1)
-                start_chk = F.cross_entropy(model.forward(chk_x)[0].transpose(1, 2), chk_y,
-                                            reduction="none").mean(1)
+                start_fit = _ce(net, theta, fit_x, fit_y)
+                start_chk = _ce(net, theta, chk_x, chk_y)
         if kind == "lwf":
             with torch.no_grad():
-                old_logits = anchor_model.forward(fit_x)[0]
+                old_logits = net.forward(st["anchor"], fit_x)[0]
         if kind == "ldifs_penalty":
             with torch.no_grad():
-                anchor_taps = [a for _, a in anchor_model.forward(fit_x)[1]]
+                anchor_taps = [a for _, a in net.forward(st["anchor"], fit_x)[1]]
+        first_loss = None
         for k in range(K_max):
             active = (k < K).float()
             x_s, y_s = fit_x, fit_y
+            weight = torch.ones_like(fit_y, dtype=torch.float32)
             if M > 0:
-                filled = torch.minimum(n_seen, mem_cap)
-                idx = (torch.rand(I, fit_x.shape[1], generator=g) *
+                filled = torch.minimum(st["n_seen"], mem_cap)
+                idx = (torch.rand(I, fit_x.shape[1], generator=g, device=dev) *
                        filled.clamp(min=1)[:, None]).long()
-                rx = mem_x.gather(1, idx[..., None].expand(-1, -1, d))
-                ry = mem_y.gather(1, idx)
+                rx = st["mem_x"].gather(1, idx[..., None].expand(-1, -1, d))
+                ry = st["mem_y"].gather(1, idx)
                 use = (filled > 0)[:, None]
                 x_s = torch.cat([fit_x, rx], 1)
                 y_s = torch.cat([fit_y, ry], 1)
-                weight = torch.cat([torch.ones_like(fit_y, dtype=torch.float32),
-                                    use.float().expand_as(ry)], 1)
-            else:
-                weight = torch.ones_like(fit_y, dtype=torch.float32)
-            logits, hidden = model.forward(x_s)
+                weight = torch.cat([weight, use.float().expand_as(ry)], 1)
+            logits, hidden = net.forward(params, x_s)
             ce = F.cross_entropy(logits.transpose(1, 2), y_s, reduction="none")
             loss = (ce * weight).sum(1) / weight.sum(1)
-            params = model.parameters()
+            if first_loss is None:
+                first_loss = loss.detach()
+            flat = None
+            if kind in ("ewc", "l2sp"):
+                flat = torch.cat([p.reshape(I, -1) for p in params], -1)
             if kind == "ewc":   # F* is zero until the first boundary
-                loss = loss + lam_pen / 2 * sum(
-                    (f * (p - a_p) ** 2).flatten(1).sum(1)
-                    for f, p, a_p in zip(ewc_f, params, anchor_params, strict=True))
+                loss = loss + lam_pen / 2 * (st["ewc_f"] * (flat - st["anchor"]) ** 2).sum(-1)
             elif kind == "l2sp":
-                loss = loss + after_first * lam_pen * euclidean(params, anchor_params) ** 2
+                loss = loss + after_first * lam_pen * euclidean(flat, st["anchor"]) ** 2
             elif kind == "lwf":
                 T_ = arms[0].temperature
                 z = logits[:, :fit_x.shape[1]]
@@ -246,57 +279,55 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seed: int,
             elif kind == "ball" and controller == "dual":
                 # lambda (d / r)^2: the same constraint, with a gradient that vanishes at
                 # theta_ref (d itself is a norm, whose gradient has unit length everywhere)
-                loss = loss + lam_dual * (distance(model) / r) ** 2
+                loss = loss + st["lam_dual"] * (distance(params) / r) ** 2
             opt.zero_grad(set_to_none=True)
             (loss * active).sum().backward()
             opt.step()
-        steps += K
+        div.update(first_loss, t)
+        st["steps"] += K
         if kind == "ball":
             if controller == "dual":
                 with torch.no_grad():
-                    lam_dual = ctl.dual_update(lam_dual, distance(model), r, settings.eta,
-                                               r ** 2 / (2 * settings.lr))
-            alpha = enforce(model, ref.params, distance, dist_name, r,
-                            settings.bisection_iters)
-            alpha_log[:, t] = alpha.numpy()
+                    st["lam_dual"] = ctl.dual_update(st["lam_dual"], distance(theta), r,
+                                                     settings.eta, r ** 2 / (2 * settings.lr))
+            alpha = enforce(theta, ref.theta, distance, dist_name, r, settings.bisection_iters)
+            st["alpha_log"][:, t] = alpha.cpu().numpy()
             with torch.no_grad():
-                dist_log[:, t] = distance(model).numpy()
+                st["dist_log"][:, t] = distance(theta).cpu().numpy()
+            st["radius_log"][:, t] = r.cpu().numpy()
             if controller == "ratio":
                 with torch.no_grad():
-                    end_fit = F.cross_entropy(model.forward(fit_x)[0].transpose(1, 2), fit_y,
-                                              reduction="none").mean(1)
-                    end_chk = F.cross_entropy(model.forward(chk_x)[0].transpose(1, 2), chk_y,
-                                              reduction="none").mean(1)
-                predicted = start_fit - end_fit
-                rho = torch.where(predicted > 0, (start_chk - end_chk) / predicted.clamp(
-                    min=1e-12), torch.zeros_like(predicted))
-                radius_log[:, t] = r.numpy()
+                    predicted = start_fit - _ce(net, theta, fit_x, fit_y)
+                    actual = start_chk - _ce(net, theta, chk_x, chk_y)
+                rho = torch.where(predicted > 0, actual / predicted.clamp(min=1e-12),
+                                  torch.zeros_like(predicted))
                 r = ctl.ratio_update(r, rho, alpha < 1, r_min, r_max,
                                      settings.shrink_below, settings.grow_above)
-            else:
-                radius_log[:, t] = r.numpy()
-        lam_log[:, t] = lam_dual.numpy()
+        st["lam_log"][:, t] = st["lam_dual"].cpu().numpy()
         if kind == "ewc":
-            for tf, fn in zip(task_f, empirical_fisher(model, xb, yb), strict=True):
-                tf.add_(fn)
-            task_batches += 1
+            st["task_f"].add_(empirical_fisher(net, theta, xb, yb))
+            st["task_batches"] += 1
         if M > 0:
-            _reservoir(mem_x, mem_y, n_seen, mem_cap, xb, yb, g)
+            _reservoir(st["mem_x"], st["mem_y"], st["n_seen"], mem_cap, xb, yb, g)
         last_of_task = t == n_batches - 1 or task_of[t + 1] != task_of[t]
         if (t + 1) % settings.eval_every == 0 or last_of_task:
-            acc = _accuracy(model, test_x, test_y, seed_of)
-            anytime.append(acc)
-            eval_batch.append(t + 1)
+            acc = _accuracy(net, theta, test_x, test_y, rows)
+            st["anytime"].append(acc)
+            st["eval_batch"].append(t + 1)
             if last_of_task:
-                matrix[:, task_of[t]] = acc
+                st["matrix"][:, task_of[t]] = acc
+        st["r"] = r
+        st["t"] = t + 1
+        job.tick(snapshot)
     noisy = np.zeros((I, T), np.float32)
     if noise_std > 0:
-        gn = torch.Generator().manual_seed(seed + 1)
-        noisy_x = [(x + noise_std * torch.randn(x.shape, generator=gn)).clamp(0, 1)
+        gn = generator(seeds[0] + 1, dev)
+        noisy_x = [(x + noise_std * torch.randn(x.shape, generator=gn, device=dev)).clamp(0, 1)
                    for x in test_x]
-        noisy = _accuracy(model, noisy_x, test_y, seed_of)
-    return Record(np.stack(anytime, 1), np.asarray(eval_batch), matrix, radius_log, alpha_log,
-                  lam_log, dist_log, noisy, steps.numpy())
+        noisy = _accuracy(net, theta, noisy_x, test_y, rows)
+    return Record(np.stack(st["anytime"], 1), np.asarray(st["eval_batch"]), st["matrix"],
+                  st["radius_log"], st["alpha_log"], st["lam_log"], st["dist_log"], noisy,
+                  st["steps"].cpu().numpy(), div.at_step)
 
 
 def _reservoir(mem_x, mem_y, n_seen, cap, xb, yb, g) -> None:
@@ -305,7 +336,7 @@ def _reservoir(mem_x, mem_y, n_seen, cap, xb, yb, g) -> None:
     sample seen so far is in memory with probability capacity / n."""
     for i in range(xb.shape[1]):
         n_seen += 1
-        j = (torch.rand(len(n_seen), generator=g) * n_seen).long()
+        j = (torch.rand(len(n_seen), generator=g, device=n_seen.device) * n_seen).long()
         slot = torch.where(n_seen <= cap, n_seen - 1, j)
         keep = (slot < cap) & (cap > 0)
         rows = torch.nonzero(keep).squeeze(1)

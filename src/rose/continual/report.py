@@ -1,9 +1,11 @@
 """Seed aggregation, figures and generated LaTeX of direction 2, from the run tables on disk.
 
-Comparisons are paired by seed (same stream, same initial weights): every arm against
-``finetune_k`` (the same K steps per batch, no constraint: matched gradient steps), and the
-adaptive controllers against the fixed radius they start from. Means with 95% bootstrap CIs
-(rose.stats); the number of seeds is printed next to every interval.
+Comparisons are paired by seed (same stream, same initial weights). The primary contrasts are
+declared in the config (``continual.primary``) and evaluated as one Holm family
+(rose.contrasts); everything else is exploratory (rose.stats.paired_against, Student-t
+intervals, no verdict): every arm against ``finetune_k`` (the same K steps per batch, no
+constraint: matched gradient steps), and the adaptive controllers against the fixed radius they
+start from. The number of seeds is printed next to every interval.
 """
 
 from __future__ import annotations
@@ -14,26 +16,30 @@ from pathlib import Path
 
 import pandas as pd
 
-from rose import paper
-from rose.active.summary import paired_against
-from rose.stats import summarize_frame
+import numpy as np
+
+from rose import contrasts, paper
+from rose.stats import paired_against, summarize_frame
 
 METRICS = {"final_acc": "final acc.", "forgetting": "forgetting", "learning_acc": "learning acc.",
            "aaa": "anytime acc.", "noisy_acc": "noisy acc."}
 EXTRA = ("bwt", "curve_auc", "samples_to_threshold", "threshold_reached", "constraint_active",
          "steps_per_sample")
 REFERENCE = "finetune_k"
+METRIC_WORDS = {"final_acc": "final accuracy", "forgetting": "forgetting",
+                "learning_acc": "learning accuracy", "aaa": "average anytime accuracy",
+                "noisy_acc": "noisy-input accuracy"}
 PAIRED = ("final_acc", "forgetting", "learning_acc", "aaa")
 
 
 def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
-    p = paired_against(runs.rename(columns={"stream": "benchmark"}), "arm", reference, PAIRED)
-    return p.rename(columns={"benchmark": "stream"})
+    return paired_against(runs, "arm", reference, PAIRED, group="stream")
 
 
-def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
-    """runs.csv, summary.csv, paired.csv, metrics.json, and trace.csv (the adaptive
-    controllers' r along the stream; the per-stream trace.csv files sit beside runs.csv)."""
+def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, primary: list[dict]) -> None:
+    """runs.csv, summary.csv, paired.csv, primary.csv, metrics.json, and trace.csv (the
+    adaptive controllers' r along the stream; the per-stream trace.csv files sit beside
+    runs.csv)."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
@@ -46,9 +52,14 @@ def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path) -> None:
     pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
     ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
     _paired(runs, ref).to_csv(out / "paired.csv", index=False)
-    m = {f"{s}/{a}/{k}": float(g[k].mean()) for (s, a), g in runs.groupby(["stream", "arm"])
+    contrasts.evaluate(runs, primary).to_csv(out / "primary.csv", index=False)
+    m = {f"{s}/{a}/{k}": _num(g[k].mean()) for (s, a), g in runs.groupby(["stream", "arm"])
          for k in ("final_acc", "forgetting", "aaa")}
     (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
 
 
 def figures(run_csvs, matrix_csvs, anytime_csvs, trace_csvs, out: dict[str, str], rule: str,
@@ -73,31 +84,6 @@ _cell = paper.seed_cell
 _tt = paper.tt
 
 
-def _pts(row) -> str:
-    return paper.paired_points(row.difference, row.ci_low, row.ci_high)
-
-
-def verdict(paired: pd.DataFrame, arms: Sequence[str], metric: str, what: str,
-            reference: str) -> str:
-    rows = paired[(paired.metric == metric) & paired.arm.isin(arms)]
-    parts = []
-    for s, g in rows.groupby("stream"):
-        up, down = g[g.ci_low > 0], g[g.ci_high < 0]
-        bits = []
-        if len(up):
-            bits.append(f"higher than {_tt(reference)} for " + ", ".join(
-                f"{_tt(r.arm)} ({_pts(r)})" for r in up.itertuples()))
-        if len(down):
-            bits.append("lower for " + ", ".join(
-                f"{_tt(r.arm)} ({_pts(r)})" for r in down.itertuples()))
-        flat = len(g) - len(up) - len(down)
-        if flat:
-            bits.append(f"within the paired 95\\% CI of {_tt(reference)} for {flat} of "
-                        f"{len(g)}")
-        parts.append(f"on {_tt(s)} ({int(g.n.min())} seeds), {what} is " + "; ".join(bits))
-    return ("; ".join(parts) + ".") if parts else ""
-
-
 def frontier_sentence(runs: pd.DataFrame) -> str:
     """Per stream and K: the best fixed radius by final accuracy against no constraint."""
     f = runs[runs.group == "frontier"]
@@ -111,7 +97,8 @@ def frontier_sentence(runs: pd.DataFrame) -> str:
             bits.append(f"$K={k}$: {paper.fmt_percent(means[best_r])}\\% at $r={best_r:g}$ vs "
                         f"{paper.fmt_percent(free)}\\% unconstrained")
         parts.append(f"on {_tt(s)}, " + ", ".join(bits))
-    return ("Best fixed radius by mean final accuracy (the whole grid is in "
+    return ("Best fixed radius by mean final test accuracy, an oracle choice made on test data "
+            "and so an upper bound, not a selected arm (the whole grid is in "
             "Figure~\\ref{fig:cont-frontier}): " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -173,14 +160,18 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
          "ContStreams": ", ".join(_tt(s) for s in dict.fromkeys(runs.stream)),
          "ContReference": _tt(ref),
          "ContSanitySentence": sanity_sentence(runs),
-         "ContVerdictDistanceAcc": verdict(paired, dist_arms, "final_acc",
-                                           "final accuracy", ref),
-         "ContVerdictDistanceForgetting": verdict(paired, dist_arms, "forgetting",
-                                                  "forgetting", ref),
-         "ContVerdictBaselines": verdict(paired, base_arms, "final_acc", "final accuracy", ref),
-         "ContVerdictControllers": (verdict(ctl_paired, ctl_arms, "final_acc",
-                                            "final accuracy", f"ball_{ctl_ref.distance.iloc[0]}")
-                                    if len(ctl_paired) else "No adaptive controller was run."),
+         "ContPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"),
+                                                METRIC_WORDS),
+         "ContExploratoryDistanceAcc": paper.exploratory(
+             paired, "arm", dist_arms, "final_acc", "Final accuracy", ref, "stream"),
+         "ContExploratoryDistanceForgetting": paper.exploratory(
+             paired, "arm", dist_arms, "forgetting", "Forgetting", ref, "stream"),
+         "ContExploratoryBaselines": paper.exploratory(
+             paired, "arm", base_arms, "final_acc", "Final accuracy", ref, "stream"),
+         "ContExploratoryControllers": (paper.exploratory(
+             ctl_paired, "arm", ctl_arms, "final_acc", "Final accuracy",
+             f"ball_{ctl_ref.distance.iloc[0]}", "stream")
+             if len(ctl_paired) else "No adaptive controller was run."),
          "ContFrontierSentence": frontier_sentence(runs),
          "ContControllerSentence": controller_sentence(trace, runs)}
     Path(macros_tex).write_text(paper.macros(v))
@@ -193,7 +184,7 @@ def stream_table(runs: pd.DataFrame, stream: str) -> str:
     lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
              "\\scriptsize",
              f"\\caption{{Stream \\texttt{{{paper.latex_escape(stream)}}}: mean over "
-             f"{runs.seed.nunique()} seeds [95\\% bootstrap CI], percent. Forgetting: the drop "
+             f"{runs.seed.nunique()} seeds [95\\% CI], percent. Forgetting: the drop "
              "from the best accuracy ever reached on a task (Chaudhry et al.). B: uses task "
              "boundaries. Steps: gradient steps per stream sample.}",
              f"\\label{{tab:continual-{stream}}}",

@@ -11,8 +11,9 @@ rotated   domain-incremental: task t rotates every image by its own fixed angle,
 
 Permutations and angles are drawn once per seed from a seeded generator, never per batch
 (research notes, pitfall 3). Train and test images are disjoint (a stratified 80/20 split made
-once per seed); each task's test set is every test image of its classes (split) or all test
-images transformed by the task's permutation / rotation.
+once per seed); each task's training samples are a class-stratified random sample of the
+training images (rose.sampling); each task's test set is every test image of its classes
+(split) or all test images transformed by the task's permutation / rotation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from rose.sampling import stratified_partition, stratified_sample
 
 STREAMS = ("split", "permuted", "rotated")
 
@@ -43,14 +46,12 @@ class Stream:
         return len(self.y)
 
 
-def _train_test(y: np.ndarray, rng: np.random.Generator, test_frac: float = 0.2
+def _train_test(y: np.ndarray, seed: int, test_frac: float = 0.2
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified split: test_frac of every class."""
-    test = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:int(test_frac *
-                                                                        (y == c).sum())]
-                           for c in np.unique(y)])
-    train = np.setdiff1d(np.arange(len(y)), test)
-    return rng.permutation(train), np.sort(test)
+    """A stratified split (rose.sampling): test_frac of every class; both parts shuffled."""
+    parts = stratified_partition(y, {"test": test_frac, "train": -1}, [seed, 1],
+                                 name="continual.split")
+    return parts["train"], parts["test"]
 
 
 def _rotate(images: np.ndarray, angle: float) -> np.ndarray:
@@ -67,7 +68,7 @@ def make_stream(kind: str, images: np.ndarray, labels: np.ndarray, seed: int, ta
     rng = np.random.default_rng(seed)
     img = images.reshape(len(images), images.shape[-2], images.shape[-1]).astype(np.float32)
     d = img.shape[1] * img.shape[2]
-    train, test = _train_test(labels, rng)
+    train, test = _train_test(labels, seed)
     n_classes = int(labels.max()) + 1
     xs, ys, tx, ty = [], [], [], []
     if kind == "split":
@@ -76,7 +77,9 @@ def make_stream(kind: str, images: np.ndarray, labels: np.ndarray, seed: int, ta
                              f"classes, data has {n_classes}")
         for t in range(tasks):
             cls = (2 * t, 2 * t + 1)
-            tr = train[np.isin(labels[train], cls)][:samples_per_task]
+            mine = train[np.isin(labels[train], cls)]
+            tr = stratified_sample(labels, min(samples_per_task, len(mine)), [seed, 2, t],
+                                   name="continual.task_samples", within=mine)
             te = test[np.isin(labels[test], cls)]
             xs.append(img[tr].reshape(len(tr), d))
             ys.append(labels[tr])
@@ -85,7 +88,8 @@ def make_stream(kind: str, images: np.ndarray, labels: np.ndarray, seed: int, ta
     else:
         angles = np.arange(tasks) * max_angle / tasks
         for t in range(tasks):
-            tr = rng.choice(train, min(samples_per_task, len(train)), replace=False)
+            tr = stratified_sample(labels, min(samples_per_task, len(train)), [seed, 2, t],
+                                   name="continual.task_samples", within=train)
             if kind == "permuted":
                 perm = rng.permutation(d)
                 xs.append(img[tr].reshape(len(tr), d)[:, perm])
