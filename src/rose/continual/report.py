@@ -14,9 +14,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from rose import contrasts, paper
 from rose.stats import paired_against, summarize_frame
