@@ -17,12 +17,12 @@ from rose.explore.entropy_sgd import entropy_sgd_direction
 from rose.explore.experiments import arms_for, check_config, symmetric_noise
 from rose.explore.gam import gam_direction
 from rose.explore.sam import SAM
-from rose.explore.stacked import StackedNet
 from rose.explore.trainer import Arm, Base, Data, train_arm
 from rose.measure.hessian import hutchinson_trace, top_eigenvalue
 from rose.measure.landscape import filter_normalized_direction, trajectory_pca
 from rose.measure.sharpness import adaptive_sharpness, sigma_prime
 from rose.models import MLP
+from rose.nn import StackedNet
 
 torch.set_num_threads(1)
 
@@ -30,7 +30,15 @@ torch.set_num_threads(1)
 def _net(din=6, hidden=(5,), C=3):
     def build():
         return MLP(din, list(hidden), C)
-    return StackedNet(build()), build
+    return StackedNet({"name": "mlp", "hidden": list(hidden)}, (din,), C), build
+
+
+def _load(net: StackedNet, module: torch.nn.Module, row: torch.Tensor) -> torch.nn.Module:
+    """A single model holding one row of theta."""
+    with torch.no_grad():
+        for name, t in net.module_params(row).items():
+            module.get_parameter(name).copy_(t)
+    return module
 
 
 def _data(S=3, n=60, din=6, C=3, seed=0):
@@ -43,29 +51,29 @@ def _data(S=3, n=60, din=6, C=3, seed=0):
 
 def test_stacked_rows_are_the_single_models():
     net, build = _net()
-    theta = net.init([3, 7], build)
+    theta = net.init([3, 7])
     X, _y, _ = _data(S=2)
-    out = net.apply(theta, X, shared=True)
+    out = net.logits(theta, X, shared=True)
     for s, seed in enumerate([3, 7]):
         torch.manual_seed(seed)
         m = build()
         assert torch.allclose(out[s], m(X), atol=1e-6)
-        flat = torch.cat([p.detach().reshape(-1) for p in m.parameters()])
-        assert torch.equal(flat, theta[s])
+        assert torch.equal(net.flatten_module(m.parameters()), theta[s])
 
 
 def test_stacked_grad_and_hvp_are_per_row():
     """Each row's gradient and H v equal those of its own model (torch.func.hessian)."""
     net, build = _net()
-    theta = net.init([0, 1], build)
+    theta = net.init([0, 1])
     X, _, Y = _data(S=2)
     _, g = net.grad(theta, X, Y, shared=True)
     v = torch.randn(theta.shape, generator=torch.Generator().manual_seed(5))
     hv = net.hvp(theta, X, Y, shared=True)(v)
+    template = build()
     for s in range(2):
         def loss(t, s=s):
             return torch.nn.functional.cross_entropy(
-                functional_call(net.template, net.unflatten(t), (X,)), Y[s])
+                functional_call(template, net.module_params(t), (X,)), Y[s])
         gt = torch.func.grad(loss)(theta[s])
         H = hessian(loss)(theta[s])
         assert torch.allclose(g[s], gt, atol=1e-6)
@@ -109,8 +117,8 @@ def test_contour_step_changes_the_loss_far_less_than_a_plain_step_on_a_quadratic
 
 
 def test_contour_walk_on_a_tiny_net_stays_on_the_level_set():
-    net, build = _net()
-    theta = net.init([0, 1], build)
+    net, _build = _net()
+    theta = net.init([0, 1])
     X, _, Y = _data(S=2)
     s = ContourSettings(steps=20, step_size=0.01, direction="flat", select="perturbation",
                         keep_every=5)
@@ -128,17 +136,16 @@ def test_contour_walk_on_a_tiny_net_stays_on_the_level_set():
     # cost: 1 + 2 per step (flat direction), one forward per corrector + the scores
     assert rec.grad_evals == 1 + 2 * 20
     # the isotropic ablation drifts off the level set
-    iso, rec_iso = contour_walk(net, theta, X, Y, ContourSettings(
+    _iso, rec_iso = contour_walk(net, theta, X, Y, ContourSettings(
         steps=20, step_size=0.01, direction="random", tangent=False, select="none"))
     assert np.abs(np.asarray(rec_iso.loss) - np.asarray(rec_iso.level)).max() > \
         10 * np.abs(loss - level).max()
-    assert torch.equal(iso, torch.as_tensor(iso))    # select none: the end point
-    assert rec_iso.chosen_step.tolist() == [20, 20]
+    assert rec_iso.chosen_step.tolist() == [20, 20]    # select none: the end point
 
 
 def test_contour_rejects_bad_settings():
-    net, build = _net()
-    theta = net.init([0], build)
+    net, _build = _net()
+    theta = net.init([0])
     X, _, Y = _data(S=1)
     with pytest.raises(ValueError, match="steps"):
         contour_walk(net, theta, X, Y, ContourSettings(steps=0))
@@ -182,7 +189,7 @@ def test_entropy_sgd_one_langevin_step_by_hand():
 
 def test_batched_sam_equals_sam_per_row():
     net, build = _net()
-    theta = net.init([0, 1], build)
+    theta = net.init([0, 1])
     X, _, Y = _data(S=2)
     p = torch.nn.Parameter(theta.clone())
     opt = SAM([p], torch.optim.SGD, rho=0.1, batched=True, lr=0.1, momentum=0.9)
@@ -194,8 +201,7 @@ def test_batched_sam_equals_sam_per_row():
         return loss
     opt.step(closure)
     for s in range(2):
-        m = build()
-        torch.nn.utils.vector_to_parameters(theta[s].clone(), m.parameters())
+        m = _load(net, build(), theta[s])
         single = SAM(m.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, momentum=0.9)
 
         def c1(m=m, single=single, s=s):
@@ -204,21 +210,20 @@ def test_batched_sam_equals_sam_per_row():
             loss.backward()
             return loss
         single.step(c1)
-        assert torch.allclose(p.detach()[s], torch.nn.utils.parameters_to_vector(
-            m.parameters()).detach(), atol=1e-6)
+        assert torch.allclose(p.detach()[s], net.flatten_module(m.parameters()), atol=1e-6)
 
 
 def _tiny_data(S=2, seed=0):
     X, y, Y = _data(S=S, n=120, seed=seed)
     return Data(X[:80], Y[:, :80], y[:80], X[80:100], Y[:, 80:100], X[100:], y[100:],
-                X[:40], Y[:, :40], 3)
+                X[:40], Y[:, :40], torch.arange(40), torch.arange(40, 80), 3)
 
 
 def test_swa_averages_what_averaged_model_averages():
     """With swa_lr = lr (SWALR then keeps the rate), the SWA arm's iterates are SGD's, and
     its final weights are the plain mean of SGD's weights at the averaging points."""
-    net, build = _net()
-    theta0 = net.init([0, 1], build)
+    net, _build = _net()
+    theta0 = net.init([0, 1])
     data = _tiny_data()
     base = Base(epochs=6, batch_size=20, lr=0.05)
     sgd = train_arm(net, theta0, data, Arm("sgd", "sgd"), base, seed=0)
@@ -232,8 +237,8 @@ def test_swa_averages_what_averaged_model_averages():
 
 
 def test_budgets_and_divergence():
-    net, build = _net()
-    theta0 = net.init([0, 1], build)
+    net, _build = _net()
+    theta0 = net.init([0, 1])
     data = _tiny_data()
     base = Base(epochs=4, batch_size=20, lr=0.05)
     sam_steps = train_arm(net, theta0, data, Arm("sam", "sam", hp={"rho": 0.05}), base, 0)
@@ -253,16 +258,16 @@ def test_budgets_and_divergence():
 
 
 def test_filter_normalised_direction_matches_filter_norms():
-    net, build = _net(din=4, hidden=(3,))
-    theta = net.init([0, 1], build)
+    net, _build = _net(din=4, hidden=(3,))
+    theta = net.init([0, 1])
     d = filter_normalized_direction(net, theta, torch.Generator().manual_seed(0))
-    for off, size, shape in net.filter_groups():
-        w, dd = theta[:, off:off + size], d[:, off:off + size]
-        if len(shape) == 1:
-            assert torch.all(dd == 0)
-        else:
-            assert torch.allclose(dd.reshape(2, shape[0], -1).norm(dim=-1),
-                                  w.reshape(2, shape[0], -1).norm(dim=-1), atol=1e-5)
+    for s in range(2):   # per output neuron (a row of nn.Linear's weight): equal norms
+        for name, w in net.module_params(theta[s]).items():
+            dd = net.module_params(d[s])[name]
+            if w.dim() == 1:
+                assert torch.all(dd == 0)
+            else:
+                assert torch.allclose(dd.norm(dim=1), w.norm(dim=1), atol=1e-5)
 
 
 def test_trajectory_pca_of_a_straight_line():
@@ -276,18 +281,17 @@ def _rescaled(net, theta, alpha):
     """ReLU rescaling: layer 1 (weights, bias) x alpha, layer 2 weights / alpha; same
     function (Dinh et al. 2017)."""
     t = theta.clone()
-    groups = net.filter_groups()
-    for _i, (off, size, _) in enumerate(groups[:2]):
-        t[:, off:off + size] *= alpha
-    off, size, _ = groups[2]
-    t[:, off:off + size] /= alpha
+    w1, b1, w2, _ = net.views(t)
+    w1 *= alpha
+    b1 *= alpha
+    w2 /= alpha
     return t
 
 
 def test_sigma_prime_survives_relu_rescaling_while_lambda_max_does_not():
-    net, build = _net(din=6, hidden=(16,))
+    net, _build = _net(din=6, hidden=(16,))
     X, _, Y = _data(S=1, n=200)
-    theta = net.init([0], build)
+    theta = net.init([0])
     p = torch.nn.Parameter(theta.clone())
     opt = torch.optim.SGD([p], lr=0.5)
     for _ in range(200):
@@ -296,7 +300,7 @@ def test_sigma_prime_survives_relu_rescaling_while_lambda_max_does_not():
         opt.step()
     th = p.detach()
     th2 = _rescaled(net, th, 4.0)
-    assert torch.allclose(net.apply(th, X, True), net.apply(th2, X, True), atol=1e-4)
+    assert torch.allclose(net.logits(th, X, True), net.logits(th2, X, True), atol=1e-4)
     s1 = sigma_prime(net, th, X, Y, samples=20, steps=12, eps=0.0, seed=3)
     s2 = sigma_prime(net, th2, X, Y, samples=20, steps=12, eps=0.0, seed=3)
     assert torch.allclose(s1, s2, rtol=0.05)
@@ -345,12 +349,12 @@ def test_config_cross_key_checks_name_the_key():
 
 
 def test_accuracy_with_per_seed_labels_over_several_chunks():
-    net, build = _net()
-    theta = net.init([0, 1], build)
+    net, _build = _net()
+    theta = net.init([0, 1])
     X, _y, Y = _data(S=2, n=50)
     Y[1] = (Y[1] + 1) % 3
-    loss, acc = net.accuracy(theta, X, Y, chunk=7)
-    out = net.apply(theta, X, shared=True)
+    loss, acc = net.evaluate(theta, X, Y, chunk=7)
+    out = net.logits(theta, X, shared=True)
     for s in range(2):
         assert acc[s] == pytest.approx((out[s].argmax(1) == Y[s]).float().mean().item())
         assert loss[s] == pytest.approx(

@@ -29,5 +29,6 @@ def test_summary_table_from_runs():
     summary = summarise_runs(runs)
     tex = paper.summary_table(summary, REPORTED, "cap", "tab:x")
     row = next(line for line in tex.splitlines() if line.startswith("d &"))
-    assert row.startswith("d & m\\_1 & 3 & 85.0 [80.0, 90.0] (1 div.)")
+    # two finished seeds: a Student-t interval, 85 +- t(0.975, 1) 0.0707 = 85 +- 63.5
+    assert row.startswith("d & m\\_1 & 3 & 85.0 [21.5, 148.5] (1 div.)")
     assert "\\toprule" in tex and "\\label{tab:x}" in tex

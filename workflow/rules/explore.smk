@@ -1,5 +1,5 @@
 # Direction 1: the contour warm-up against the flat-minima methods (src/rose/explore).
-# One job per setting runs every arm and seed (the seeds stacked through torch.func.vmap), and
+# One job per setting runs every arm and seed (the seeds stacked as rose.nn.StackedNet rows), and
 # one job runs the ablations; then aggregation, figures and generated LaTeX.
 
 EXPL = config["explore"]
@@ -12,13 +12,15 @@ EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "sp
 rule explore_setting:
     input:
         data=explore_dataset,
-        code=rose_code("explore/stacked.py", "explore/trainer.py", "explore/contour.py",
+        code=rose_code("explore/trainer.py", "explore/contour.py",
                        "explore/sam.py", "explore/gam.py", "explore/entropy_sgd.py",
                        "explore/experiments.py", "measure/hessian.py", "measure/sharpness.py",
-                       "measure/landscape.py", "models.py", "data/splits.py"),
+                       "measure/landscape.py", "data/splits.py", *LAYER_CODE),
     output:
         expand("results/explore/{{setting}}/{table}.csv", table=EXPL_TABLES),
     params:
+        device=DEVICE,
+        checkpoint_seconds=CHECKPOINT_SECONDS,
         explore=EXPL,
         seeds=SEEDS,
     threads: 1
@@ -36,15 +38,17 @@ rule explore_setting:
 rule aggregate_explore:
     input:
         runs=expand("results/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
-        code=rose_code("explore/report.py", "stats.py"),
+        code=rose_code("explore/report.py", *STATS_CODE),
     output:
         runs="results/explore/runs.csv",
         summary="results/explore/summary.csv",
         paired="results/explore/paired.csv",
         correlation="results/explore/correlation.csv",
+        primary="results/explore/primary.csv",
         metrics="results/explore/metrics.json",
     params:
         ablation_base=EXPL["ablation"]["base"],
+        primary=EXPL["primary"],
     log:
         "logs/aggregate_explore.log",
     script:

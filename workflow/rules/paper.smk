@@ -65,7 +65,7 @@ rule tex_continual:
 rule tex_explore:
     input:
         aggregate=rules.aggregate_explore.output,
-        code=rose_code("paper.py", "explore/report.py"),
+        code=rose_code("paper.py", "explore/report.py", "contrasts.py"),
     output:
         table="paper/generated/explore_table.tex",
         macros="paper/generated/explore_macros.tex",

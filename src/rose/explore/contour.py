@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rose.explore.stacked import StackedNet
+from rose.device import generator
 from rose.measure.landscape import filter_normalized_direction
+from rose.nn import StackedNet
 
 DIRECTIONS = ("random", "momentum", "flat")
 SELECTIONS = ("none", "perturbation", "curvature")
@@ -48,7 +49,7 @@ SELECTIONS = ("none", "perturbation", "curvature")
 @dataclass(frozen=True)
 class ContourSettings:
     steps: int = 100
-    probe: int = 100                  # probe batch: the first ``probe`` training examples
+    probe: int = 100                  # walk batch: a class-stratified training sample
     step_size: float = 0.01           # predictor length as a fraction of ||theta_0||
     direction: str = "flat"
     tangent: bool = True
@@ -99,9 +100,10 @@ def newton_correct(theta: torch.Tensor, loss: torch.Tensor, g: torch.Tensor,
 def _perturbation_score(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                         s: ContourSettings, gen: torch.Generator) -> tuple[torch.Tensor, int]:
     base = net.losses(theta, X, y, shared=True)
-    rise = torch.zeros(theta.shape[0])
+    rise = torch.zeros(theta.shape[0], device=theta.device)
     for _ in range(s.perturb_samples):
-        noise = s.perturb_sigma * theta.abs() * torch.randn(theta.shape, generator=gen)
+        noise = s.perturb_sigma * theta.abs() * torch.randn(theta.shape, generator=gen,
+                                                            device=theta.device)
         rise += net.losses(theta + noise, X, y, shared=True) - base
     return rise / s.perturb_samples, 1 + s.perturb_samples
 
@@ -116,7 +118,7 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
         raise ValueError(f"contour select {s.select!r}; known: {SELECTIONS}")
     if s.steps < 1:
         raise ValueError("contour steps must be >= 1 when the warm-up is on")
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed, theta.device)
     rec = WalkRecord()
     th0 = theta.clone()
     eta = s.step_size * th0.norm(dim=-1, keepdim=True)             # [S, 1]
@@ -136,12 +138,12 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
             return sc
         if s.select == "curvature":
             return torch.stack(curv_since).mean(0) if curv_since else torch.full(
-                (th.shape[0],), float("inf"))
-        return torch.zeros(th.shape[0])
+                (th.shape[0],), float("inf"), device=th.device)
+        return torch.zeros(th.shape[0], device=th.device)
 
     scores.append(score(theta))
-    rec.loss.append(loss.numpy())
-    rec.level.append(c0.numpy())
+    rec.loss.append(loss.cpu().numpy())
+    rec.level.append(c0.cpu().numpy())
     rec.distance.append(np.zeros(theta.shape[0]))
     for k in range(1, s.steps + 1):
         c = c0 * (1 - s.level_decay * k / s.steps)
@@ -159,7 +161,7 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
         loss_pred, g_pred = net.grad(pred, X, y, shared=True)
         rec.grad_evals += 1
         curv = 2 * (loss_pred - loss) / eta[:, 0] ** 2
-        rec.curvature.append(curv.numpy())
+        rec.curvature.append(curv.cpu().numpy())
         curv_since.append(curv)
         if s.tangent:
             theta = newton_correct(pred, loss_pred, g_pred, c)
@@ -168,9 +170,9 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
         else:
             theta, loss = pred, loss_pred
         g = g_pred
-        rec.loss.append(loss.numpy())
-        rec.level.append(c.numpy())
-        rec.distance.append((theta - th0).norm(dim=-1).numpy())
+        rec.loss.append(loss.cpu().numpy())
+        rec.level.append(c.cpu().numpy())
+        rec.distance.append((theta - th0).norm(dim=-1).cpu().numpy())
         if k % s.keep_every == 0 or k == s.steps:
             candidates.append(theta.clone())
             rec.candidate_steps.append(k)
@@ -178,10 +180,10 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
             curv_since = []
     stacked = torch.stack(scores)                                   # [K, S]
     if s.select == "none":
-        pick = torch.full((theta.shape[0],), len(candidates) - 1)
+        pick = torch.full((theta.shape[0],), len(candidates) - 1, device=theta.device)
     else:
         pick = torch.nan_to_num(stacked, nan=float("inf")).argmin(0)
-    rec.candidate_scores = stacked.numpy()
-    rec.chosen_step = np.asarray(rec.candidate_steps)[pick.numpy()]
-    chosen = torch.stack(candidates)[pick, torch.arange(theta.shape[0])]
+    rec.candidate_scores = stacked.cpu().numpy()
+    rec.chosen_step = np.asarray(rec.candidate_steps)[pick.cpu().numpy()]
+    chosen = torch.stack(candidates)[pick, torch.arange(theta.shape[0], device=theta.device)]
     return chosen, rec

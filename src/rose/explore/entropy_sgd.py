@@ -36,8 +36,8 @@ def entropy_sgd_direction(theta: torch.Tensor, grad: Callable[[torch.Tensor],
         losses.append(loss)
         g = g + weight_decay * w_in + gamma * (w_in - theta)
         if noise > 0:
-            g = g + noise / (0.5 * inner_lr) ** 0.5 * torch.randn(theta.shape,
-                                                                  generator=generator)
+            g = g + noise / (0.5 * inner_lr) ** 0.5 * torch.randn(
+                theta.shape, generator=generator, device=theta.device)
         buf.mul_(inner_momentum).add_(g)
         g = g + inner_momentum * buf                   # Nesterov
         w_in.sub_(inner_lr * g)

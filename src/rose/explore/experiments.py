@@ -15,16 +15,17 @@ uniformly drawn *other* class, independently per seed; test labels stay clean.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from rose.contrasts import check_contrasts
 from rose.data.splits import load
+from rose.device import Device, as_tensor, generator, resolve_device
+from rose.engine import Job
 from rose.explore.contour import ContourSettings
-from rose.explore.stacked import StackedNet
 from rose.explore.trainer import Arm, Base, Data, Result, train_arm
 from rose.measure.hessian import hutchinson_trace, spectral_density, top_eigenvalue
 from rose.measure.landscape import (
@@ -34,7 +35,8 @@ from rose.measure.landscape import (
     trajectory_pca,
 )
 from rose.measure.sharpness import adaptive_sharpness, sigma_prime
-from rose.models import build_model
+from rose.nn import StackedNet
+from rose.sampling import stratified_partition
 
 ABLATION = "ablation"
 
@@ -97,6 +99,18 @@ def check_config(block: dict) -> None:
                          "explore.arms")
     if "sgd" not in block["arms"]:
         raise ValueError("config key explore.arms: the reference arm 'sgd' is required")
+    from rose.explore.report import EXTRA, METRICS
+
+    runs_on = {st: {a.name for a in arms_for(block, st)} for st in [*block["settings"], ABLATION]}
+    # peak_test_acc is chosen on test data: never a primary contrast
+    check_contrasts(block["primary"], "explore.primary", set().union(*runs_on.values()),
+                    [m for m in (*METRICS, *EXTRA) if m != "peak_test_acc"],
+                    {"setting": list(runs_on)})
+    for i, c in enumerate(block["primary"]):
+        for k in ("arm", "reference"):
+            if c[k] not in runs_on[c["setting"]]:
+                raise ValueError(f"config key explore.primary[{i}].{k}: {c[k]!r} does not run "
+                                 f"on setting {c['setting']!r}")
 
 
 def symmetric_noise(y: np.ndarray, p: float, n_classes: int, rng: np.random.Generator
@@ -107,8 +121,11 @@ def symmetric_noise(y: np.ndarray, p: float, n_classes: int, rng: np.random.Gene
     return np.where(flip, other, y)
 
 
-def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Path
-                 ) -> tuple[Data, dict]:
+def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
+                 device: Device = "cpu") -> tuple[Data, dict]:
+    """The setting's prepared split on ``device``, each seed's noisy labels, and the two
+    class-stratified training samples: the measurement probe (``measure.probe``) and the
+    contour walk's batch (the largest walk ``probe`` of the setting's arms), drawn apart."""
     spec = block["settings"][block["ablation"]["setting"] if setting == ABLATION else setting]
     split = load(Path(data_dir) / f"{spec['dataset']}.npz")
     C = split.n_classes
@@ -117,11 +134,21 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
         rng = np.random.default_rng([s, 1729])
         for k in noisy:
             noisy[k].append(symmetric_noise(split.y[k].numpy(), spec["label_noise"], C, rng))
-    y_train = torch.as_tensor(np.stack(noisy["train"]))
-    probe = min(block["measure"]["probe"], len(split.X["train"]))
-    data = Data(split.X["train"], y_train, split.y["train"], split.X["val"],
-                torch.as_tensor(np.stack(noisy["val"])), split.X["test"], split.y["test"],
-                split.X["train"][:probe], y_train[:, :probe], C)
+    y_clean = split.y["train"].numpy()
+    n = len(y_clean)
+    walk = max([a.contour.probe for a in arms_for(block, setting) if a.contour] or [0])
+    walk = min(walk, n // 2)
+    probe = min(block["measure"]["probe"], n - walk)
+    parts = stratified_partition(y_clean, {"probe": probe, "walk": walk, "rest": -1},
+                                 [seeds[0], 31], name="explore.probe")
+    dev = resolve_device(device)
+    X = split.X["train"].to(dev)
+    y_train = as_tensor(np.stack(noisy["train"]), dev)
+    probe_idx = as_tensor(parts["probe"], dev)
+    data = Data(X, y_train, split.y["train"].to(dev), split.X["val"].to(dev),
+                as_tensor(np.stack(noisy["val"]), dev), split.X["test"].to(dev),
+                split.y["test"].to(dev), X[probe_idx], y_train[:, probe_idx], probe_idx,
+                as_tensor(parts["walk"], dev), C)
     return data, {**spec, "input_shape": split.input_shape}
 
 
@@ -133,15 +160,17 @@ def measure(net: StackedNet, theta: torch.Tensor, data: Data, m: dict, seed: int
     ok = torch.isfinite(theta).all(-1)
     th = torch.where(ok[:, None], theta, torch.zeros_like(theta))
     hvp = net.hvp(th, X, y, shared=True)
-    lam, _ = top_eigenvalue(hvp, tuple(th.shape), iters=m["power_iters"], seed=seed)
-    tr, tr_se = hutchinson_trace(hvp, tuple(th.shape), probes=m["hutchinson_probes"], seed=seed)
+    lam, _ = top_eigenvalue(hvp, tuple(th.shape), iters=m["power_iters"], seed=seed,
+                            device=th.device)
+    tr, tr_se = hutchinson_trace(hvp, tuple(th.shape), probes=m["hutchinson_probes"], seed=seed,
+                                 device=th.device)
     sig = sigma_prime(net, th, X, y, samples=m["sigma_samples"], steps=m["sigma_steps"],
                       seed=seed)
     sharp = adaptive_sharpness(net, th, X, y, rho=m["sharpness_rho"], m=m["sharpness_m"],
                                steps=m["sharpness_steps"])
     out = {"lambda_max": lam, "trace": tr, "trace_se": tr_se, "sigma_prime": sig,
            "adaptive_sharpness": sharp}
-    return {k: np.where(ok.numpy(), v.numpy(), np.nan) for k, v in out.items()}
+    return {k: np.where(ok.cpu().numpy(), v.cpu().numpy(), np.nan) for k, v in out.items()}
 
 
 def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: list[int],
@@ -186,92 +215,128 @@ def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: 
 
 
 def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
-                out_dir: str | Path, threads: int = 1) -> None:
+                out_dir: str | Path, threads: int = 1, device: Device = "cpu",
+                checkpoint_seconds: float = 60.0) -> None:
     """Every arm of one setting (or the ablation) for every seed. Writes runs.csv, history.csv,
-    walk.csv, curves.csv, surface.csv, trajectory.csv and spectrum.csv to ``out_dir``."""
+    walk.csv, curves.csv, surface.csv, trajectory.csv and spectrum.csv to ``out_dir``. Each arm
+    (training, measurements, rows) is one resumable unit of the job (rose.engine), and its
+    training resumes step by step."""
     torch.set_num_threads(threads)
+    dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data, spec = load_setting(block, setting, seeds, data_dir)
+    job = Job(out, {"explore": block, "setting": setting, "seeds": seeds}, checkpoint_seconds)
+    data, spec = load_setting(block, setting, seeds, data_dir, dev)
     m = block["measure"]
-    template = build_model(spec["model"], spec["input_shape"], data.n_classes)
-    net = StackedNet(template)
-    theta0 = net.init(seeds, lambda: build_model(spec["model"], spec["input_shape"],
-                                                 data.n_classes))
+    net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
+    theta0 = net.init(seeds, dev)
     base = Base(block["epochs"], spec.get("batch_size", block["batch_size"]), block["lr"],
                 block["momentum"], block["weight_decay"])
-    alphas = np.linspace(-1, 1, m["curve_points"])
-    grid = np.linspace(-1, 1, m["surface_points"])
-    gen = torch.Generator().manual_seed(seeds[0])
-    filter_normalized_direction(net, theta0, gen)   # directions: one per seed, reused
-    runs, history, walks, curves, surface, traj, spectrum = [], [], [], [], [], [], []
+    tables = {"runs": [], "history": [], "walk": [], "curves": [], "surface": [],
+              "trajectory": [], "spectrum": []}
     start_meas: dict[float, dict] = {}
     for arm in arms_for(block, setting):
-        t0 = time.perf_counter()
-        res = train_arm(net, theta0, data, arm, base, seeds[0])
-        t_train = time.perf_counter() - t0
-        meas = measure(net, res.theta, data, m, seeds[0])
-        walk_meas = None
-        if res.walk is not None:    # arms that start walking at the same time share the start
-            if arm.start_epochs not in start_meas:
-                start_meas[arm.start_epochs] = measure(net, res.theta_walk_start, data, m,
-                                                       seeds[0])
-            # the ablation job reports accuracies and final sharpness only
-            walk_meas = {"start": start_meas[arm.start_epochs],
-                         "end": measure(net, res.theta_walk_end, data, m, seeds[0])
-                         if setting != ABLATION else
-                         {k: np.full(len(seeds), np.nan) for k in start_meas[arm.start_epochs]}}
-        runs.extend(_run_rows(setting, arm, res, theta0, seeds, meas, walk_meas))
-        history.extend({"setting": setting, "arm": arm.name, "seed": seeds[r.pop("seed_row")],
-                        **r} for r in (dict(h) for h in res.history))
-        ok = torch.isfinite(res.theta).all(-1, keepdim=True)
-        th = torch.where(ok, res.theta, theta0)
-        d = filter_normalized_direction(net, th, torch.Generator().manual_seed(seeds[0] + 1))
-        loss, acc = loss_curve(net, th, d, data.X_probe, data.y_probe, alphas)
-        curves.extend({"setting": setting, "arm": arm.name, "seed": seed, "alpha": float(a),
-                       "loss": float(loss[i, s]), "acc": float(acc[i, s])}
-                      for s, seed in enumerate(seeds) for i, a in enumerate(alphas))
-        if res.walk is not None:
-            w = res.walk
-            walks.extend({"setting": setting, "arm": arm.name, "seed": seed, "k": k,
-                          "loss": float(w.loss[k][s]), "level": float(w.level[k][s]),
-                          "distance": float(w.distance[k][s]),
-                          "curvature": float(w.curvature[k - 1][s]) if k else np.nan}
-                         for s, seed in enumerate(seeds) for k in range(len(w.loss)))
-            if setting != ABLATION and arm.name == block["surface_arm"]:
-                for where, th_w in (("before", res.theta_walk_start),
-                                    ("after", res.theta_walk_end)):
-                    e1 = filter_normalized_direction(net, th_w[:1], gen)
-                    e2 = filter_normalized_direction(net, th_w[:1], gen)
-                    z = loss_surface(net, th_w[:1], e1, e2, data.X_probe, data.y_probe[:1],
-                                     grid)
-                    surface.extend({"setting": setting, "arm": arm.name, "where": where,
-                                    "a": float(a), "b": float(b), "loss": float(z[i, j, 0])}
-                                   for i, a in enumerate(grid) for j, b in enumerate(grid))
-        if setting != ABLATION and arm.name in block["trajectory_arms"]:
-            # Hessian spectral density of seed 0's final weights (stochastic Lanczos quadrature)
-            hv1 = net.hvp(th[:1], data.X_probe, data.y_probe[:1], shared=True)
-            nodes, weights = spectral_density(lambda v, hv1=hv1: hv1(v[None])[0], net.dim,
-                                              steps=m["lanczos_steps"], seed=seeds[0])
-            spectrum.extend({"setting": setting, "arm": arm.name, "seed": seeds[0],
-                             "node": float(a), "weight": float(w)}
-                            for a, w in zip(nodes, weights, strict=True))
-            pca = trajectory_pca(torch.stack(res.snapshots).numpy())
-            h0 = pd.DataFrame(res.history)
-            h0 = h0[h0.seed_row == 0].reset_index(drop=True)
-            traj.extend({"setting": setting, "arm": arm.name, "seed": seeds[0], "t": t,
-                         "pc1": float(c[0]), "pc2": float(c[1]),
-                         "explained1": float(pca["explained"][0]),
-                         "explained2": float(pca["explained"][1]),
-                         "train_loss": float(h0.train_loss[t]), "phase": h0.phase[t],
-                         "tortuosity": pca["tortuosity"]}
-                        for t, c in enumerate(pca["coords"]))
-        print(f"{setting}: {arm.name} ({arm.method}, {arm.budget}) x {len(seeds)} seeds: "
-              f"train {t_train:.1f} s, measured in {time.perf_counter() - t0 - t_train:.1f} s; "
-              f"test acc {np.nanmean([r['final_test_acc'] for r in runs[-len(seeds):]]):.3f}",
+        if arm.contour is not None and arm.start_epochs not in start_meas:
+            # arms that start walking at the same time share the start's measurements
+            start_meas[arm.start_epochs] = job.unit(
+                f"walk_start/{arm.start_epochs}", lambda arm=arm: _start_measurement(
+                    net, theta0, data, arm, base, m, seeds, job))
+        rows = job.unit(arm.name, lambda arm=arm: _arm_unit(
+            net, theta0, data, arm, base, m, seeds, setting, block, start_meas, job))
+        for k, v in rows.items():
+            tables[k].extend(v)
+        done = [r["final_test_acc"] for r in rows["runs"]]
+        print(f"{setting}: {arm.name} ({arm.method}, {arm.budget}) x {len(seeds)} seeds; "
+              f"test acc {np.nanmean(done) if np.isfinite(done).any() else float('nan'):.3f}",
               flush=True)
-    tables = {"runs": runs, "history": history, "walk": walks, "curves": curves,
-              "surface": surface, "trajectory": traj, "spectrum": spectrum}
     for name, rows in tables.items():
         pd.DataFrame(rows).to_csv(out / f"{name}.csv", index=False)
+    job.finish()
 
+
+def _start_measurement(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm,
+                       base: Base, m: dict, seeds: list[int], job: Job) -> dict:
+    """Sharpness at the point where contour arms starting after ``arm.start_epochs`` walk."""
+    if arm.start_epochs == 0:
+        theta = theta0
+    else:
+        pre = Arm(f"{arm.name}_start", "sgd", "steps", {})
+        pre_base = Base(1, base.batch_size, base.lr, base.momentum, base.weight_decay,
+                        base.divergence_factor)
+        theta = _descend_epochs(net, theta0, data, pre, pre_base, arm.start_epochs, seeds, job)
+    return measure(net, theta, data, m, seeds[0])
+
+
+def _descend_epochs(net, theta0, data, arm, base, epochs: float, seeds, job) -> torch.Tensor:
+    """The SGD steps a contour arm takes before its walk (the same sampler and seed)."""
+    from rose.explore.trainer import Sampler, _Run
+
+    run = _Run(net, theta0, data, arm, base, seeds[0], job)
+    run.sgd_phase(round(epochs * Sampler(data, base.batch_size, seeds[0]).per_epoch),
+                  run.per_epoch, "descent")
+    return run.param.detach().clone()
+
+
+def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
+              m: dict, seeds: list[int], setting: str, block: dict,
+              start_meas: dict[float, dict], job: Job) -> dict[str, list[dict]]:
+    """Train one arm for every seed, measure it, and return its rows of every table."""
+    dev = theta0.device
+    alphas = np.linspace(-1, 1, m["curve_points"])
+    grid = np.linspace(-1, 1, m["surface_points"])
+    res = train_arm(net, theta0, data, arm, base, seeds[0], job)
+    meas = measure(net, res.theta, data, m, seeds[0])
+    walk_meas = None
+    if res.walk is not None:
+        # the ablation job reports accuracies and final sharpness only
+        walk_meas = {"start": start_meas[arm.start_epochs],
+                     "end": measure(net, res.theta_walk_end, data, m, seeds[0])
+                     if setting != ABLATION else
+                     {k: np.full(len(seeds), np.nan) for k in start_meas[arm.start_epochs]}}
+    out = {"runs": _run_rows(setting, arm, res, theta0, seeds, meas, walk_meas),
+           "history": [{"setting": setting, "arm": arm.name, "seed": seeds[r.pop("seed_row")],
+                        **r} for r in (dict(h) for h in res.history)],
+           "walk": [], "curves": [], "surface": [], "trajectory": [], "spectrum": []}
+    ok = torch.isfinite(res.theta).all(-1, keepdim=True)
+    th = torch.where(ok, res.theta, theta0)
+    d = filter_normalized_direction(net, th, generator(seeds[0] + 1, dev))
+    loss, acc = loss_curve(net, th, d, data.X_probe, data.y_probe, alphas)
+    out["curves"] = [{"setting": setting, "arm": arm.name, "seed": seed, "alpha": float(a),
+                      "loss": float(loss[i, s]), "acc": float(acc[i, s])}
+                     for s, seed in enumerate(seeds) for i, a in enumerate(alphas)]
+    if res.walk is not None:
+        w = res.walk
+        out["walk"] = [{"setting": setting, "arm": arm.name, "seed": seed, "k": k,
+                        "loss": float(w.loss[k][s]), "level": float(w.level[k][s]),
+                        "distance": float(w.distance[k][s]),
+                        "curvature": float(w.curvature[k - 1][s]) if k else np.nan}
+                       for s, seed in enumerate(seeds) for k in range(len(w.loss))]
+        if setting != ABLATION and arm.name == block["surface_arm"]:
+            gen = generator(seeds[0] + 2, dev)
+            for where, th_w in (("before", res.theta_walk_start),
+                                ("after", res.theta_walk_end)):
+                e1 = filter_normalized_direction(net, th_w[:1], gen)
+                e2 = filter_normalized_direction(net, th_w[:1], gen)
+                z = loss_surface(net, th_w[:1], e1, e2, data.X_probe, data.y_probe[:1], grid)
+                out["surface"].extend({"setting": setting, "arm": arm.name, "where": where,
+                                       "a": float(a), "b": float(b), "loss": float(z[i, j, 0])}
+                                      for i, a in enumerate(grid) for j, b in enumerate(grid))
+    if setting != ABLATION and arm.name in block["trajectory_arms"]:
+        # Hessian spectral density of seed 0's final weights (stochastic Lanczos quadrature)
+        hv1 = net.hvp(th[:1], data.X_probe, data.y_probe[:1], shared=True)
+        nodes, weights = spectral_density(lambda v, hv1=hv1: hv1(v[None])[0], net.dim,
+                                          steps=m["lanczos_steps"], seed=seeds[0], device=dev)
+        out["spectrum"] = [{"setting": setting, "arm": arm.name, "seed": seeds[0],
+                            "node": float(a), "weight": float(w)}
+                           for a, w in zip(nodes, weights, strict=True)]
+        pca = trajectory_pca(torch.stack(res.snapshots).cpu().numpy())
+        h0 = pd.DataFrame(res.history)
+        h0 = h0[h0.seed_row == 0].reset_index(drop=True)
+        out["trajectory"] = [{"setting": setting, "arm": arm.name, "seed": seeds[0], "t": t,
+                              "pc1": float(c[0]), "pc2": float(c[1]),
+                              "explained1": float(pca["explained"][0]),
+                              "explained2": float(pca["explained"][1]),
+                              "train_loss": float(h0.train_loss[t]), "phase": h0.phase[t],
+                              "tortuosity": pca["tortuosity"]}
+                             for t, c in enumerate(pca["coords"])]
+    return out

@@ -1,10 +1,12 @@
 """Seed aggregation, figures and generated LaTeX of direction 1, from the run tables on disk.
 
-Comparisons are paired by seed (same initial weights, same label noise, same minibatch order):
-every arm against ``sgd`` on its setting, and every ablation variant against the contour arm it
-modifies. Means with 95% bootstrap CIs (rose.stats); the number of seeds is printed next to
-every interval. Sharpness measures are related to test accuracy by Kendall's tau over all runs
-of a setting (scipy.stats.kendalltau), as in Jiang et al. 2020.
+Comparisons are paired by seed (same initial weights, same label noise, same minibatch order).
+The primary contrasts are declared in the config (``explore.primary``) and evaluated as one Holm
+family (rose.contrasts); everything else is exploratory (Student-t intervals, no verdict): every
+arm against ``sgd`` on its setting, and every ablation variant against the contour arm it
+modifies. The number of seeds is printed next to every interval. Sharpness measures are related
+to test accuracy by Kendall's tau over all runs of a setting (scipy.stats.kendalltau), as in
+Jiang et al. 2020.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from rose import paper
-from rose.active.summary import paired_against
+from rose import contrasts, paper
 from rose.explore.experiments import ABLATION
-from rose.stats import summarize_frame
+from rose.stats import paired_against, summarize_frame
 
 METRICS = {"early_test_acc": "early-stopped", "final_test_acc": "final",
            "gen_gap": "gap", "lambda_max": "$\\lambda_{\\max}$", "trace": "tr$H$",
@@ -30,17 +31,20 @@ EXTRA = ("final_train_acc", "final_train_clean_acc", "path_length", "epochs_equi
          "peak_test_acc")
 PAIRED = ("early_test_acc", "final_test_acc", "gen_gap", "lambda_max", "sigma_prime")
 SHARPNESS = ("lambda_max", "trace", "sigma_prime", "adaptive_sharpness")
+METRIC_WORDS = {"early_test_acc": "early-stopped test accuracy",
+                "final_test_acc": "final test accuracy", "gen_gap": "the generalisation gap"}
 REFERENCE = "sgd"
 
 
 def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
-    p = paired_against(runs.rename(columns={"setting": "benchmark"}), "arm", reference, PAIRED)
-    return p.rename(columns={"benchmark": "setting"})
+    return paired_against(runs, "arm", reference, PAIRED, group="setting")
 
 
-def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base: str) -> None:
+def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base: str,
+              primary: list[dict]) -> None:
     """runs.csv, summary.csv, paired.csv (vs sgd; ablation variants vs their base),
-    correlation.csv (Kendall tau of each sharpness measure with test accuracy), metrics.json."""
+    primary.csv (the declared family), correlation.csv (Kendall tau of each sharpness measure
+    with test accuracy), metrics.json."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
@@ -52,10 +56,15 @@ def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base
                         _paired(runs[runs.setting == ABLATION], ablation_base)],
                        ignore_index=True)
     paired.to_csv(out / "paired.csv", index=False)
+    contrasts.evaluate(runs, primary).to_csv(out / "primary.csv", index=False)
     correlation(main).to_csv(out / "correlation.csv", index=False)
-    m = {f"{s}/{a}/{k}": float(g[k].mean()) for (s, a), g in runs.groupby(["setting", "arm"])
+    m = {f"{s}/{a}/{k}": _num(g[k].mean()) for (s, a), g in runs.groupby(["setting", "arm"])
          for k in ("early_test_acc", "final_test_acc", "lambda_max")}
     (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
 
 
 def correlation(runs: pd.DataFrame) -> pd.DataFrame:
@@ -111,29 +120,6 @@ def _pts(row) -> str:
     return paper.paired_points(row.difference, row.ci_low, row.ci_high)
 
 
-def verdict(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str], metric: str,
-            what: str, reference: str) -> str:
-    """Which arms beat / fall below ``reference`` on ``metric`` (paired 95% CI excludes 0)."""
-    rows = paired[(paired.metric == metric) & paired.arm.isin(arms)
-                  & paired.setting.isin(settings)]
-    parts = []
-    for s, g in rows.groupby("setting", sort=False):
-        up, down = g[g.ci_low > 0], g[g.ci_high < 0]
-        bits = []
-        if len(up):
-            bits.append(f"above {_tt(reference)} for " + ", ".join(
-                f"{_tt(r.arm)} ({_pts(r)})" for r in up.itertuples()))
-        if len(down):
-            bits.append("below for " + ", ".join(
-                f"{_tt(r.arm)} ({_pts(r)})" for r in down.itertuples()))
-        flat = len(g) - len(up) - len(down)
-        if flat:
-            bits.append(f"within the paired 95\\% CI of {_tt(reference)} for {flat} of "
-                        f"{len(g)}")
-        parts.append(f"on {_tt(s)} ({int(g.n.min())} seeds), {what} is " + "; ".join(bits))
-    return ("; ".join(parts) + ".") if parts else ""
-
-
 def _pair(paired: pd.DataFrame, setting: str, arm: str, metric: str) -> str:
     r = paired[(paired.setting == setting) & (paired.arm == arm) & (paired.metric == metric)]
     return _pts(r.iloc[0]) if len(r) else "n/a"
@@ -173,12 +159,12 @@ def budget_sentence(runs: pd.DataFrame) -> str:
 def sanity_sentence(runs: pd.DataFrame) -> str:
     """Label-noise sanity: how much of the noisy training labels SGD fits, and whether its test
     accuracy changes between the early-stopping point and the end (paired by seed)."""
-    from rose.stats import paired_comparison
+    from rose.stats import paired_contrast
 
     parts = []
     for s, g in runs[(runs.arm == REFERENCE) & (runs.setting != ABLATION)].groupby(
             "setting", sort=False):
-        c = paired_comparison(g.final_test_acc.to_numpy(), g.early_test_acc.to_numpy())
+        c = paired_contrast(g.final_test_acc.to_numpy(), g.early_test_acc.to_numpy())
         change = paper.paired_points(c.mean_difference, c.ci_low, c.ci_high)
         parts.append(f"on {_tt(s)}, {_tt(REFERENCE)} ends fitting {_cell(g.final_train_acc)}\\% "
                      f"of the training labels as given; final minus early-stopped test "
@@ -222,25 +208,6 @@ def radam_sentence(runs: pd.DataFrame) -> str:
         for s, t in g.items()) + ".")
 
 
-def headline(paired: pd.DataFrame, settings: Sequence[str], arms: Sequence[str]) -> str:
-    """One clause per contour arm: on how many settings its early-stopped and final test
-    accuracy are above, below, or not distinguishable from SGD's (paired 95% CIs)."""
-    out = []
-    for arm in arms:
-        bits = []
-        for metric, what in (("early_test_acc", "early-stopped"), ("final_test_acc", "final")):
-            g = paired[(paired.arm == arm) & (paired.metric == metric)
-                       & paired.setting.isin(settings)]
-            if g.empty:
-                continue
-            up, down = int((g.ci_low > 0).sum()), int((g.ci_high < 0).sum())
-            bits.append(f"{what} test accuracy above {_tt(REFERENCE)} on {up}, below on {down} "
-                        f"and indistinguishable on {len(g) - up - down} of {len(g)} settings")
-        if bits:
-            out.append(f"{_tt(arm)}: " + "; ".join(bits))
-    return ". ".join(out) + "." if out else ""
-
-
 def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
         contour_arm: str, equal_budget_arm: str, block: dict | None = None) -> None:
     agg = Path(agg_dir)
@@ -254,14 +221,19 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     v = {"ExpSeeds": str(runs.seed.nunique()),
          "ExpSettings": ", ".join(_tt(s) for s in settings),
          "ExpContourArm": _tt(contour_arm),
-         "ExpVerdictEarly": verdict(paired, settings, others, "early_test_acc",
-                                    "early-stopped test accuracy", REFERENCE),
-         "ExpVerdictFinal": verdict(paired, settings, others, "final_test_acc",
-                                    "final test accuracy", REFERENCE),
-         "ExpVerdictAblation": verdict(paired, [ABLATION], variants, "final_test_acc",
-                                       "final test accuracy", contour_arm),
-         "ExpVerdictAblationEarly": verdict(paired, [ABLATION], variants, "early_test_acc",
-                                            "early-stopped test accuracy", contour_arm),
+         "ExpPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"), METRIC_WORDS),
+         "ExpExploratoryEarly": paper.exploratory(
+             paired[paired.setting.isin(settings)], "arm", others, "early_test_acc",
+             "Early-stopped test accuracy", REFERENCE, "setting"),
+         "ExpExploratoryFinal": paper.exploratory(
+             paired[paired.setting.isin(settings)], "arm", others, "final_test_acc",
+             "Final test accuracy", REFERENCE, "setting"),
+         "ExpExploratoryAblation": paper.exploratory(
+             paired[paired.setting == ABLATION], "arm", variants, "final_test_acc",
+             "Final test accuracy", contour_arm, "setting"),
+         "ExpExploratoryAblationEarly": paper.exploratory(
+             paired[paired.setting == ABLATION], "arm", variants, "early_test_acc",
+             "Early-stopped test accuracy", contour_arm, "setting"),
          "ExpContourFinal": "; ".join(f"{_tt(s)} {_pair(paired, s, contour_arm, 'final_test_acc')}"
                                       for s in settings),
          "ExpContourEqFinal": "; ".join(
@@ -274,8 +246,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
          "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
                                    diverged.items()) or "none"),
          "ExpSanitySentence": sanity_sentence(runs),
-         "ExpRadamSentence": radam_sentence(runs),
-         "ExpHeadline": headline(paired, settings, [contour_arm, equal_budget_arm])}
+         "ExpRadamSentence": radam_sentence(runs)}
     if block is not None:
         c = block["arms"][contour_arm]["contour"]
         v.update({"ExpEpochs": str(block["epochs"]), "ExpBatch": str(block["batch_size"]),
@@ -296,7 +267,7 @@ def setting_table(runs: pd.DataFrame, setting: str) -> str:
     lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
              "\\scriptsize",
              f"\\caption{{Setting \\texttt{{{paper.latex_escape(setting)}}}: mean over "
-             f"{runs.seed.nunique()} seeds [95\\% bootstrap CI]; accuracies and gap in percent "
+             f"{runs.seed.nunique()} seeds [95\\% CI]; accuracies and gap in percent "
              "(gap: clean-label train minus test accuracy). Early-stopped: test accuracy at "
              "the evaluation with the best (noisy) validation accuracy. Sharpness on a fixed "
              "probe batch with the labels trained on, means (their CIs are in "

@@ -10,7 +10,7 @@ Two gradient evaluations per step. Weight decay enters only the base step, not e
 
 or ``opt.step(closure)`` with a closure that zeroes the grads, computes the loss and calls
 backward. ``batched=True`` treats dimension 0 of every parameter as S independent models (the
-rows of rose.explore.stacked's theta [S, P]): ||T g|| is then taken per row. Models with
+rows of a stacked theta [S, P], rose.nn.StackedNet): ||T g|| is then taken per row. Models with
 BatchNorm should freeze running statistics in the second pass (pitfall 1 of the notes); the
 MLPs and CNNs here have none.
 """

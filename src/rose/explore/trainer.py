@@ -1,5 +1,5 @@
 """Training of one arm (a method with its hyperparameters and budget) for S seeds at once, on
-in-memory tensors, with the seeds as the rows of one stacked theta [S, P] (rose.explore.stacked).
+in-memory tensors, with the seeds as the rows of one stacked theta [S, P] (rose.nn.StackedNet).
 
 Methods and their cost in gradient evaluations per step (one = forward + backward of a
 minibatch):
@@ -19,25 +19,31 @@ of ``epochs`` of SGD (SAM gets half the steps; the contour arm's SGD phase is sh
 walk's cost in minibatch equivalents, a forward counted as 1/3 of a gradient evaluation).
 
 A row whose minibatch loss is non-finite or above ``divergence_factor`` x ln(classes) is recorded
-as diverged (no final numbers); the other rows continue unaffected (rows never interact).
+as diverged (no final numbers; rose.divergence); the other rows continue unaffected (rows never
+interact). Training is resumable step by step inside a rose.engine Job: weights, optimiser,
+schedulers, SWA average, minibatch sampler, RNG states, history and the walk are checkpointed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import SWALR, AveragedModel
 
+from rose.device import generator
+from rose.divergence import Divergence, chance_loss
+from rose.engine import Job, NoJob, rng_states, set_rng_states
 from rose.explore.contour import ContourSettings, WalkRecord, contour_walk
 from rose.explore.entropy_sgd import entropy_sgd_direction
 from rose.explore.gam import gam_direction
 from rose.explore.sam import SAM
-from rose.explore.stacked import StackedNet
+from rose.nn import StackedNet
 
 METHODS = ("sgd", "warmup", "adam", "radam", "sam", "asam", "gam", "swa", "entropy_sgd",
            "contour")
@@ -46,7 +52,10 @@ METHODS = ("sgd", "warmup", "adam", "radam", "sam", "asam", "gam", "swa", "entro
 @dataclass
 class Data:
     """Shared inputs, per-seed labels: y_train/y_val [S, N] carry each seed's label noise (the
-    labels trained on); y_train_clean [N] and y_test [N] are the true labels."""
+    labels trained on); y_train_clean [N] and y_test [N] are the true labels. Two
+    class-stratified samples of the training set (rose.sampling): the probe batch every
+    measurement uses, and the walk batch the contour warm-up walks and selects on (selection
+    and measurement never share a sample)."""
     X_train: torch.Tensor
     y_train: torch.Tensor
     y_train_clean: torch.Tensor
@@ -54,8 +63,11 @@ class Data:
     y_val: torch.Tensor
     X_test: torch.Tensor
     y_test: torch.Tensor
-    X_probe: torch.Tensor            # a fixed slice of the training set for the measurements
+    X_probe: torch.Tensor            # the measurement probe [B, ...]
     y_probe: torch.Tensor            # its labels per seed [S, B]
+    probe_index: torch.Tensor        # its positions in the training set
+    walk_index: torch.Tensor         # the walk batch's positions (a contour arm uses its first
+    #                                  ``contour.probe``; the sample is in random order)
     n_classes: int
 
 
@@ -107,16 +119,25 @@ class Sampler:
         self.S = data.y_train.shape[0]
         self.n = len(data.X_train)
         self.per_epoch = self.n // batch_size
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed, data.X_train.device)
         self.i = self.per_epoch
+        self.perm = torch.zeros(0, dtype=torch.long, device=data.X_train.device)
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.i == self.per_epoch:
-            self.perm = torch.argsort(torch.rand(self.S, self.n, generator=self.gen), dim=1)
+            self.perm = torch.argsort(torch.rand(self.S, self.n, generator=self.gen,
+                                                 device=self.gen.device), dim=1)
             self.i = 0
         idx = self.perm[:, self.i * self.bs:(self.i + 1) * self.bs]
         self.i += 1
         return self.data.X_train[idx], torch.gather(self.data.y_train, 1, idx)
+
+    def state(self) -> dict:
+        return {"gen": self.gen.get_state(), "i": self.i, "perm": self.perm}
+
+    def load(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        self.i, self.perm = st["i"], st["perm"].to(self.data.X_train.device)
 
 
 @torch.no_grad()
@@ -125,21 +146,21 @@ def evaluate(net: StackedNet, theta: torch.Tensor, data: Data, chunk: int = 2048
     """Loss and accuracy of every row: train (on its noisy labels and on the clean ones), val
     (noisy, as a practitioner has it) and test (clean)."""
     def run(X, labels):
-        out = {k: [torch.zeros(theta.shape[0]), torch.zeros(theta.shape[0])] for k in labels}
+        out = {k: [torch.zeros(theta.shape[0], device=theta.device),
+                   torch.zeros(theta.shape[0], device=theta.device)] for k in labels}
         for i in range(0, len(X), chunk):
-            logits = net.apply(theta, X[i:i + chunk], shared=True)
+            logits = net.logits(theta, X[i:i + chunk], shared=True)
             for k, y in labels.items():
                 yy = (y[..., i:i + chunk]).expand(logits.shape[0], -1)
-                out[k][0] += torch.nn.functional.cross_entropy(
-                    logits.flatten(0, 1), yy.reshape(-1), reduction="none"
-                ).view(logits.shape[:2]).sum(1)
+                out[k][0] += F.cross_entropy(logits.transpose(1, 2), yy,
+                                             reduction="none").sum(1)
                 out[k][1] += (logits.argmax(-1) == yy).sum(1)
         return {k: (v[0] / len(X), v[1] / len(X)) for k, v in out.items()}
     res = {**run(data.X_train, {"train": data.y_train, "train_clean": data.y_train_clean}),
            **run(data.X_val, {"val": data.y_val}), **run(data.X_test, {"test": data.y_test})}
     flat = {}
     for k, (loss, acc) in res.items():
-        flat[f"{k}_loss"], flat[f"{k}_acc"] = loss.numpy(), acc.numpy()
+        flat[f"{k}_loss"], flat[f"{k}_acc"] = loss.cpu().numpy(), acc.cpu().numpy()
     return flat
 
 
@@ -158,137 +179,236 @@ def _optimizer(arm: Arm, base: Base, param: nn.Parameter) -> torch.optim.Optimiz
     return torch.optim.SGD([param], lr=lr, momentum=base.momentum, weight_decay=wd)
 
 
-def train_arm(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
-              seed: int) -> Result:
-    """Train every row of theta0 with ``arm``; evaluate once per epoch of its budget."""
-    if arm.method not in METHODS:
-        raise ValueError(f"unknown method {arm.method!r}; known: {METHODS}")
-    torch.manual_seed(seed)
-    sampler = Sampler(data, base.batch_size, seed)
-    per_epoch = sampler.per_epoch
-    cost = step_cost(arm)
-    budget_steps = base.epochs * per_epoch
-    holder = nn.Module()
-    holder.theta = nn.Parameter(theta0.clone())
-    param = holder.theta
-    S = theta0.shape[0]
-    history: list[dict[str, Any]] = []
-    diverged = np.zeros(S, bool)
-    path = np.zeros(S)
-    snapshots: list[torch.Tensor] = []
-    grad_evals = 0.0
-    chance = math.log(data.n_classes)
-    res = Result(theta0, history, diverged, 0.0, 0, path, snapshots)
+def _optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    """SAM keeps its base optimiser's state (momentum buffers) apart from its own."""
+    out = {"own": opt.state_dict()}
+    if isinstance(opt, SAM):
+        out["base"] = opt.base_optimizer.state_dict()
+    return out
 
-    def record(step: int, th: torch.Tensor, phase: str) -> None:
-        ev = evaluate(net, th, data)
-        snapshots.append(th[0].detach().clone())
-        for s in range(S):
-            history.append({"step": step, "grad_evals": grad_evals,
-                            "epochs": grad_evals / per_epoch, "phase": phase, "seed_row": s,
-                            **{k: float(v[s]) for k, v in ev.items()}})
 
-    def minibatch_grad(th: torch.Tensor, batch=None):
-        xb, yb = batch if batch is not None else sampler()
-        return net.grad(th, xb, yb)
+def _load_optimizer_state(opt: torch.optim.Optimizer, st: dict) -> None:
+    opt.load_state_dict(st["own"])
+    if isinstance(opt, SAM):
+        opt.base_optimizer.load_state_dict(st["base"])
+        opt.param_groups = opt.base_optimizer.param_groups
 
-    def check(losses: torch.Tensor) -> None:
-        bad = ~torch.isfinite(losses) | (losses > base.divergence_factor * chance)
-        diverged[bad.numpy()] = True
 
-    def sgd_phase(opt, n_steps: int, step0: int, eval_every: int, phase: str,
-                  swa: dict | None = None) -> int:
-        nonlocal grad_evals
-        sched = None
+class _Run:
+    """The state of one arm's training (everything a checkpoint holds) and its steps."""
+
+    def __init__(self, net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm,
+                 base: Base, seed: int, job: Job) -> None:
+        self.net, self.data, self.arm, self.base, self.seed, self.job = \
+            net, data, arm, base, seed, job
+        self.sampler = Sampler(data, base.batch_size, seed)
+        self.per_epoch = self.sampler.per_epoch
+        self.cost = step_cost(arm)
+        self.budget_steps = base.epochs * self.per_epoch
+        self.holder = nn.Module()
+        self.holder.theta = nn.Parameter(theta0.clone())
+        self.param = self.holder.theta
+        S = theta0.shape[0]
+        self.history: list[dict[str, Any]] = []
+        self.div = Divergence(S, chance_loss(data.n_classes), base.divergence_factor)
+        self.path = np.zeros(S)
+        self.snapshots: list[torch.Tensor] = []
+        self.grad_evals = 0.0
+        self.step = 0
+        self.phase, self.k = 0, 0        # phase index and steps done within it
+        self.walk: WalkRecord | None = None
+        self.walk_start: torch.Tensor | None = None
+        self.walk_end: torch.Tensor | None = None
+        self.remaining = 0               # contour: SGD steps after the walk
+        self.opt = _optimizer(arm, base, self.param)
+        self.sched = None
         if arm.method == "warmup":
             warm = int(arm.hp["warmup_steps"])
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, (k + 1) / warm))
-        for k in range(n_steps):
-            before = param.detach().clone()
-            if arm.method in ("sam", "asam"):
-                batch = sampler()
+            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
+                                                           lambda k: min(1.0, (k + 1) / warm))
+        self.swa = None
+        if arm.method == "swa":          # average once per evaluation (epoch) from swa_start on
+            n_steps = self.budget_steps if arm.budget == "steps" else \
+                self.budget_steps // self.cost
+            self.swa = {"avg": AveragedModel(self.holder), "sched": None,
+                        "start": int(arm.hp.get("swa_start", 0.75) * n_steps)}
 
-                def closure(batch=batch):
-                    opt.zero_grad(set_to_none=True)
-                    loss = net.losses(param, *batch)
-                    loss.sum().backward()
-                    return loss.detach()
-                losses = opt.step(closure)
-            elif arm.method == "gam":
-                batch = sampler()
-                losses, direction = gam_direction(
-                    param.detach(), lambda th, b=batch: minibatch_grad(th, b),
-                    **{k: v for k, v in arm.hp.items() if k in
-                       ("grad_rho", "grad_norm_rho", "gamma")})
-                param.grad = direction
-                opt.step()
-            elif arm.method == "entropy_sgd":
-                hp = {k: v for k, v in arm.hp.items() if k in
-                      ("langevin_steps", "inner_lr", "gamma0", "gamma1", "noise", "beta1")}
-                losses, direction = entropy_sgd_direction(param.detach(), minibatch_grad,
-                                                          step0 + k, **hp)
-                param.grad = direction
-                opt.step()
-            else:
-                losses, g = minibatch_grad(param.detach())
-                param.grad = g
-                opt.step()
-            if sched is not None:
-                sched.step()
-            grad_evals += cost
-            check(losses)
-            path[:] += (param.detach() - before).norm(dim=-1).nan_to_num(0.0).numpy()
-            step = step0 + k + 1
-            if (k + 1) % eval_every == 0 or k + 1 == n_steps:
-                if swa is not None and step >= swa["start"]:
+    # -- checkpoints --------------------------------------------------------------------------
+    def state(self) -> dict:
+        swa = None
+        if self.swa is not None:
+            swa = {"avg": self.swa["avg"].state_dict(),
+                   "sched": None if self.swa["sched"] is None else
+                   self.swa["sched"].state_dict()}
+        return {"theta": self.param.detach(), "opt": _optimizer_state(self.opt),
+                "sched": None if self.sched is None else self.sched.state_dict(), "swa": swa,
+                "sampler": self.sampler.state(), "history": self.history,
+                "diverged_at": self.div.state(), "path": self.path,
+                "snapshots": self.snapshots, "grad_evals": self.grad_evals, "step": self.step,
+                "phase": self.phase, "k": self.k, "remaining": self.remaining,
+                "walk": None if self.walk is None else asdict(self.walk),
+                "walk_start": self.walk_start, "walk_end": self.walk_end,
+                "rng": rng_states()}
+
+    def load(self, st: dict) -> None:
+        dev = self.param.device
+        with torch.no_grad():
+            self.param.copy_(st["theta"])
+        # schedulers set the learning rate when built: build them, then restore the
+        # optimiser (its learning rates included), then the schedulers' own counters
+        self.opt = _optimizer(self.arm, self.base, self.param)   # fresh after a walk, too
+        if self.sched is not None:
+            warm = int(self.arm.hp["warmup_steps"])
+            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
+                                                           lambda k: min(1.0, (k + 1) / warm))
+        swa_sched = self.swa is not None and st["swa"]["sched"] is not None
+        if swa_sched:
+            self.swa["sched"] = self._swalr()
+        _load_optimizer_state(self.opt, st["opt"])
+        if self.sched is not None:
+            self.sched.load_state_dict(st["sched"])
+        if self.swa is not None:
+            self.swa["avg"].load_state_dict(st["swa"]["avg"])
+            if swa_sched:
+                self.swa["sched"].load_state_dict(st["swa"]["sched"])
+        self.sampler.load(st["sampler"])
+        self.history, self.path, self.snapshots = st["history"], st["path"], st["snapshots"]
+        self.div.load(st["diverged_at"])
+        self.grad_evals, self.step = st["grad_evals"], st["step"]
+        self.phase, self.k, self.remaining = st["phase"], st["k"], st["remaining"]
+        self.walk = None if st["walk"] is None else WalkRecord(**st["walk"])
+        self.walk_start = None if st["walk_start"] is None else st["walk_start"].to(dev)
+        self.walk_end = None if st["walk_end"] is None else st["walk_end"].to(dev)
+        set_rng_states(st["rng"])
+
+    def _swalr(self) -> SWALR:
+        return SWALR(self.opt, swa_lr=self.arm.hp.get("swa_lr", self.base.lr),
+                     anneal_epochs=int(self.arm.hp.get("anneal_epochs", 1)),
+                     anneal_strategy="cos")
+
+    # -- steps --------------------------------------------------------------------------------
+    def record(self, th: torch.Tensor, phase: str) -> None:
+        ev = evaluate(self.net, th, self.data)
+        self.snapshots.append(th[0].detach().cpu().clone())
+        for s in range(th.shape[0]):
+            self.history.append({"step": self.step, "grad_evals": self.grad_evals,
+                                 "epochs": self.grad_evals / self.per_epoch, "phase": phase,
+                                 "seed_row": s, **{k: float(v[s]) for k, v in ev.items()}})
+
+    def minibatch_grad(self, th: torch.Tensor, batch=None):
+        xb, yb = batch if batch is not None else self.sampler()
+        return self.net.grad(th, xb, yb)
+
+    def one_step(self) -> torch.Tensor:
+        """One optimiser step of the arm's method; returns the minibatch losses [S]."""
+        arm, param, opt = self.arm, self.param, self.opt
+        if arm.method in ("sam", "asam"):
+            batch = self.sampler()
+
+            def closure(batch=batch):
+                opt.zero_grad(set_to_none=True)
+                loss = self.net.losses(param, *batch)
+                loss.sum().backward()
+                return loss.detach()
+            return opt.step(closure)
+        if arm.method == "gam":
+            batch = self.sampler()
+            losses, direction = gam_direction(
+                param.detach(), lambda th, b=batch: self.minibatch_grad(th, b),
+                **{k: v for k, v in arm.hp.items() if k in
+                   ("grad_rho", "grad_norm_rho", "gamma")})
+        elif arm.method == "entropy_sgd":
+            hp = {k: v for k, v in arm.hp.items() if k in
+                  ("langevin_steps", "inner_lr", "gamma0", "gamma1", "noise", "beta1")}
+            losses, direction = entropy_sgd_direction(param.detach(), self.minibatch_grad,
+                                                      self.step, **hp)
+        else:
+            losses, direction = self.minibatch_grad(param.detach())
+        param.grad = direction
+        opt.step()
+        return losses
+
+    def sgd_phase(self, n_steps: int, eval_every: int, phase: str) -> None:
+        """Steps self.k..n_steps of a descent phase (resumable at any step)."""
+        while self.k < n_steps:
+            before = self.param.detach().clone()
+            losses = self.one_step()
+            if self.sched is not None:
+                self.sched.step()
+            self.grad_evals += self.cost
+            self.div.update(losses, self.step)
+            self.path[:] += (self.param.detach() - before).norm(dim=-1).nan_to_num(0.0) \
+                .cpu().numpy()
+            self.k += 1
+            self.step += 1
+            if self.k % eval_every == 0 or self.k == n_steps:
+                swa = self.swa
+                if swa is not None and self.step >= swa["start"]:
                     if swa["sched"] is None:    # SWALR from here on: anneal to swa_lr
-                        swa["sched"] = SWALR(opt, swa_lr=arm.hp.get("swa_lr", base.lr),
-                                             anneal_epochs=int(arm.hp.get("anneal_epochs", 1)),
-                                             anneal_strategy="cos")
+                        swa["sched"] = self._swalr()
                     else:
                         swa["sched"].step()
-                    swa["avg"].update_parameters(holder)
-                    record(step, swa["avg"].module.theta.detach(), phase + "_swa")
+                    swa["avg"].update_parameters(self.holder)
+                    self.record(swa["avg"].module.theta.detach(), phase + "_swa")
                 else:
-                    record(step, param.detach(), phase)
-        return step0 + n_steps
+                    self.record(self.param.detach(), phase)
+            self.job.tick(self.state)
 
-    opt = _optimizer(arm, base, param)
-    record(0, param.detach(), "init")
-    if arm.method == "contour":
-        start_steps = round(arm.start_epochs * per_epoch)
-        step = sgd_phase(opt, start_steps, 0, per_epoch, "descent") if start_steps else 0
-        res.theta_walk_start = param.detach().clone()
-        n_probe = arm.contour.probe
-        chosen, walk = contour_walk(net, param.detach(), data.X_train[:n_probe],
-                                    data.y_train[:, :n_probe], arm.contour, seed)
-        walk_equiv = (walk.grad_evals + walk.forwards / 3) * n_probe / base.batch_size
-        grad_evals += walk_equiv
-        with torch.no_grad():
-            param.copy_(chosen)
-        # the walk moved theta: momentum from before it would point the wrong way
-        opt = _optimizer(arm, base, param)
-        res.walk, res.theta_walk_end = walk, chosen.clone()
-        record(step, param.detach(), "walk")
-        remaining = budget_steps - start_steps
-        if arm.budget == "grad_evals":
-            remaining = max(0, remaining - math.ceil(walk_equiv))
-        eval_every = per_epoch
-        step = sgd_phase(opt, remaining, step, eval_every, "descent")
-    else:
-        n_steps = budget_steps if arm.budget == "steps" else budget_steps // cost
-        eval_every = per_epoch if arm.budget == "steps" else max(1, per_epoch // cost)
-        swa = None
-        if arm.method == "swa":    # average once per evaluation (epoch) from swa_start on
-            swa = {"avg": AveragedModel(holder), "sched": None,
-                   "start": int(arm.hp.get("swa_start", 0.75) * n_steps)}
-        step = sgd_phase(opt, n_steps, 0, eval_every, "train", swa)
-        if swa is not None:
-            with torch.no_grad():
-                param.copy_(swa["avg"].module.theta)
-    res.theta = param.detach().clone()
-    res.grad_evals = grad_evals
-    res.steps = step
-    bad_rows = ~torch.isfinite(res.theta).all(-1)
-    diverged[bad_rows.numpy()] = True
-    return res
+    def run(self) -> Result:
+        arm, base, data = self.arm, self.base, self.data
+        if self.phase == 0 and self.k == 0 and not self.history:
+            self.record(self.param.detach(), "init")
+        if arm.method == "contour":
+            start_steps = round(arm.start_epochs * self.per_epoch)
+            if self.phase == 0:
+                self.sgd_phase(start_steps, self.per_epoch, "descent")
+                self.phase, self.k = 1, 0
+            if self.phase == 1:
+                self.walk_start = self.param.detach().clone()
+                # the first ``probe`` of the walk sample: a random (shuffled) subset of it
+                idx = data.walk_index[:arm.contour.probe]
+                chosen, walk = contour_walk(self.net, self.param.detach(), data.X_train[idx],
+                                            data.y_train[:, idx], arm.contour, self.seed)
+                n_probe = len(idx)
+                walk_equiv = (walk.grad_evals + walk.forwards / 3) * n_probe / base.batch_size
+                self.grad_evals += walk_equiv
+                with torch.no_grad():
+                    self.param.copy_(chosen)
+                # the walk moved theta: momentum from before it would point the wrong way
+                self.opt = _optimizer(arm, base, self.param)
+                self.walk, self.walk_end = walk, chosen.clone()
+                self.record(self.param.detach(), "walk")
+                self.remaining = self.budget_steps - start_steps
+                if arm.budget == "grad_evals":
+                    self.remaining = max(0, self.remaining - math.ceil(walk_equiv))
+                self.phase, self.k = 2, 0
+                self.job.tick(self.state, force=True)
+            self.sgd_phase(self.remaining, self.per_epoch, "descent")
+        else:
+            n_steps = self.budget_steps if arm.budget == "steps" else \
+                self.budget_steps // self.cost
+            eval_every = self.per_epoch if arm.budget == "steps" else \
+                max(1, self.per_epoch // self.cost)
+            self.sgd_phase(n_steps, eval_every, "train")
+            if self.swa is not None:
+                with torch.no_grad():
+                    self.param.copy_(self.swa["avg"].module.theta)
+        theta = self.param.detach().clone()
+        diverged = self.div.diverged | ~torch.isfinite(theta).all(-1).cpu().numpy()
+        return Result(theta, self.history, diverged, self.grad_evals, self.step, self.path,
+                      self.snapshots, self.walk, self.walk_start, self.walk_end)
+
+
+def train_arm(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
+              seed: int, job: Job | None = None) -> Result:
+    """Train every row of theta0 with ``arm``; evaluate once per epoch of its budget. Inside
+    ``job`` (rose.engine) the training resumes from its last checkpoint."""
+    if arm.method not in METHODS:
+        raise ValueError(f"unknown method {arm.method!r}; known: {METHODS}")
+    job = job or NoJob()
+    torch.manual_seed(seed)
+    run = _Run(net, theta0, data, arm, base, seed, job)
+    saved = job.resume()
+    if saved is not None:
+        run.load(saved)
+    return run.run()

@@ -27,6 +27,8 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from torch.func import functional_call, grad, jvp
 
+from rose.device import Device, generator
+
 HVP = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -88,18 +90,19 @@ def double_backward_hvp(model: torch.nn.Module, loss_fn: Callable, x: torch.Tens
 
 
 def top_eigenvalue(hvp: HVP, dim: int | tuple[int, int], iters: int = 100, tol: float = 1e-4,
-                   seed: int = 0) -> tuple[float | torch.Tensor, torch.Tensor]:
+                   seed: int = 0, device: Device = "cpu"
+                   ) -> tuple[float | torch.Tensor, torch.Tensor]:
     """Power iteration: (eigenvalue of largest magnitude, its unit eigenvector). Stops when
     the Rayleigh quotient changes by less than tol (relative).
 
     ``dim`` (S, P) runs S independent iterations at once on the rows of v (block-diagonal H,
-    as rose.explore.stacked.StackedNet.hvp gives); the eigenvalues are then a tensor [S] and
+    as rose.nn.StackedNet.hvp gives); the eigenvalues are then a tensor [S] and
     iteration stops when every row has converged."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed, device)
     batched = not isinstance(dim, int)
-    v = torch.randn(dim if batched else (1, dim), generator=g)
+    v = torch.randn(dim if batched else (1, dim), generator=g, device=g.device)
     v /= v.norm(dim=-1, keepdim=True)
-    lam = torch.zeros(v.shape[0])
+    lam = torch.zeros(v.shape[0], device=g.device)
     for _ in range(iters):
         hv = hvp(v if batched else v[0]).reshape(v.shape)
         new = (v * hv).sum(-1)
@@ -111,32 +114,34 @@ def top_eigenvalue(hvp: HVP, dim: int | tuple[int, int], iters: int = 100, tol: 
     return (lam, v) if batched else (float(lam[0]), v[0])
 
 
-def lanczos_top(hvp: HVP, dim: int, k: int = 1, tol: float = 1e-6, seed: int = 0
-                ) -> np.ndarray:
+def lanczos_top(hvp: HVP, dim: int, k: int = 1, tol: float = 1e-6, seed: int = 0,
+                device: Device = "cpu") -> np.ndarray:
     """The k largest (algebraic) eigenvalues, by ARPACK's Lanczos (scipy eigsh)."""
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     def mv(v: np.ndarray) -> np.ndarray:
-        return hvp(torch.as_tensor(v, dtype=torch.float32).reshape(-1)).double().numpy()
+        return hvp(torch.as_tensor(v, dtype=torch.float32, device=device).reshape(-1)) \
+            .double().cpu().numpy()
     op = LinearOperator((dim, dim), matvec=mv, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(dim)
     vals = eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
     return np.sort(vals)[::-1]
 
 
-def hutchinson_trace(hvp: HVP, dim: int | tuple[int, int], probes: int = 50, seed: int = 0
+def hutchinson_trace(hvp: HVP, dim: int | tuple[int, int], probes: int = 50, seed: int = 0,
+                     device: Device = "cpu"
                      ) -> tuple[float, float] | tuple[torch.Tensor, torch.Tensor]:
     """(mean of v^T H v over Rademacher probes, its standard error); with ``dim`` (S, P), one
     estimate per row (tensors [S])."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed, device)
     batched = not isinstance(dim, int)
     shape = dim if batched else (1, dim)
     vals = []
     for _ in range(probes):
-        v = torch.randint(0, 2, shape, generator=g).float() * 2 - 1
+        v = torch.randint(0, 2, shape, generator=g, device=g.device).float() * 2 - 1
         vals.append((v * hvp(v if batched else v[0]).reshape(shape)).sum(-1))
     a = torch.stack(vals)                                   # [probes, S]
-    se = a.std(0) / probes ** 0.5 if probes > 1 else torch.zeros(shape[0])
+    se = a.std(0) / probes ** 0.5 if probes > 1 else torch.zeros(shape[0], device=g.device)
     if batched:
         return a.mean(0), se
     return float(a.mean()), float(se[0])
@@ -165,16 +170,16 @@ def lanczos_tridiagonal(hvp: HVP, v0: torch.Tensor, steps: int
     return np.asarray(alphas), np.asarray(betas)
 
 
-def spectral_density(hvp: HVP, dim: int, steps: int = 30, probes: int = 1, seed: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def spectral_density(hvp: HVP, dim: int, steps: int = 30, probes: int = 1, seed: int = 0,
+                     device: Device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Stochastic Lanczos quadrature (Ghorbani et al. 2019; the PyHessian fix b5b6772: weights
     are the squared first components of T's eigenvectors): (nodes, weights) pooled over
     ``probes`` Rademacher start vectors, weights summing to 1. The density is
     sum_i w_i N(lambda; node_i, sigma^2) for a chosen smoothing sigma."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed, device)
     nodes, weights = [], []
     for _ in range(probes):
-        v = torch.randint(0, 2, (dim,), generator=g).float() * 2 - 1
+        v = torch.randint(0, 2, (dim,), generator=g, device=g.device).float() * 2 - 1
         a, b = lanczos_tridiagonal(hvp, v, steps)
         vals, vecs = eigh_tridiagonal(a, b)
         nodes.append(vals)

@@ -1,5 +1,5 @@
 """Loss landscapes and optimisation trajectories of stacked models (theta [S, P], one model per
-row; rose.explore.stacked.StackedNet).
+row; rose.nn.StackedNet).
 
 filter_normalized_direction
     Li et al. 2018 (tomgoldstein/loss-landscape@64ef4d5, net_plotter.py): a Gaussian direction
@@ -20,37 +20,33 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from rose.explore.stacked import StackedNet
+from rose.nn import StackedNet
 
 
 def filter_normalized_direction(net: StackedNet, theta: torch.Tensor,
                                 generator: torch.Generator) -> torch.Tensor:
-    """A random direction [S, P] with every filter scaled to the weights' filter norm."""
-    d = torch.zeros_like(theta)
-    for off, size, shape in net.filter_groups():
-        if len(shape) < 2:
-            continue                                  # biases: zero (ignore='biasbn')
-        w = theta[:, off:off + size].reshape(theta.shape[0], shape[0], -1)
-        r = torch.randn(w.shape, generator=generator)
-        r = r * w.norm(dim=-1, keepdim=True) / (r.norm(dim=-1, keepdim=True) + 1e-10)
-        d[:, off:off + size] = r.reshape(theta.shape[0], -1)
-    return d
+    """A random direction [S, P] with every filter scaled to the weights' filter norm; biases
+    zero (ignore='biasbn')."""
+    r = torch.randn(theta.shape, generator=generator, device=theta.device)
+    d = r * net.filter_norm(theta) / (net.filter_norm(r) + 1e-10)
+    return d * net.weight_mask(theta.device)
 
 
 @torch.no_grad()
 def loss_curve(net: StackedNet, theta: torch.Tensor, d: torch.Tensor, X: torch.Tensor,
                y: torch.Tensor, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(loss, accuracy), each [len(alphas), S], along theta + a d on a shared set."""
-    out = [net.accuracy(theta + float(a) * d, X, y) for a in alphas]
-    return (np.stack([o[0].numpy() for o in out]), np.stack([o[1].numpy() for o in out]))
+    out = [net.evaluate(theta + float(a) * d, X, y) for a in alphas]
+    return (np.stack([o[0].cpu().numpy() for o in out]),
+            np.stack([o[1].cpu().numpy() for o in out]))
 
 
 @torch.no_grad()
 def loss_surface(net: StackedNet, theta: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
                  X: torch.Tensor, y: torch.Tensor, grid: np.ndarray) -> np.ndarray:
     """Loss [len(grid), len(grid), S] at theta + a d1 + b d2 (a down the rows)."""
-    return np.stack([np.stack([net.accuracy(theta + float(a) * d1 + float(b) * d2, X, y)[0]
-                               .numpy() for b in grid]) for a in grid])
+    return np.stack([np.stack([net.evaluate(theta + float(a) * d1 + float(b) * d2, X, y)[0]
+                               .cpu().numpy() for b in grid]) for a in grid])
 
 
 def trajectory_pca(snapshots: np.ndarray) -> dict[str, np.ndarray | float]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from rose.explore.stacked import StackedNet
+from rose.device import generator
+from rose.nn import StackedNet
 
 
 @torch.no_grad()
@@ -28,15 +29,16 @@ def sigma_prime(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.
                 target_drop: float = 0.1, steps: int = 15, samples: int = 10,
                 upper: float = 2.0, eps: float = 1e-3, seed: int = 0) -> torch.Tensor:
     """sigma' per row [S] on the shared set (X, y) (labels as trained on)."""
-    g = torch.Generator().manual_seed(seed)
-    _, base = net.accuracy(theta, X, y)
-    lo = torch.zeros(theta.shape[0])
-    hi = torch.full((theta.shape[0],), upper)
+    g = generator(seed, theta.device)
+    _, base = net.evaluate(theta, X, y)
+    lo = torch.zeros(theta.shape[0], device=theta.device)
+    hi = torch.full((theta.shape[0],), upper, device=theta.device)
     for _ in range(steps):
         mid = (lo + hi) / 2
         std = torch.sqrt(mid[:, None] ** 2 * theta ** 2 + eps ** 2)
-        acc = torch.stack([net.accuracy(theta + std * torch.randn(theta.shape, generator=g),
-                                        X, y)[1] for _ in range(samples)]).mean(0)
+        acc = torch.stack([net.evaluate(theta + std * torch.randn(
+            theta.shape, generator=g, device=theta.device), X, y)[1]
+            for _ in range(samples)]).mean(0)
         ok = base - acc <= target_drop
         lo = torch.where(ok, mid, lo)
         hi = torch.where(ok, hi, mid)
@@ -44,11 +46,9 @@ def sigma_prime(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.
 
 
 def _scale(net: StackedNet, theta: torch.Tensor, eta: float) -> torch.Tensor:
-    t = torch.ones_like(theta)
-    for off, size, shape in net.filter_groups():
-        if len(shape) >= 2:
-            t[:, off:off + size] = theta[:, off:off + size].abs() + eta
-    return t
+    """T = |w| + eta on weight matrices / kernels, 1 on biases (ASAM's T_w)."""
+    return torch.where(net.weight_mask(theta.device), theta.abs() + eta,
+                       torch.ones_like(theta))
 
 
 def adaptive_sharpness(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
@@ -56,7 +56,7 @@ def adaptive_sharpness(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y:
                        ) -> torch.Tensor:
     """Adaptive m-sharpness per row [S] on the shared set (X, y) (y [N] or [S, N])."""
     T = _scale(net, theta, eta)
-    out = torch.zeros(theta.shape[0])
+    out = torch.zeros(theta.shape[0], device=theta.device)
     chunks = 0
     step = 2.5 * rho / steps                          # as APGD's initial step, then projected
     for i in range(0, len(X) - m + 1, m):

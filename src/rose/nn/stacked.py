@@ -190,6 +190,13 @@ class StackedNet:
         return torch.cat([(t.detach().t() if slot.transposed else t.detach()).reshape(-1)
                           for t, slot in zip(tensors, self.slots, strict=True)])
 
+    def module_params(self, row: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One instance's flat vector [P] as the template's named parameters (differentiable
+        views, transposed back where theta stores a linear weight as [in, out]): what
+        torch.func.functional_call(self.template(), ...) takes."""
+        return {s.name: (t.view(s.shape).t() if s.transposed else t.view(s.shape))
+                for s, t in zip(self.slots, row.split(self.sizes), strict=True)}
+
     def weight_mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """[P] True on weight matrices / kernels, False on biases."""
         return torch.cat([torch.full((s.size,), s.is_weight, device=device)
