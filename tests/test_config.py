@@ -50,8 +50,17 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
         cfg["superposition"]["penalty"]["sparsities"] = [-0.1]
         return cfg, "['superposition']['penalty']['sparsities'][0]"
     if how == "negative_lambda":
-        cfg["superposition"]["shortcut"]["lams"] = [0.1, -1.0]
-        return cfg, "['superposition']['shortcut']['lams'][1]"
+        cfg["superposition"]["penalty"]["lams"] = [0.1, -1.0]
+        return cfg, "['superposition']['penalty']['lams'][1]"
+    if how == "empty_grid_values":
+        cfg["superposition"]["shortcut"]["grids"]["bimodal_sigmoid"]["lam"] = []
+        return cfg, "['superposition']['shortcut']['grids']['bimodal_sigmoid']['lam']"
+    if how == "empty_family":
+        cfg["explore"]["primary"] = []
+        return cfg, "['explore']['primary']"
+    if how == "contrast_without_metric":
+        del cfg["continual"]["primary"][0]["metric"]
+        return cfg, "'metric' is a required property"
     if how == "unknown_penalty":
         cfg["superposition"]["penalty"]["variants"]["none"]["penalty"] = "l2"
         return cfg, "['superposition']['penalty']['variants']['none']['penalty']"
@@ -102,7 +111,8 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "unknown_penalty", "missing_erm", "negative_round_size", "unknown_acquisition",
           "alignment_above_one", "unknown_curriculum_method", "k_zero", "negative_radius",
           "unknown_distance", "unknown_controller", "negative_rho", "zero_walk_steps",
-          "unknown_explore_method", "label_noise_too_high"]
+          "unknown_explore_method", "label_noise_too_high", "empty_grid_values", "empty_family",
+          "contrast_without_metric"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

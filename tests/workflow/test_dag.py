@@ -126,16 +126,35 @@ def test_report_contains_every_figure_with_its_caption(built, tool_env):
     assert "explore/surfaces.pdf" in html and "Filter-normalised 2-D loss surfaces" in html
 
 
+def _set(path: str, value):
+    """A config edit: set the value at a dotted path (list indices as numbers)."""
+    def edit(cfg: dict) -> None:
+        *head, last = path.split(".")
+        node = cfg
+        for k in head:
+            node = node[int(k)] if k.isdigit() else node[k]
+        node[int(last) if last.isdigit() else last] = value
+    return edit
+
+
 @pytest.mark.parametrize("edit,key", [
-    ({"baseline": {"methods": {"sgd": {"name": "sgd", "lr": -1.0}}}},
-     "['baseline']['methods']['sgd']['lr']"),
-    ({"device": "tpu"}, "['device']"),
-    ({"baseline": {"datasets": ["synthetic", "cifar10"]}}, "baseline.datasets"),
-])
+    (_set("baseline.methods.sgd.lr", -1.0), "['baseline']['methods']['sgd']['lr']"),
+    (_set("device", "tpu"), "['device']"),
+    (_set("baseline.datasets", ["synthetic", "cifar10"]), "baseline.datasets"),
+    # the experiment layer's bad inputs: a tuning grid with an unknown key, an empty grid, a
+    # primary contrast naming an unknown arm or metric, a family of zero contrasts
+    (_set("superposition.shortcut.grids.bimodal_sigmoid", {"lr": [0.1]}),
+     "superposition.shortcut.grids.bimodal_sigmoid.lr"),
+    (_set("superposition.shortcut.grids.bimodal_sigmoid", {}),
+     "['superposition']['shortcut']['grids']['bimodal_sigmoid']"),
+    (_set("explore.primary.0.arm", "lookahead"), "explore.primary[0].arm"),
+    (_set("continual.primary.0.metric", "peak_acc"), "continual.primary[0].metric"),
+    (_set("active.primary", []), "['active']['primary']"),
+], ids=["negative_lr", "device", "dataset", "grid_key", "empty_grid", "contrast_arm",
+        "contrast_metric", "empty_family"])
 def test_bad_config_fails_before_any_job(tmp_path, tool_env, built, edit, key):
     cfg = yaml.safe_load((built / "config/tiny.yaml").read_text())
-    for k, v in edit.items():
-        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) else v
+    edit(cfg)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
     outputs = sorted(p for p in (built / "results").rglob("*") if p.is_file())
     before = [p.stat().st_mtime_ns for p in outputs]

@@ -59,7 +59,8 @@ def check_config(block: dict) -> None:
                              f"measured for {c['arm']!r}; known: {sorted(allowed)}")
 
 
-def _splits(block: dict, benchmark: str, seeds: list[int]) -> list[dict]:
+def group_splits(block: dict, benchmark: str, seeds: list[int]) -> list[dict]:
+    """Every seed's splits of one benchmark (what the jobs train and evaluate on)."""
     from rose.data.bundled import load_mnist5k
 
     images, digits = load_mnist5k()
@@ -73,7 +74,7 @@ def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_cs
                         composition_csv: str | Path, threads: int = 1, device: Device = "cpu",
                         checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
-    splits = _splits(block, benchmark, seeds)
+    splits = group_splits(block, benchmark, seeds)
     params = {"alvin": block["alvin"], "analogy": block["analogy"]}
     out = Path(rounds_csv).parent
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str |
                    threads: int = 1, device: Device = "cpu",
                    checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
-    splits = _splits(block, benchmark, seeds)
+    splits = group_splits(block, benchmark, seeds)
     cfg = block["curriculum"]
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,15 @@ from rose.engine import Job, NoJob, rng_states, set_rng_states
 from rose.sampling import stratified_sample
 
 
+def initial_labels(splits: list[dict[str, GroupData]], loop: dict, seeds: list[int]
+                   ) -> list[np.ndarray]:
+    """Per seed, the initial labelled pool positions: a class-stratified random sample shared
+    by every acquisition of the seed."""
+    return [stratified_sample(sp["pool"].y, min(loop["initial"], len(sp["pool"])),
+                              [seed, 0], name="active.initial_labels")
+            for sp, seed in zip(splits, seeds, strict=True)]
+
+
 def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                     seeds: list[int], loop: dict, model: dict, params: dict,
                     device: Device = "cpu", job: Job | None = None
@@ -59,9 +68,7 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
     torch.manual_seed(seeds[0])   # MC-dropout masks
     rngs = [np.random.default_rng([seeds[s], a]) for a, s in
             zip(np.repeat(np.arange(len(acquisitions)), n_seeds), seed_of, strict=True)]
-    initial = [stratified_sample(splits[s]["pool"].y, min(loop["initial"], n_pool),
-                                 [seeds[s], 0], name="active.initial_labels")
-               for s in range(n_seeds)]
+    initial = initial_labels(splits, loop, seeds)
     labelled = [initial[s].copy() for s in seed_of]
     need_dyn = any(a in NEEDS_DYNAMICS for a in acquisitions)
     rows, comp, prev, exhausted, first = [], [], None, False, 0

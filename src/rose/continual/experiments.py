@@ -126,14 +126,10 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
     return runs, matrix, anytime, trace
 
 
-def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | Path,
-               threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0
-               ) -> None:
-    """All arms on one stream. Writes runs.csv, matrix.csv, anytime.csv, trace.csv. Each group
-    of arms trained together is one resumable unit of the job (rose.engine)."""
+def streams_for(block: dict, stream_name: str, seeds: list[int]) -> list:
+    """Every seed's stream of one kind (what the job trains on)."""
     from rose.data.bundled import load_digits, load_mnist5k
 
-    torch.set_num_threads(threads)
     spec = block["streams"][stream_name]
     if block["dataset"] == "digits":    # 8x8 already: no downsampling
         images, labels = load_digits()
@@ -148,6 +144,16 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
                            spec.get("max_angle", 180.0)) for s in seeds]
     if stream_name == "rotated" and step > 1:
         streams = [_downsample_stream(st, step) for st in streams]
+    return streams
+
+
+def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | Path,
+               threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0
+               ) -> None:
+    """All arms on one stream. Writes runs.csv, matrix.csv, anytime.csv, trace.csv. Each group
+    of arms trained together is one resumable unit of the job (rose.engine)."""
+    torch.set_num_threads(threads)
+    streams = streams_for(block, stream_name, seeds)
     c = block["controllers"]
     settings = Settings(block["model"]["hidden"], block["model"]["lr"], block["eval_every"],
                         block["test_per_task"], up=c["up"], down=c["down"], eta=c["eta"],

@@ -14,6 +14,7 @@ import torch
 from rose.contrasts import check_contrasts
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
+from rose.tuning import check_grids
 from rose.superposition import geometry
 from rose.superposition.toy_model import ToyModel, importance, sample_features, train_toy
 
@@ -38,6 +39,9 @@ def check_config(block: dict) -> None:
     from rose.superposition.summary import SHORTCUT_METRICS
 
     sc = block["shortcut"]
+    check_grids(sc["grids"], {n: ({"lam"} if v.get("penalty", "none") != "none" else set())
+                              for n, v in sc["variants"].items()},
+                "superposition.shortcut.grids")
     check_contrasts(block["primary"], "superposition.primary", sc["variants"],
                     SHORTCUT_METRICS, {"benchmark": sc["benchmarks"]})
 
@@ -134,6 +138,12 @@ def _lams(variant: dict, lams: list[float]) -> list[float]:
     return [0.0] if variant["penalty"] == "none" else [0.0, *lams]
 
 
+def _grid(params: dict, variant: str) -> list[float]:
+    """The shortcut variant's declared lambda grid (config ``shortcut.grids``), or lambda = 0
+    alone for a variant without one."""
+    return [float(v) for v in params["grids"].get(variant, {}).get("lam", [0.0])]
+
+
 def toy_penalty(params: dict, variant_name: str, outdir: str | Path, threads: int = 1,
                 device: Device = "cpu", checkpoint_seconds: float = 60.0) -> None:
     """One penalty (or hidden activation) on the toy model with a privileged basis,
@@ -209,7 +219,7 @@ def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path
     for name, v in params["variants"].items():
         def run(v=v, name=name) -> pd.DataFrame:
             net, theta, seed_of, lam_of, div = train_shortcut(
-                splits, _lams(v, params["lams"]), params["hidden"], params["steps"],
+                splits, _grid(params, name), params["hidden"], params["steps"],
                 params["batch_size"], params["lr"], params["l2"], v["penalty"],
                 v["activation"], v["k"], v["tau"], v["level"], seeds, dev, job)
             df = evaluate_shortcut(net, theta, splits, seed_of, params["mi_threshold"],
