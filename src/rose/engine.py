@@ -123,6 +123,9 @@ class Job:
                 self.units = ck["units"]
                 self.loop_unit, self.loop_state = ck["loop_unit"], ck["loop_state"]
                 self.resumed = True
+                print(f"[rose] resuming from {self.path}: {len(self.units)} finished unit(s)"
+                      + (f", the loop of {self.loop_unit!r} part-way" if self.loop_unit
+                         else ""), file=sys.stderr)
         self._unit: str | None = None
 
     def unit(self, key: str, fn: Callable[[], Any]) -> Any:
