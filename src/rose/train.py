@@ -203,7 +203,7 @@ def train(spec: dict[str, Any], data: SplitData, outdir: str | Path, *,
             epoch_gen_state = gen.get_state()
         else:
             gen.set_state(epoch_gen_state)
-        perm = torch.randperm(n, generator=gen).to(device)
+        perm = torch.randperm(n, generator=gen, device="cpu").to(device)
         while batch < batches:
             idx = perm[batch * bs:(batch + 1) * bs]
             y = Y[idx]
