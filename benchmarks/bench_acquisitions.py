@@ -11,7 +11,14 @@ import torch
 from benchmarks.timing import median_time
 from rose.active.acquisitions import ACQUISITIONS, AcquisitionContext, acquire
 from rose.active.alvin import minority_split
-from rose.active.learner import TrainSpec, embed, predict, stack, train_instances
+from rose.active.learner import (
+    TrainSpec,
+    embed,
+    initial_model,
+    predict,
+    stack,
+    train_instances,
+)
 from rose.data.bundled import load_mnist5k
 from rose.data.group_benchmarks import make_group_splits
 
@@ -33,7 +40,9 @@ def main() -> dict[str, float]:
     labelled = rng.choice(len(pool), LABELLED, replace=False)
     spec = TrainSpec([64], 10, 300, 64, 1e-3, 1e-4, 0.2, "last", 25)
     res = train_instances(X, Y, np.zeros(1, dtype=int), torch.as_tensor(labelled)[None], spec,
-                          torch.Generator().manual_seed(0), record_dynamics=True)
+                          torch.Generator().manual_seed(0),
+                          init=initial_model(X.shape[-1], spec, [0], "cpu"),
+                          record_dynamics=True)
     single = res.model.instance(0)
     forward_s = _median_time(lambda: embed(single, X[0]))
     probs, emb = embed(single, X[0])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from benchmarks.timing import median_time
 from rose.continual.ball import enforce
 from rose.continual.distances import DISTANCES, Reference, empirical_fisher
-from rose.superposition.shortcut import BatchedMLP
+from rose.nn import StackedNet
 
 REPEATS = 200
 
@@ -23,29 +23,29 @@ def _median(fn, repeats: int = REPEATS) -> float:
 def main() -> dict[str, float]:
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
-    model = BatchedMLP.init(5, [196, 100, 100, 10], g)
+    net = StackedNet({"name": "mlp", "hidden": [100, 100]}, (196,), 10)
+    theta = net.init(range(5), scheme="xavier")
+    params = net.parameters(theta)
     x, y = torch.rand(5, 10, 196, generator=g), torch.randint(0, 10, (5, 10), generator=g)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    opt = torch.optim.SGD(params, lr=0.05)
 
     def sgd_step():
-        loss = F.cross_entropy(model.forward(x)[0].transpose(1, 2), y)
+        loss = F.cross_entropy(net.forward(params, x)[0].transpose(1, 2), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     step = _median(sgd_step)
-    fisher = empirical_fisher(model, x, y)
-    start = [p.detach().clone() for p in model.parameters()]
-    moved = [p + 0.05 * torch.randn(p.shape, generator=g) for p in start]
+    fisher = empirical_fisher(net, theta, x, y)
+    start = theta.clone()
+    moved = start + 0.05 * torch.randn(start.shape, generator=g)
     ratios = {}
     for name in DISTANCES:
         def enforce_once(name=name):
-            with torch.no_grad():
-                for p, m in zip(model.parameters(), moved, strict=True):
-                    p.copy_(m)
-            f = empirical_fisher(model, x, y) if name == "fisher" else fisher
-            ref = Reference(BatchedMLP([s for s in start[:3]], [s for s in start[3:]]), x, f)
+            theta.copy_(moved)
+            f = empirical_fisher(net, theta, x, y) if name == "fisher" else fisher
+            ref = Reference(net, start, x, f)
             d = ref.distance(name)
-            enforce(model, ref.params, d, name, 0.5 * d(model).detach())
+            enforce(theta, ref.theta, d, name, 0.5 * d(theta).detach())
         ratios[name] = _median(enforce_once) / step
     print(f"one plain SGD step (5 instances, batch 10): {1e3 * step:.2f} ms")
     for name, r in ratios.items():

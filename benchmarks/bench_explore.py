@@ -6,10 +6,10 @@
   power iteration uses it on a fixed batch; also timed with the graph built, for a single HVP)
   vs a plain double-backward HVP from scratch and torch.func's jvp of grad. Goal: ratio to the
   faster of those two <= 1.0.
-- the direction's trainer: one SGD step of 5 seeds stacked in one theta [5, P] through
-  torch.func.vmap (rose.explore.stacked) vs 5 separate models stepped in a loop, on the quick
-  config's MLP 784-128-10 with batch 100 (informs design: below 1 would mean stacking is
-  faster; on these CPUs it is not, see the README), and the stacked SAM step / stacked SGD step.
+- the direction's trainer: one SGD step of 5 seeds stacked in one theta [5, P]
+  (rose.nn.StackedNet, the functional path direction 1 trains through) vs 5 separate models
+  stepped in a loop, on the quick config's MLP 784-128-10 with batch 100 (below 1: stacking is
+  faster), and the stacked SAM step / stacked SGD step.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from benchmarks.timing import interleaved, median_time
 from rose.explore.sam import SAM
-from rose.explore.stacked import StackedNet
 from rose.measure.hessian import double_backward_hvp, flat_hvp, jvp_hvp
+from rose.nn import StackedNet
 
 
 def _mlp() -> torch.nn.Module:
@@ -65,13 +65,12 @@ def main() -> dict[str, float]:
 
     S = 5
     X, Y = torch.rand(S, 100, 1, 28, 28), torch.randint(0, 10, (S, 100))
-    net = StackedNet(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128),
-                                         torch.nn.ReLU(), torch.nn.Linear(128, 10)))
+    net = StackedNet({"name": "mlp", "hidden": [128]}, (1, 28, 28), 10)
 
     def build():
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128),
                                    torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    theta = torch.nn.Parameter(net.init(list(range(S)), build))
+    theta = torch.nn.Parameter(net.init(list(range(S))))
     st_sgd = torch.optim.SGD([theta], lr=0.01, momentum=0.9)
     theta_sam = torch.nn.Parameter(theta.detach().clone())
     st_sam = SAM([theta_sam], torch.optim.SGD, rho=0.05, batched=True, lr=0.01, momentum=0.9)

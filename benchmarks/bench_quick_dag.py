@@ -50,7 +50,8 @@ def main() -> float:
         biggest = max(tsv, key=lambda x: x[1])
         n_train = len(list((repo / "results/baseline").glob("*/*/seed*/metrics.json")))
     print(f"snakemake on config/quick.yaml from empty results/, {os.cpu_count()} cores: "
-          f"{wall:.1f} s ({n_train} baseline training runs + data, directions, figures, paper)")
+          f"{wall:.1f} s ({n_train} baseline training runs + data, directions, figures, paper; "
+          f"goal <= 600 s)")
     for direction, seconds in parts.items():
         print(f"  of which direction {direction} (its results, figures and LaTeX): "
               f"{seconds:.1f} s (goal <= {DIRECTION_GOAL_S[direction]} s)")

@@ -18,7 +18,7 @@ WORKLOADS = (("intro sweep", 5, 2, 6, False, 500), ("main sweep", 20, 5, 7, Fals
 def _train(instances: int, n: int, m: int, privileged: bool, steps: int,
            sparsities: torch.Tensor) -> float:
     g = torch.Generator().manual_seed(0)
-    model = ToyModel.init(instances, n, m, g, privileged=privileged)
+    model = ToyModel.init(range(instances), n, m, privileged=privileged)
     imp = importance(n, 0.9).expand(instances, n)
     density = (1 - sparsities)[:, None].expand(instances, n)
     t = time.perf_counter()

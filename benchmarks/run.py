@@ -15,14 +15,18 @@ from benchmarks import (
     bench_acquisitions,
     bench_continual,
     bench_explore,
+    bench_flops,
     bench_quick_dag,
     bench_seed_vectorisation,
+    bench_stacked,
     bench_toy_instances,
     bench_train_loop,
 )
 
 BENCHMARKS = {
     "train_loop": bench_train_loop.main,
+    "stacked": bench_stacked.main,
+    "flops": bench_flops.main,
     "seed_vectorisation": bench_seed_vectorisation.main,
     "toy_instances": bench_toy_instances.main,
     "acquisitions": bench_acquisitions.main,

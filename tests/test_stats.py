@@ -15,7 +15,6 @@ from rose.stats import (
     holm,
     mean_interval,
     paired_against,
-    paired_comparison,
     paired_contrast,
     summarize,
     summarize_frame,
@@ -146,19 +145,6 @@ def test_paired_contrast_drops_nan_pairs_and_degenerate_cases_are_explicit():
     assert same.p_value == 1.0 and same.ci_low == same.ci_high == 0.0
     with pytest.raises(ValueError):
         paired_contrast([1.0, 2.0], [1.0])
-
-
-def test_paired_comparison_is_the_t_based_contrast():
-    rng = np.random.default_rng(1)
-    b = rng.normal(0.9, 0.02, size=12)
-    a = b + 0.01 + rng.normal(0, 0.001, size=12)
-    r = paired_comparison(a, b)
-    c = paired_contrast(a, b)
-    assert r.mean_difference == pytest.approx(0.01, abs=0.001)
-    assert r.ci_low > 0 and r.p_value < 0.001 and r.n == 12
-    assert (r.ci_low, r.ci_high, r.p_value) == (c.ci_low, c.ci_high, c.p_value)
-    with pytest.raises(ValueError):
-        paired_comparison([1.0, 2.0], [1.0])
 
 
 # ---------------------------------------------------------------------------- Holm

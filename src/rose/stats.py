@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -254,23 +254,6 @@ def paired_contrast(a: Sequence[float | None], b: Sequence[float | None],
     p = float(sps.ttest_1samp(d, 0.0).pvalue)
     sd = float(d.std(ddof=1))
     return PairedContrast(mean, lo, hi, p, n, sd, detectable_effect(sd, n, alpha, power))
-
-
-@dataclass(frozen=True)
-class PairedComparison:
-    mean_difference: float  # mean of a - b over seeds
-    ci_low: float           # Student-t interval (was a percentile bootstrap)
-    ci_high: float
-    p_value: float          # two-sided paired t-test (was Wilcoxon signed-rank)
-    n: int
-    sd: float = float("nan")
-    detectable: float = float("nan")
-
-
-def paired_comparison(a: Sequence[float], b: Sequence[float], **kwargs) -> PairedComparison:
-    """Compatibility wrapper around :func:`paired_contrast` (same numbers: paired t-interval
-    and paired t-test p-value). ``kwargs``: confidence, alpha, power."""
-    return PairedComparison(**asdict(paired_contrast(a, b, **kwargs)))
 
 
 # --------------------------------------------------------------------------------------------

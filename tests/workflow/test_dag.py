@@ -27,11 +27,16 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     assert (built / "figures/baseline/learning_curves.pdf").stat().st_size > 1000
     sup = cfg["superposition"]
     shortcut = pd.read_csv(built / "results/superposition/shortcut_runs.csv")
-    lams = 1 + len(sup["shortcut"]["lams"])           # lambda = 0 is always run as reference
-    per_variant = {v: lams if spec["penalty"] != "none" else 1
-                   for v, spec in sup["shortcut"]["variants"].items()}
+    grids = sup["shortcut"]["grids"]                   # a variant without a grid: lambda = 0
+    per_variant = {v: len(grids[v]["lam"]) if v in grids else 1
+                   for v in sup["shortcut"]["variants"]}
     assert len(shortcut) == len(cfg["seeds"]) * len(sup["shortcut"]["benchmarks"]) * sum(
         per_variant.values())
+    for direction in ("superposition", "active", "continual", "explore"):
+        family = pd.read_csv(built / f"results/{direction}/primary.csv")
+        assert len(family) == len(cfg[direction]["primary"])
+        assert (family.p_holm >= family.p_value - 1e-12).all()
+    assert not list((built / "results").rglob("resume.ckpt"))   # finished jobs leave none
     for name in ("geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"):
         meta = PdfReader(built / f"figures/superposition/{name}.pdf").metadata
         assert "rule=figures_superposition" in meta["/Keywords"]

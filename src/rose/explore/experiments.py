@@ -234,15 +234,12 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
                 block["momentum"], block["weight_decay"])
     tables = {"runs": [], "history": [], "walk": [], "curves": [], "surface": [],
               "trajectory": [], "spectrum": []}
-    start_meas: dict[float, dict] = {}
+    start_meas: dict[str, dict] = {}     # str(start_epochs) -> measurements
     for arm in arms_for(block, setting):
-        if arm.contour is not None and arm.start_epochs not in start_meas:
-            # arms that start walking at the same time share the start's measurements
-            start_meas[arm.start_epochs] = job.unit(
-                f"walk_start/{arm.start_epochs}", lambda arm=arm: _start_measurement(
-                    net, theta0, data, arm, base, m, seeds, job))
         rows = job.unit(arm.name, lambda arm=arm: _arm_unit(
             net, theta0, data, arm, base, m, seeds, setting, block, start_meas, job))
+        # contour arms that start walking at the same time share the start's measurements
+        start_meas.update(rows.pop("start_meas"))
         for k, v in rows.items():
             tables[k].extend(v)
         done = [r["final_test_acc"] for r in rows["runs"]]
@@ -254,49 +251,33 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     job.finish()
 
 
-def _start_measurement(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm,
-                       base: Base, m: dict, seeds: list[int], job: Job) -> dict:
-    """Sharpness at the point where contour arms starting after ``arm.start_epochs`` walk."""
-    if arm.start_epochs == 0:
-        theta = theta0
-    else:
-        pre = Arm(f"{arm.name}_start", "sgd", "steps", {})
-        pre_base = Base(1, base.batch_size, base.lr, base.momentum, base.weight_decay,
-                        base.divergence_factor)
-        theta = _descend_epochs(net, theta0, data, pre, pre_base, arm.start_epochs, seeds, job)
-    return measure(net, theta, data, m, seeds[0])
-
-
-def _descend_epochs(net, theta0, data, arm, base, epochs: float, seeds, job) -> torch.Tensor:
-    """The SGD steps a contour arm takes before its walk (the same sampler and seed)."""
-    from rose.explore.trainer import Sampler, _Run
-
-    run = _Run(net, theta0, data, arm, base, seeds[0], job)
-    run.sgd_phase(round(epochs * Sampler(data, base.batch_size, seeds[0]).per_epoch),
-                  run.per_epoch, "descent")
-    return run.param.detach().clone()
-
-
 def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
               m: dict, seeds: list[int], setting: str, block: dict,
-              start_meas: dict[float, dict], job: Job) -> dict[str, list[dict]]:
-    """Train one arm for every seed, measure it, and return its rows of every table."""
+              start_meas: dict[str, dict], job: Job) -> dict:
+    """Train one arm for every seed, measure it, and return its rows of every table (and, for
+    the first contour arm to walk after ``start_epochs``, the measurements at the walk's
+    start, which later arms with the same start reuse)."""
     dev = theta0.device
     alphas = np.linspace(-1, 1, m["curve_points"])
     grid = np.linspace(-1, 1, m["surface_points"])
     res = train_arm(net, theta0, data, arm, base, seeds[0], job)
     meas = measure(net, res.theta, data, m, seeds[0])
-    walk_meas = None
+    walk_meas, new_start = None, {}
     if res.walk is not None:
+        key = str(arm.start_epochs)
+        if key not in start_meas:
+            new_start[key] = measure(net, res.theta_walk_start, data, m, seeds[0])
+        start = {**start_meas, **new_start}[key]
         # the ablation job reports accuracies and final sharpness only
-        walk_meas = {"start": start_meas[arm.start_epochs],
+        walk_meas = {"start": start,
                      "end": measure(net, res.theta_walk_end, data, m, seeds[0])
                      if setting != ABLATION else
-                     {k: np.full(len(seeds), np.nan) for k in start_meas[arm.start_epochs]}}
+                     {k: np.full(len(seeds), np.nan) for k in start}}
     out = {"runs": _run_rows(setting, arm, res, theta0, seeds, meas, walk_meas),
            "history": [{"setting": setting, "arm": arm.name, "seed": seeds[r.pop("seed_row")],
                         **r} for r in (dict(h) for h in res.history)],
-           "walk": [], "curves": [], "surface": [], "trajectory": [], "spectrum": []}
+           "walk": [], "curves": [], "surface": [], "trajectory": [], "spectrum": [],
+           "start_meas": new_start}
     ok = torch.isfinite(res.theta).all(-1, keepdim=True)
     th = torch.where(ok, res.theta, theta0)
     d = filter_normalized_direction(net, th, generator(seeds[0] + 1, dev))

@@ -14,9 +14,9 @@ import torch
 from rose.contrasts import check_contrasts
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
-from rose.tuning import check_grids
 from rose.superposition import geometry
 from rose.superposition.toy_model import ToyModel, importance, sample_features, train_toy
+from rose.tuning import check_grids
 
 
 def check_config(block: dict) -> None:
