@@ -56,11 +56,11 @@ def main() -> None:
               f"{rate / peak:.2f} of peak")
     # toy models: elementwise and tiny matmuls, far from any matmul peak by construction
     n, m, inst = 20, 5, 42
-    model = ToyModel.init(range(inst), n, m)
     imp = importance(n, 0.7).expand(inst, n)
     density = torch.full((inst, n), 0.1)
 
     def toy():
+        model = ToyModel.init(range(inst), n, m)
         train_toy(model, imp, density, 20, 1024, 1e-3, torch.Generator().manual_seed(0))
     t = median_time(toy, 5) / 20
     rate = flops_of(toy) / 20 / t / 1e9
