@@ -74,3 +74,23 @@ def test_another_spec_starts_afresh_and_a_corrupt_file_is_refused(tmp_path, caps
     (tmp_path / "resume.ckpt").write_bytes(b"ROSECKP1" + b"0" * 40)
     with pytest.raises(CorruptCheckpointError):
         Job(tmp_path, {"a": 1})
+
+
+def test_a_checkpoint_of_other_code_or_another_device_is_not_resumed(tmp_path, monkeypatch):
+    import rose.engine as engine
+
+    job = Job(tmp_path, {"a": 1}, every_seconds=0)
+    job.unit("u", lambda: 1)
+    assert Job(tmp_path, {"a": 1}).resumed
+    assert not Job(tmp_path, {"a": 1}, device="meta").resumed
+    monkeypatch.setattr(engine, "code_version", lambda: "edited")
+    assert not Job(tmp_path, {"a": 1}).resumed
+
+
+def test_resumed_values_are_copies(tmp_path):
+    job = Job(tmp_path, {"a": 1}, every_seconds=0)
+    first = job.unit("u", lambda: {"x": np.zeros(3), "t": torch.zeros(2)})
+    first["x"][:] = 5
+    first["t"] += 5
+    again = job.unit("u", lambda: None)
+    assert again["x"].sum() == 0 and again["t"].sum() == 0

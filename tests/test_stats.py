@@ -140,7 +140,13 @@ def test_paired_contrast_drops_nan_pairs_and_degenerate_cases_are_explicit():
     assert all(math.isnan(v) for v in (one.ci_low, one.ci_high, one.p_value, one.detectable))
     shift = paired_contrast([0.93, 0.95, 0.91], [0.92, 0.94, 0.90])  # d = 0.01 up to rounding
     assert shift.ci_low == shift.ci_high == shift.mean_difference
-    assert shift.mean_difference == pytest.approx(0.01) and shift.p_value == 0.0
+    assert shift.mean_difference == pytest.approx(0.01) and math.isnan(shift.p_value)
+    # a constant gap carries no verdict, and still counts in its family's Holm m
+    fam = contrast_family(pd.DataFrame({"contrast": ["const", "real"],
+                                        "a": [[0.93, 0.95, 0.91], [0.5, 0.61, 0.72, 0.8]],
+                                        "b": [[0.92, 0.94, 0.90], [0.4, 0.50, 0.60, 0.7]]}))
+    assert fam.verdict[0] == "not detected" and math.isnan(fam.p_holm[0])
+    assert fam.p_holm[1] == pytest.approx(min(1.0, 2 * fam.p_value[1]))
     same = paired_contrast([0.9, 0.8], [0.9, 0.8])
     assert same.p_value == 1.0 and same.ci_low == same.ci_high == 0.0
     with pytest.raises(ValueError):

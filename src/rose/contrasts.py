@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from rose.stats import EMPTY_FAMILY, contrast_family, verdict_sentence
@@ -82,9 +83,14 @@ def evaluate(runs: pd.DataFrame, declared: Sequence[Mapping[str, str]], arm_col:
             sub = sub[sub[g] == v]
         a = sub[sub[arm_col] == c.arm].set_index(seed_col)[c.metric]
         b = sub[sub[arm_col] == c.reference].set_index(seed_col)[c.metric]
+        for side in (a, b):
+            if not side.index.is_unique:
+                raise ValueError(f"contrast {c.name}: more than one row per seed; give the "
+                                 "grouping key that makes a seed's row unique")
         seeds = sorted(set(a.index) & set(b.index))
+        complete = [s for s in seeds if np.isfinite(a[s]) and np.isfinite(b[s])]
         rows.append({"contrast": c.name, **c.where, "arm": c.arm, "reference": c.reference,
-                     "metric": c.metric, "seeds": ",".join(str(s) for s in seeds),
+                     "metric": c.metric, "seeds": ",".join(str(s) for s in complete),
                      "a": a.loc[seeds].to_numpy(float), "b": b.loc[seeds].to_numpy(float)})
     if not rows:
         raise ValueError(EMPTY_FAMILY)

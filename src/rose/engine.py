@@ -12,8 +12,10 @@ in one checkpoint file (``<out_dir>/resume.ckpt``, written atomically and sha256
 rose.checkpoint, loaded with ``weights_only=True``). A unit found finished is not recomputed; a
 loop that finds its state resumes from it. The file is saved at the end of every unit and,
 inside a loop, when ``every_seconds`` have passed since the last save (0: at every tick).
-A checkpoint written for another spec (other config, seeds or code version key) is ignored
-with a message, never used; a corrupt one raises CorruptCheckpointError and is left in place.
+A checkpoint written for another spec is ignored with a message, never used: the spec a job
+gives, the version of rose's code that runs it (rose.provenance.code_version: a job killed
+before an edit of the library starts again) and the device it runs on (generator states are
+device-specific). A corrupt one raises CorruptCheckpointError and is left in place.
 
 What a unit returns and what a loop saves must be plain data: tensors, numpy arrays, pandas
 DataFrames, numpy generators' states, and dicts / lists / tuples of those and Python scalars.
@@ -34,7 +36,8 @@ import pandas as pd
 import torch
 
 from rose.checkpoint import load_checkpoint, save_checkpoint
-from rose.provenance import stable_hash
+from rose.device import Device, resolve_device
+from rose.provenance import code_version, stable_hash
 
 RESUME_FILE = "resume.ckpt"
 
@@ -65,9 +68,11 @@ def to_plain(obj: Any) -> Any:
 
 def from_plain(obj: Any) -> Any:
     """The inverse of :func:`to_plain`."""
+    if isinstance(obj, torch.Tensor):      # copies: the caller may change what it gets back
+        return obj.clone()
     if isinstance(obj, dict):
         if "__ndarray__" in obj:
-            return obj["__ndarray__"].numpy()
+            return obj["__ndarray__"].numpy().copy()
         if "__strings__" in obj:
             return np.array(obj["__strings__"], dtype=object).reshape(obj["shape"])
         if "__frame__" in obj:
@@ -105,9 +110,11 @@ def set_rng_states(state: dict[str, Any], *generators: torch.Generator | np.rand
 class Job:
     """The resumable state of one direction job (see the module docstring)."""
 
-    def __init__(self, out_dir: str | Path, spec: Any, every_seconds: float = 60.0) -> None:
+    def __init__(self, out_dir: str | Path, spec: Any, every_seconds: float = 60.0,
+                 device: Device = "cpu") -> None:
         self.path = Path(out_dir) / RESUME_FILE
-        self.spec_hash = stable_hash(spec)
+        self.spec_hash = stable_hash({"spec": spec, "code": code_version(),
+                                      "device": str(resolve_device(device))})
         self.every = float(every_seconds)
         self.units: dict[str, Any] = {}
         self.loop_unit: str | None = None

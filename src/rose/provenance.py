@@ -6,6 +6,7 @@ short id that is written next to every output, into figure metadata and into the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -21,6 +22,18 @@ def canonical_json(obj: Any) -> str:
 def stable_hash(obj: Any, length: int = 12) -> str:
     """sha256 of the canonical JSON of ``obj``, truncated to ``length`` hex digits."""
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+@functools.lru_cache(maxsize=1)
+def code_version(length: int = 12) -> str:
+    """sha256 of every source file of the installed rose package (its .py files, in path order):
+    what a job's results depend on, whether or not the tree is a git checkout."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:length]
 
 
 def git_commit(cwd: str | Path = ".") -> str:

@@ -127,6 +127,9 @@ def stratified_partition(strata: np.ndarray, sizes: Mapping[str, int | float], s
         raise ValueError(f"{name}: parts {want} do not fit a population of {n}")
     if rest:
         want[rest[0]] = n - fixed
+    empty = [k for k, v in want.items() if v == 0 and sizes[k] != 0]
+    if empty:
+        raise ValueError(f"{name}: parts {empty} of a population of {n} would be empty")
     rng = _rng(seed)
     values, inverse = np.unique(strata, return_inverse=True)
     members = [rng.permutation(np.flatnonzero(inverse == c)) for c in range(len(values))]

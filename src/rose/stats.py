@@ -232,7 +232,9 @@ def paired_contrast(a: Sequence[float | None], b: Sequence[float | None],
     (scipy.stats.ttest_1samp); detectable: :func:`detectable_effect` (sd(d), n, alpha, power).
 
     Degenerate cases: n < 2 gives a NaN interval, p and sd; all differences equal (up to
-    rounding) and nonzero gives a point interval with p = 0.0; all zero gives p = 1.0.
+    rounding) and nonzero gives a point interval and p = NaN (a t-test of zero variance is not
+    defined, and a gap that never varies, e.g. on discrete accuracies at few seeds, is no
+    evidence a verdict word could rest on); all zero gives p = 1.0.
     ValueError if ``a`` and ``b`` have different shapes."""
     if np.shape(np.asarray(a, dtype=object)) != np.shape(np.asarray(b, dtype=object)):
         raise ValueError("a paired contrast needs one value per seed for both methods "
@@ -247,7 +249,7 @@ def paired_contrast(a: Sequence[float | None], b: Sequence[float | None],
         return PairedContrast(mean, nan, nan, nan, n, nan, nan)
     scale = float(max(np.max(np.abs(a[keep])), np.max(np.abs(b[keep]))))
     if _is_constant(d, scale):
-        p = 1.0 if abs(mean) <= 1e-12 * max(scale, np.finfo(float).tiny) else 0.0
+        p = 1.0 if abs(mean) <= 1e-12 * max(scale, np.finfo(float).tiny) else nan
         mean = 0.0 if p == 1.0 else mean
         return PairedContrast(mean, mean, mean, p, n, 0.0, 0.0)
     lo, hi = _t_interval(d, confidence)
@@ -315,8 +317,8 @@ def contrast_family(rows: pd.DataFrame, confidence: float = CONFIDENCE, alpha: f
     mean_difference, ci_low, ci_high, sd, p_value (:func:`paired_contrast`), p_holm
     (:func:`holm` over all rows of this family), detectable and verdict (:func:`verdict`).
 
-    ``detectable`` is :func:`detectable_effect` at level alpha / m, m the number of contrasts
-    with a finite p: the level Holm applies to the smallest p-value, so it is the effect a
+    ``detectable`` is :func:`detectable_effect` at level alpha / m, m the number of declared
+    contrasts: the level Holm applies to the smallest p-value, so it is the effect a
     contrast needs to be declared with this family's correction (a conservative, Bonferroni
     bound for the other contrasts). ValueError for a family of zero contrasts."""
     df = pd.DataFrame(rows)
@@ -329,8 +331,11 @@ def contrast_family(rows: pd.DataFrame, confidence: float = CONFIDENCE, alpha: f
     results = [paired_contrast(r.a, r.b, confidence=confidence, alpha=alpha, power=power)
                for r in df.itertuples(index=False)]
     p = np.array([r.p_value for r in results], dtype=float)
-    p_holm = holm(p)
-    m = max(int(np.isfinite(p).sum()), 1)
+    # every declared contrast counts in the family: one whose p is not estimable (n < 2, or a
+    # gap that never varies) enters Holm's m as p = 1, so the family's correction never
+    # weakens silently; its own adjusted p stays NaN
+    p_holm = np.where(np.isfinite(p), holm(np.where(np.isfinite(p), p, 1.0)), np.nan)
+    m = len(df)
     out = df[labels].reset_index(drop=True).copy()
     out["n"] = [r.n for r in results]
     out["mean_difference"] = [r.mean_difference for r in results]

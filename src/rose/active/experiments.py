@@ -79,7 +79,7 @@ def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_cs
     out = Path(rounds_csv).parent
     out.mkdir(parents=True, exist_ok=True)
     job = Job(out / benchmark, {"active_learning": block, "benchmark": benchmark,
-                                "seeds": seeds}, checkpoint_seconds)
+                                "seeds": seeds}, checkpoint_seconds, device)
     rounds, comp = job.unit("loop", lambda: active_learning(
         splits, list(block["acquisitions"]), seeds, block["loop"], block["model"], params,
         device, job))
@@ -97,7 +97,7 @@ def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str |
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     job = Job(out.parent / benchmark, {"curriculum": block, "benchmark": benchmark,
-                                       "seeds": seeds}, checkpoint_seconds)
+                                       "seeds": seeds}, checkpoint_seconds, device)
     df = curriculum(splits, list(cfg["methods"]), seeds, cfg, block["model"],
                     block["loop"]["min_group_size"], device, job)
     df.assign(benchmark=benchmark).to_csv(out, index=False)

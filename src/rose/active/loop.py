@@ -2,7 +2,8 @@
 
 Per seed: one class-stratified random initial labelled set and one set of initial weights,
 shared by all acquisitions (equal, paired start), then
-``rounds`` rounds of: train (from scratch or warm start from last round's weights, fresh Adam),
+``rounds`` rounds of: train (``scratch``: from the seed's initial weights again, as BaaL resets
+its model every round; ``warm``: from last round's weights; a fresh Adam either way),
 evaluate, acquire ``round_size`` labels. Every acquisition holds the same number of labels in a
 round, so each round trains all instances as one batched model (:mod:`rose.active.learner`).
 Evaluation after every round's training (including the last): test-environment accuracy,

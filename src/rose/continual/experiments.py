@@ -163,7 +163,7 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     job = Job(out, {"continual": block, "stream": stream_name, "seeds": seeds},
-              checkpoint_seconds)
+              checkpoint_seconds, device)
     tables: list[list[dict]] = [[], [], [], []]
     by_kind: dict[tuple, list[tuple[str, Arm]]] = {}
     for group, arm in arms:

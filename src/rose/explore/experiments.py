@@ -36,7 +36,7 @@ from rose.measure.landscape import (
 )
 from rose.measure.sharpness import adaptive_sharpness, sigma_prime
 from rose.nn import StackedNet
-from rose.sampling import stratified_partition
+from rose.sampling import stratified_partition, stratified_sample
 
 ABLATION = "ablation"
 
@@ -125,7 +125,8 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
                  device: Device = "cpu") -> tuple[Data, dict]:
     """The setting's prepared split on ``device``, each seed's noisy labels, and the two
     class-stratified training samples: the measurement probe (``measure.probe``) and the
-    contour walk's batch (the largest walk ``probe`` of the setting's arms), drawn apart."""
+    contour walk's batch (the largest walk ``probe`` of the setting's arms; an arm with a
+    smaller ``probe`` walks on a stratified sample of it), drawn apart."""
     spec = block["settings"][block["ablation"]["setting"] if setting == ABLATION else setting]
     split = load(Path(data_dir) / f"{spec['dataset']}.npz")
     C = split.n_classes
@@ -136,11 +137,16 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
             noisy[k].append(symmetric_noise(split.y[k].numpy(), spec["label_noise"], C, rng))
     y_clean = split.y["train"].numpy()
     n = len(y_clean)
-    walk = max([a.contour.probe for a in arms_for(block, setting) if a.contour] or [0])
-    walk = min(walk, n // 2)
+    sizes = sorted({min(a.contour.probe, n // 2) for a in arms_for(block, setting)
+                    if a.contour})
+    walk = max(sizes or [0])
     probe = min(block["measure"]["probe"], n - walk)
     parts = stratified_partition(y_clean, {"probe": probe, "walk": walk, "rest": -1},
                                  [seeds[0], 31], name="explore.probe")
+    # an arm walking on fewer examples takes its own stratified sample of the walk set
+    walks = {k: (parts["walk"] if k == walk else
+                 stratified_sample(y_clean, k, [seeds[0], 32, k], name="explore.walk_batch",
+                                   within=parts["walk"])) for k in sizes}
     dev = resolve_device(device)
     X = split.X["train"].to(dev)
     y_train = as_tensor(np.stack(noisy["train"]), dev)
@@ -148,7 +154,7 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
     data = Data(X, y_train, split.y["train"].to(dev), split.X["val"].to(dev),
                 as_tensor(np.stack(noisy["val"]), dev), split.X["test"].to(dev),
                 split.y["test"].to(dev), X[probe_idx], y_train[:, probe_idx], probe_idx,
-                as_tensor(parts["walk"], dev), C)
+                {k: as_tensor(v, dev) for k, v in walks.items()}, C)
     return data, {**spec, "input_shape": split.input_shape}
 
 
@@ -225,7 +231,8 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"explore": block, "setting": setting, "seeds": seeds}, checkpoint_seconds)
+    job = Job(out, {"explore": block, "setting": setting, "seeds": seeds}, checkpoint_seconds,
+              device)
     data, spec = load_setting(block, setting, seeds, data_dir, dev)
     m = block["measure"]
     net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
@@ -264,7 +271,9 @@ def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base:
     meas = measure(net, res.theta, data, m, seeds[0])
     walk_meas, new_start = None, {}
     if res.walk is not None:
-        key = str(arm.start_epochs)
+        # arms that walk from theta0 share its measurements; an arm that descends first walks
+        # from its own point (its lr, weight decay, budget may differ)
+        key = "theta0" if arm.start_epochs == 0 else arm.name
         if key not in start_meas:
             new_start[key] = measure(net, res.theta_walk_start, data, m, seeds[0])
         start = {**start_meas, **new_start}[key]

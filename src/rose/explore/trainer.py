@@ -66,8 +66,7 @@ class Data:
     X_probe: torch.Tensor            # the measurement probe [B, ...]
     y_probe: torch.Tensor            # its labels per seed [S, B]
     probe_index: torch.Tensor        # its positions in the training set
-    walk_index: torch.Tensor         # the walk batch's positions (a contour arm uses its first
-    #                                  ``contour.probe``; the sample is in random order)
+    walk_index: dict[int, torch.Tensor]   # walk size -> the walk batch's training positions
     n_classes: int
 
 
@@ -365,8 +364,7 @@ class _Run:
                 self.phase, self.k = 1, 0
             if self.phase == 1:
                 self.walk_start = self.param.detach().clone()
-                # the first ``probe`` of the walk sample: a random (shuffled) subset of it
-                idx = data.walk_index[:arm.contour.probe]
+                idx = data.walk_index[min(arm.contour.probe, len(data.X_train) // 2)]
                 chosen, walk = contour_walk(self.net, self.param.detach(), data.X_train[idx],
                                             data.y_train[:, idx], arm.contour, self.seed)
                 n_probe = len(idx)

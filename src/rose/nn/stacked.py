@@ -112,8 +112,8 @@ class StackedNet:
         self.n_out = n_out
         self.activation = self.arch.get("activation", "relu")
         self.k = int(self.arch.get("k", 1))
-        with torch.device("cpu"):
-            template = self.template()
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+            template = self.template()      # (building it draws from the global RNG)
         slots, off = [], 0
         for name, p in template.named_parameters():
             linear = p.dim() == 2

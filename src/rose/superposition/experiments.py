@@ -88,7 +88,7 @@ def toy_sweep(params: dict, outdir: str | Path, threads: int = 1, device: Device
     dev = resolve_device(device)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"toy_sweep": params}, checkpoint_seconds)
+    job = Job(out, {"toy_sweep": params}, checkpoint_seconds, device)
     S = np.repeat(np.asarray(params["sparsities"], dtype=np.float32), params["seeds"])
     keys = pd.DataFrame({"sparsity": S,
                          "seed": np.tile(np.arange(params["seeds"]), len(params["sparsities"]))})
@@ -125,7 +125,7 @@ def phase(params: dict, out_csv: str | Path, threads: int = 1, device: Device = 
     p = np.geomspace(*params["density_range"], params["n_density"])
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
-    job = Job(out.parent, {"phase": params}, checkpoint_seconds)
+    job = Job(out.parent, {"phase": params}, checkpoint_seconds, device)
     df = job.unit("train", lambda: phase_diagram(
         r, p, params["seeds"], params["steps"], params["batch_size"], params["lr"],
         params["seed"], device, job))
@@ -154,7 +154,8 @@ def toy_penalty(params: dict, variant_name: str, outdir: str | Path, threads: in
     v = params["variants"][variant_name]
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"toy_penalty": params, "variant": variant_name}, checkpoint_seconds)
+    job = Job(out, {"toy_penalty": params, "variant": variant_name}, checkpoint_seconds,
+              device)
     grid = pd.MultiIndex.from_product(
         [params["sparsities"], _lams(v, params["lams"]), range(params["seeds"])],
         names=["sparsity", "lam", "seed"]).to_frame(index=False)
@@ -214,7 +215,7 @@ def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     job = Job(out.parent / benchmark, {"shortcut": params, "benchmark": benchmark,
-                                       "seeds": seeds}, checkpoint_seconds)
+                                       "seeds": seeds}, checkpoint_seconds, device)
     frames = []
     for name, v in params["variants"].items():
         def run(v=v, name=name) -> pd.DataFrame:
