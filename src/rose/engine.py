@@ -107,6 +107,28 @@ def set_rng_states(state: dict[str, Any], *generators: torch.Generator | np.rand
             g.bit_generator.state = s
 
 
+def training_state(weights: torch.Tensor | list[torch.Tensor], optimizer: torch.optim.Optimizer,
+                   generators: tuple = (), diverged_at: np.ndarray | None = None) -> dict:
+    """What every stacked training loop checkpoints: its weights (one tensor or a list), its
+    optimiser, the global and the given generators' RNG states, and its divergence record."""
+    return {"weights": [w.detach() for w in weights] if isinstance(weights, list)
+            else weights.detach(), "optimizer": optimizer.state_dict(),
+            "rng": rng_states(*generators), "diverged_at": diverged_at}
+
+
+@torch.no_grad()
+def restore_training(state: dict, weights: torch.Tensor | list[torch.Tensor],
+                     optimizer: torch.optim.Optimizer, generators: tuple = ()) -> None:
+    """The inverse of :func:`training_state` (the divergence record is the caller's)."""
+    if isinstance(weights, list):
+        for w, v in zip(weights, state["weights"], strict=True):
+            w.copy_(v)
+    else:
+        weights.copy_(state["weights"])
+    optimizer.load_state_dict(state["optimizer"])
+    set_rng_states(state["rng"], *generators)
+
+
 class Job:
     """The resumable state of one direction job (see the module docstring)."""
 

@@ -43,7 +43,7 @@ from rose.continual.distances import Reference, empirical_fisher, euclidean, ldi
 from rose.continual.streams import Stream
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.divergence import Divergence, chance_loss
-from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.engine import Job, NoJob, restore_training, training_state
 from rose.nn import StackedNet
 from rose.sampling import stratified_sample
 
@@ -187,17 +187,13 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
           "steps": torch.zeros(I, dtype=torch.long, device=dev)}
     saved = job.resume()
     if saved is not None:
-        with torch.no_grad():
-            theta.copy_(saved["theta"])
-        opt.load_state_dict(saved["opt"])
-        set_rng_states(saved["rng"], g)
+        restore_training(saved, theta, opt, (g,))
         div.load(saved["diverged_at"])
         st = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v)
               for k, v in saved["state"].items()}
 
     def snapshot() -> dict:
-        return {"theta": theta, "opt": opt.state_dict(), "rng": rng_states(g),
-                "diverged_at": div.state(), "state": st}
+        return {**training_state(theta, opt, (g,), div.state()), "state": st}
 
     while st["t"] < n_batches:
         t = st["t"]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from rose.data.colored_mnist import Environment, colour_images, recolour
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.divergence import Divergence, chance_loss
-from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.engine import Job, NoJob, restore_training, training_state
 from rose.nn import StackedNet
 from rose.sampling import stratified_partition
 from rose.superposition.geometry import concept_selectivity, unit_concept_information
@@ -126,16 +126,12 @@ def train_shortcut(splits: list[dict[str, Environment]], lams: list[float], hidd
     start = 0
     state = job.resume()
     if state is not None:
-        with torch.no_grad():
-            theta.copy_(state["theta"])
-        opt.load_state_dict(state["opt"])
-        set_rng_states(state["rng"], g)
+        restore_training(state, theta, opt, (g,))
         div.load(state["diverged_at"])
         start = state["step"]
 
     def snapshot() -> dict:
-        return {"theta": theta.detach(), "opt": opt.state_dict(), "rng": rng_states(g),
-                "diverged_at": div.state(), "step": step + 1}
+        return {**training_state(theta, opt, (g,), div.state()), "step": step + 1}
 
     for step in range(start, steps):
         # one minibatch per seed, shared by its lambdas (paired)

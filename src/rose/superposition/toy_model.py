@@ -23,7 +23,7 @@ import torch
 
 from rose.device import Device, generator, resolve_device
 from rose.divergence import Divergence
-from rose.engine import Job, NoJob, rng_states, set_rng_states
+from rose.engine import Job, NoJob, restore_training, training_state
 from rose.nn.activations import hidden_activation
 from rose.superposition.penalties import activation_penalty, penalty_weight
 
@@ -144,19 +144,14 @@ def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: 
     start = 0
     state = job.resume()
     if state is not None:
-        with torch.no_grad():
-            for p, v in zip(model.parameters(), state["params"], strict=True):
-                p.copy_(v)
-        opt.load_state_dict(state["opt"])
-        set_rng_states(state["rng"], gen)
+        restore_training(state, model.parameters(), opt, (gen,))
         start, loss_sum, pen_sum = state["step"], state["loss_sum"].to(dev), \
             state["pen_sum"].to(dev)
         div.load(state["diverged_at"])
 
     def snapshot() -> dict:
-        return {"params": [p.detach() for p in model.parameters()], "opt": opt.state_dict(),
-                "rng": rng_states(gen), "step": step + 1, "loss_sum": loss_sum,
-                "pen_sum": pen_sum, "diverged_at": div.state()}
+        return {**training_state(model.parameters(), opt, (gen,), div.state()),
+                "step": step + 1, "loss_sum": loss_sum, "pen_sum": pen_sum}
 
     for step in range(start, steps):
         x = sample_features(density, batch_size, gen, rows)
