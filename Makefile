@@ -6,7 +6,7 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fon
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install tex reproduce figures test bench lint pull push clean
+.PHONY: install tex reproduce figures test bench mutation lint pull push clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ test: install tex
 bench: install
 	python benchmarks/run.py
 
+# mutation testing of the mechanism modules (mutmut): `make mutation`, or one module:
+# `make mutation MODULES=src/rose/continual/ball.py`
+mutation: install
+	python tests/mutation/run.py $(MODULES)
+
 # ruff, and `snakemake --lint` allowing only its conda notice (conda is deliberately optional)
 lint: install
 	pytest -q tests/workflow/test_lint.py
@@ -55,5 +60,5 @@ push: install
 	rose push
 
 clean:
-	rm -rf .snakemake logs results data/processed figures/baseline paper/generated/*.tex \
+	rm -rf .snakemake .mutation logs results data/processed figures/baseline paper/generated/*.tex \
 		paper/main.pdf report.html

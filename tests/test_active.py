@@ -488,3 +488,41 @@ def test_splits_leaving_no_pool_are_rejected():
     bad["split"] = {"test": 0.5, "val": 0.3, "holdout": 0.3}
     with pytest.raises(ValueError, match=r"active\.split"):
         check_config(bad)
+
+
+def test_train_domain_val_keeps_the_checkpoint_with_the_best_validation_accuracy(
+        cmnist_splits):
+    """Validation labels are the training labels flipped: validation accuracy only falls as
+    training fits, so the rule must hand back the initial weights, not the last ones."""
+    X, Y = stack(cmnist_splits, "pool")
+    seed_of = np.array([0, 1])
+    index = torch.arange(300).expand(2, -1)
+    spec = TrainSpec([16], 2, 200, 64, 1e-2, 0.0, 0.0, "train_domain_val", 20)
+    start = initial_model(X.shape[-1], spec, [0, 1], "cpu")
+    flipped = (X[:, :300], 1 - Y[:, :300])
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(0),
+                          init=start, val=flipped)
+    last = train_instances(X, Y, seed_of, index, TrainSpec([16], 2, 200, 64, 1e-2),
+                           torch.Generator().manual_seed(0), init=start)
+    acc0 = (predict(start, *flipped[:1], seed_of).argmax(-1) == flipped[1]).float().mean(1)
+    acc_last = (predict(last.model, *flipped[:1], seed_of).argmax(-1) ==
+                flipped[1]).float().mean(1)
+    assert (acc_last < acc0).all()                        # the case is what it claims
+    assert torch.equal(res.model.theta, start.theta)
+
+
+def test_badge_takes_the_points_whose_gradient_embedding_is_not_zero():
+    """A confident, correct prediction has a zero gradient embedding; D^2 sampling never picks
+    a point at distance 0 from a chosen centre, so the two uncertain points are always taken."""
+    rng = np.random.default_rng(0)
+    n = 40
+    probs = np.tile([[1.0, 0.0]], (n, 1))
+    probs[[7, 23]] = [[0.5, 0.5], [0.6, 0.4]]
+    emb = rng.normal(size=(n, 4))
+    for seed in range(5):
+        ctx = AcquisitionContext(probs=probs, emb=emb, labelled=np.array([0]),
+                                 candidates=np.arange(1, n), y=np.zeros(n, int),
+                                 group=np.zeros(n, int), n_groups=1,
+                                 rng=np.random.default_rng(seed))
+        picked = acquire("badge", ctx, 3)
+        assert {7, 23} <= set(picked.tolist())

@@ -21,11 +21,22 @@ from rose.continual.distances import (
     Reference,
     cka,
     empirical_fisher,
+    euclidean,
+    fisher_distance,
+    kl,
     ldifs,
     linear_cka,
 )
 from rose.continual.experiments import arms_from_config, check_config
-from rose.continual.learner import Arm, Settings, _reservoir, run
+from rose.continual.learner import Arm, Settings, run
+from rose.continual.penalties import (
+    consolidate_fisher,
+    ewc_penalty,
+    l2sp_penalty,
+    ldifs_penalty,
+    lwf_penalty,
+    reservoir,
+)
 from rose.continual.streams import make_stream
 from rose.nn import StackedNet
 
@@ -79,6 +90,7 @@ def test_rotated_first_task_is_unrotated(mnist14):
     assert any(np.allclose(img, x[i, 0]) for i in range(len(x)) if y[i] == st.test_y[0][0])
 
 
+@pytest.mark.sanity
 def test_streams_from_digits(tmp_path):
     from rose.continual.experiments import stream_run
 
@@ -229,7 +241,7 @@ def test_reservoir_keeps_every_sample_with_equal_probability():
         n_seen = torch.zeros(1, dtype=torch.long)
         stream = torch.arange(100, dtype=torch.float32).view(10, 1, 10, 1)
         for b in range(10):
-            _reservoir(mem_x, mem_y, n_seen, cap, stream[b], torch.zeros(1, 10,
+            reservoir(mem_x, mem_y, n_seen, cap, stream[b], torch.zeros(1, 10,
                                                                          dtype=torch.long), g)
         counts[mem_x[0, :, 0].long().numpy()] += 1
     p = counts / 400
@@ -273,6 +285,7 @@ def test_the_ball_holds_after_every_batch_of_a_real_stream(mnist14, distance):
     assert (rec.alpha < 1).any()                         # the constraint did bind
 
 
+@pytest.mark.sanity
 def test_finetuning_forgets_split_mnist_and_replay_beats_ewc(mnist14):
     x, y = mnist14
     streams = [make_stream("split", x, y, s, 5, 300, 10) for s in (0, 1)]
@@ -309,3 +322,140 @@ def test_controller_distance_without_a_radius_is_rejected():
     del bad["ball"]["euclidean"]
     with pytest.raises(ValueError, match=r"continual\.controllers\.distance"):
         check_config(bad)
+
+
+# ------------------------------------------------------------- penalties, by hand
+
+def test_ewc_and_l2sp_penalties_by_hand():
+    theta = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    anchor = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    fisher = torch.tensor([[5.0, 0.5, 2.0], [1.0, 0.0, 3.0]])
+    lam = torch.tensor([2.0, 4.0])
+    # row 0: 2/2 (0 + 0.5*4 + 2*4) = 10; row 1: 4/2 (1 + 0 + 3) = 8
+    assert ewc_penalty(theta, anchor, fisher, lam).tolist() == [10.0, 8.0]
+    # row 0: 2 (0 + 4 + 4) = 16; row 1: 4 * 3 = 12
+    assert l2sp_penalty(theta, anchor, lam).tolist() == [16.0, 12.0]
+
+
+def test_online_ewc_consolidation_decays_the_old_fisher_and_averages_the_task():
+    f_star = torch.tensor([[2.0, 4.0], [1.0, 1.0]])
+    task_sum = torch.tensor([[3.0, 3.0], [6.0, 0.0]])
+    out = consolidate_fisher(f_star, task_sum, 3, torch.tensor([0.5, 1.0]))
+    assert out.tolist() == [[2.0, 3.0], [3.0, 1.0]]
+    assert consolidate_fisher(f_star, task_sum, 0, torch.tensor([0.0, 0.0])).tolist() == \
+        task_sum.tolist()                                   # no batches: divide by one
+
+
+def test_lwf_penalty_is_the_tempered_kl_by_hand():
+    z = torch.tensor([[[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]]])          # [I=1, B=2, C=3]
+    z_old = torch.tensor([[[0.0, 2.0, 0.0], [1.0, -1.0, 0.0]]])
+    T = 2.0
+    p_old, p = torch.softmax(z_old / T, -1), torch.softmax(z / T, -1)
+    kl = (p_old * (p_old.log() - p.log())).sum(-1).mean(-1)
+    got = lwf_penalty(z, z_old, torch.tensor([3.0]), T)
+    assert got.item() == pytest.approx((3.0 * T ** 2 * kl).item(), rel=1e-5)
+    assert lwf_penalty(z, z, torch.tensor([3.0]), T).abs().item() < 1e-6
+
+
+def test_ldifs_penalty_scales_the_feature_distance():
+    a, b = torch.rand(2, 4, 5), torch.rand(2, 4, 5)
+    lam = torch.tensor([1.0, 10.0])
+    assert torch.allclose(ldifs_penalty([a], [b], lam), lam * ldifs([a], [b]))
+
+
+def test_penalties_in_the_learner_use_the_anchor_after_the_first_boundary(mnist14):
+    """EWC / L2-SP / LwF / LDIFS at lambda = 0 are fine-tuning; at lambda > 0 they are not,
+    and they leave the first task alone (nothing to preserve before a boundary)."""
+    x, y = mnist14
+    streams = [make_stream("split", x, y, 0, 2, 40, 10)]
+    ft = run(streams, [Arm("f", "sgd", 1)], SETTINGS, [0])
+    for kind, lam in (("ewc", 1e4), ("l2sp", 10.0), ("lwf", 10.0), ("ldifs_penalty", 1e3)):
+        off = run(streams, [Arm("p", kind, 1, lam=0.0)], SETTINGS, [0])
+        on = run(streams, [Arm("p", kind, 1, lam=lam)], SETTINGS, [0])
+        np.testing.assert_allclose(off.anytime, ft.anytime, atol=1e-6)
+        first = on.eval_batch <= 4                        # the first task's 4 batches
+        np.testing.assert_allclose(on.anytime[:, first], ft.anytime[:, first], atol=1e-6)
+        assert not np.allclose(on.anytime, ft.anytime), kind
+
+
+def test_distances_closed_forms():
+    a = torch.tensor([[3.0, 4.0, 0.0]])
+    assert euclidean(a, torch.zeros(1, 3)).item() == pytest.approx(5.0)
+    assert euclidean(a, a).item() == pytest.approx(1e-10, rel=1e-3)   # sqrt(EPS^2)
+    f = torch.tensor([[1.0, 4.0, 9.0]])
+    assert fisher_distance(torch.ones(1, 3), torch.zeros(1, 3), f).item() == \
+        pytest.approx(14 ** 0.5)
+    assert fisher_distance(a, a, f).item() == pytest.approx(1e-10, rel=1e-3)
+    # KL of two batches of two points and three classes, by hand (B != C on purpose)
+    z_ref = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    z = torch.tensor([[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]])
+    p, q = torch.softmax(z_ref, -1), torch.softmax(z, -1)
+    want = (p * (p.log() - q.log())).sum(-1).mean()
+    assert kl(z, z_ref).item() == pytest.approx(want.item(), rel=1e-5)
+    assert linear_cka(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2)).item() == 0.0   # no NaN
+    with pytest.raises(ValueError, match="unknown distance 'wasserstein'"):
+        Reference(*_model(1), torch.randn(1, 3, 6)).distance("wasserstein")
+    with pytest.raises(ValueError, match="fisher distance needs a Fisher estimate"):
+        Reference(*_model(1), torch.randn(1, 3, 6)).distance("fisher")
+
+
+def test_enforcement_edge_cases_by_hand():
+    net, ref_theta = _model(3)
+    x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(2))
+    ref = Reference(net, ref_theta, x)
+    d = ref.distance("euclidean")
+    moved = _perturbed(ref_theta, [0.1, 0.1, 0.1])
+    end = moved.clone()
+    r = d(moved).clone()
+    r[1] = r[1] * 0.5
+    r[2] = 0.0
+    alpha = enforce(moved, ref.theta, d, "euclidean", r)
+    assert alpha[0] == 1.0 and torch.equal(moved[0], end[0])      # on the boundary: inside
+    assert alpha[1] == pytest.approx(0.5 * (1 - 1e-4), rel=1e-5)
+    assert alpha[2] == 0.0 and torch.equal(moved[2], ref.theta[2])  # r = 0: back to theta_ref
+    # bisection: alpha is a multiple of 2^-iters (20 by default)
+    feat = ref.distance("ldifs")
+    moved = _perturbed(ref_theta, [0.3, 0.3, 0.3])
+    a = enforce(moved, ref.theta, feat, "ldifs", 0.3 * feat(moved))
+    assert torch.all((a * 2 ** 20) == torch.round(a * 2 ** 20)) and torch.all(a < 1)
+
+
+def test_feature_distances_of_the_reference_are_the_functions_by_hand():
+    net, ref_theta = _model(2)
+    x = torch.randn(2, 6, 6)
+    ref = Reference(net, ref_theta, x)
+    moved = _perturbed(ref_theta, [0.2, 0.4])
+    logits, hidden = net.forward(moved, x)
+    taps = [a for _, a in hidden]
+    torch.testing.assert_close(ref.distance("ldifs")(moved), ldifs(taps, ref.taps))
+    torch.testing.assert_close(ref.distance("kl")(moved), kl(logits, ref.logits))
+    torch.testing.assert_close(ref.distance("cka")(moved), cka(taps, ref.taps))
+
+
+def test_metric_edge_cases():
+    one = np.array([[0.7]])
+    assert metrics.backward_transfer(one) == 0.0 and metrics.forgetting(one) == 0.0
+    two = np.array([[0.9, 0.1], [0.4, 0.8]])
+    assert metrics.backward_transfer(two) == pytest.approx(-0.5)
+    assert metrics.forgetting(two) == pytest.approx(0.5)
+    three = np.array([[0.5, 0.0, 0.0], [0.9, 0.6, 0.0], [0.7, 0.2, 0.8]])
+    # forgetting: best over the first T-1 rows minus the last: (0.9 - 0.7 + 0.6 - 0.2) / 2
+    assert metrics.forgetting(three) == pytest.approx(0.3)
+    stt = metrics.samples_to_threshold(np.array([[0.9], [0.9]]), np.array([0, 0]),
+                                       np.array([10, 20]), 0.8)
+    assert stt.dtype == float and stt.tolist() == [10.0]
+
+
+def test_controller_boundaries_and_scales():
+    r = torch.tensor([2.0, 2.0, 2.0])
+    rho = torch.tensor([0.25, 0.75, 0.8])                 # at the thresholds: unchanged
+    active = torch.tensor([True, True, True])
+    assert ctl.ratio_update(r, rho, active, 0.1, 100).tolist() == [2.0, 2.0, 4.0]
+    small = ctl.prequential_update(torch.tensor([1.0, 1.0]), torch.tensor([False, True]),
+                                   3.0, 0.1, 0.5, 2.0)
+    assert small.tolist() == [0.5, 2.0]                   # clipped at r_min and r_max
+    lam = ctl.dual_update(torch.tensor([0.0]), torch.tensor([3.0]), torch.tensor([2.0]), 1.0)
+    assert lam.tolist() == [0.5]                          # 0 + 1 (3 / 2 - 1)
+    capped = ctl.dual_update(torch.tensor([0.0]), torch.tensor([30.0]), torch.tensor([2.0]),
+                             1.0, lam_max=4.0)
+    assert capped.tolist() == [4.0]

@@ -369,3 +369,45 @@ def test_radam_rectifier_matches_the_published_values():
     for t, r in [(6, 0.026), (100, 0.22), (1000, 0.65), (2000, 0.83), (5000, 0.98)]:
         assert radam_rectifier(t) == pytest.approx(r, abs=0.006)
     assert radam_rectifier(5) == 0.0
+
+
+def test_contour_walk_returns_the_selected_candidate_not_its_start():
+    """The chosen point is the candidate with the lowest score, at its recorded distance from
+    theta_0 (a walk that handed back its start point would sit at distance 0)."""
+    net, _ = _net()
+    theta = net.init([0, 1])
+    X, _, Y = _data(S=2)
+    for select in ("none", "perturbation", "curvature"):
+        s = ContourSettings(steps=12, step_size=0.02, direction="flat", select=select,
+                            keep_every=3)
+        chosen, rec = contour_walk(net, theta, X, Y, s, seed=1)
+        steps = np.asarray(rec.candidate_steps)
+        if select == "none":
+            assert rec.chosen_step.tolist() == [12, 12]
+        else:
+            scores = np.nan_to_num(rec.candidate_scores, nan=np.inf)
+            assert rec.chosen_step.tolist() == steps[scores.argmin(0)].tolist()
+        dist = np.asarray(rec.distance)[rec.chosen_step, [0, 1]]
+        got = (chosen - theta).norm(dim=-1).numpy()
+        np.testing.assert_allclose(got, dist, rtol=1e-4, atol=1e-6)
+        assert (got[rec.chosen_step > 0] > 0).all()
+
+
+def test_adaptive_sharpness_is_the_dual_norm_of_the_scaled_gradient_for_a_small_radius():
+    """For small rho, max_{||T^-1 eps|| <= rho} L(w + eps) - L(w) ~ rho ||T g|| per chunk (the
+    first-order term; T = |w| + eta on weights, 1 on biases, ASAM)."""
+    from rose.measure.sharpness import _scale
+
+    net, _ = _net(din=6, hidden=(8,))
+    theta = net.init([0, 3])
+    X, _, Y = _data(S=2, n=40)
+    T = _scale(net, theta, 0.01)
+    mask = net.weight_mask()
+    assert torch.equal(T[:, ~mask], torch.ones_like(T[:, ~mask]))
+    assert torch.allclose(T[:, mask], theta[:, mask].abs() + 0.01)
+    rho, m = 1e-3, 20
+    want = torch.stack([rho * (T * net.grad(theta, X[i:i + m], Y[:, i:i + m],
+                                            shared=True)[1]).norm(dim=-1)
+                        for i in (0, 20)]).mean(0)
+    got = adaptive_sharpness(net, theta, X, Y, rho=rho, m=m, steps=10)
+    assert torch.allclose(got, want, rtol=0.02)

@@ -334,3 +334,16 @@ def test_make_splits_are_stratified_by_digit(mnist):
     assert {r.name for r in rec} >= {"superposition.shortcut.split.test",
                                      "superposition.shortcut.val.val"}
     assert all(check_balance(r)[0] for r in rec)
+
+
+@pytest.mark.parametrize("kind", ["l1", "bimodal_sigmoid", "bimodal_nearest"])
+def test_a_penalty_is_minimised_not_maximised(kind):
+    """From the same start and data, training with lambda > 0 ends with a lower penalty than
+    training without it (the loss adds + lambda R)."""
+    def run(lam):
+        model = ToyModel.init([0, 1], 8, 3, privileged=True)
+        res = train_toy(model, importance(8, 0.8).expand(2, 8), torch.full((2, 8), 0.2), 300,
+                        128, 1e-2, torch.Generator().manual_seed(3), penalty=kind,
+                        lam=torch.full((2,), lam), tau=0.25, level=1.0)
+        return res.penalty
+    assert (run(1.0) < 0.8 * run(0.0)).all()

@@ -21,34 +21,33 @@ import torch
 CLOSED_FORM = ("euclidean", "fisher")
 
 
-@torch.no_grad()
 def enforce(theta: torch.Tensor, ref: torch.Tensor,
             distance: Callable[[torch.Tensor], torch.Tensor], name: str, radius: torch.Tensor,
             iters: int = 20) -> torch.Tensor:
     """Move every instance (row of ``theta`` [I, P], in place) to the feasible point of its
     segment from ``ref``; returns alpha [instances] (1 = constraint inactive)."""
-    end = theta.clone()
-    d_end = distance(theta)
-    inside = d_end <= radius
+    with torch.no_grad():
+        end = theta.clone()
+        d_end = distance(theta)
+        inside = d_end <= radius
 
-    def put(alpha: torch.Tensor) -> None:
-        theta.copy_(torch.lerp(ref, end, alpha[:, None]))
+        def put(alpha: torch.Tensor) -> None:
+            theta.copy_(torch.lerp(ref, end, alpha[:, None]))
 
-    if name in CLOSED_FORM:
-        # 1e-4 inside the boundary: float32 rounding of theta_ref + alpha (theta - theta_ref)
-        # is up to ~1e-5 relative for small moves of large weights (measured)
-        alpha = torch.where(inside, 1.0, (1 - 1e-4) * radius / d_end.clamp(min=1e-30))
-        alpha = alpha.clamp(0.0, 1.0)
+        if name in CLOSED_FORM:
+            # 1e-4 inside the boundary: float32 rounding of theta_ref + alpha (theta - theta_ref)
+            # is up to ~1e-5 relative for small moves of large weights (measured)
+            alpha = torch.where(inside, 1.0, (1 - 1e-4) * radius / d_end.clamp(min=1e-30))
+            put(alpha)
+            return alpha
+        lo = torch.zeros_like(radius)
+        hi = torch.ones_like(radius)
+        for _ in range(iters):
+            mid = (lo + hi) / 2
+            put(mid)
+            ok = distance(theta) <= radius
+            lo = torch.where(ok, mid, lo)
+            hi = torch.where(ok, hi, mid)
+        alpha = torch.where(inside, 1.0, lo)
         put(alpha)
         return alpha
-    lo = torch.zeros_like(radius)
-    hi = torch.ones_like(radius)
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        put(mid)
-        ok = distance(theta) <= radius
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid)
-    alpha = torch.where(inside, 1.0, lo)
-    put(alpha)
-    return alpha

@@ -37,9 +37,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rose.continual import penalties as pen
 from rose.continual import radius as ctl
 from rose.continual.ball import enforce
-from rose.continual.distances import Reference, empirical_fisher, euclidean, ldifs
+from rose.continual.distances import Reference, empirical_fisher
 from rose.continual.streams import Stream
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.divergence import Divergence, chance_loss
@@ -117,14 +118,14 @@ def evaluation_sets(streams: list[Stream], n: int, seeds: list[int], device: Dev
     return xs, ys
 
 
-@torch.no_grad()
 def _accuracy(net: StackedNet, theta: torch.Tensor, xs, ys, rows: torch.Tensor) -> np.ndarray:
     """[instances, tasks]."""
-    out = []
-    for x, y in zip(xs, ys, strict=True):
-        logits, _ = net.forward(theta, x[rows])
-        out.append((logits.argmax(-1) == y[rows]).float().mean(1))
-    return torch.stack(out, 1).cpu().numpy()
+    with torch.no_grad():
+        out = []
+        for x, y in zip(xs, ys, strict=True):
+            logits, _ = net.forward(theta, x[rows])
+            out.append((logits.argmax(-1) == y[rows]).float().mean(1))
+        return torch.stack(out, 1).cpu().numpy()
 
 
 def _ce(net: StackedNet, theta, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -200,7 +201,8 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
         r = st["r"]
         if t > 0 and task_of[t] != task_of[t - 1]:       # a boundary: only some arms use it
             if kind == "ewc":
-                st["ewc_f"].mul_(gam[:, None]).add_(st["task_f"] / max(st["task_batches"], 1))
+                st["ewc_f"] = pen.consolidate_fisher(st["ewc_f"], st["task_f"],
+                                                     st["task_batches"], gam)
                 st["task_f"].zero_()
                 st["task_batches"] = 0
             st["anchor"].copy_(theta)
@@ -260,18 +262,15 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
             if kind in ("ewc", "l2sp"):
                 flat = torch.cat([p.reshape(I, -1) for p in params], -1)
             if kind == "ewc":   # F* is zero until the first boundary
-                loss = loss + lam_pen / 2 * (st["ewc_f"] * (flat - st["anchor"]) ** 2).sum(-1)
+                loss = loss + pen.ewc_penalty(flat, st["anchor"], st["ewc_f"], lam_pen)
             elif kind == "l2sp":
-                loss = loss + after_first * lam_pen * euclidean(flat, st["anchor"]) ** 2
+                loss = loss + after_first * pen.l2sp_penalty(flat, st["anchor"], lam_pen)
             elif kind == "lwf":
-                T_ = arms[0].temperature
-                z = logits[:, :fit_x.shape[1]]
-                loss = loss + after_first * lam_pen * T_ ** 2 * F.kl_div(
-                    F.log_softmax(z / T_, -1), F.log_softmax(old_logits / T_, -1),
-                    log_target=True, reduction="none").sum(-1).mean(-1)
+                loss = loss + after_first * pen.lwf_penalty(
+                    logits[:, :fit_x.shape[1]], old_logits, lam_pen, arms[0].temperature)
             elif kind == "ldifs_penalty":
                 taps = [a[:, :fit_x.shape[1]] for _, a in hidden]
-                loss = loss + after_first * lam_pen * ldifs(taps, anchor_taps)
+                loss = loss + after_first * pen.ldifs_penalty(taps, anchor_taps, lam_pen)
             elif kind == "ball" and controller == "dual":
                 # lambda (d / r)^2: the same constraint, with a gradient that vanishes at
                 # theta_ref (d itself is a norm, whose gradient has unit length everywhere)
@@ -304,7 +303,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
             st["task_f"].add_(empirical_fisher(net, theta, xb, yb))
             st["task_batches"] += 1
         if M > 0:
-            _reservoir(st["mem_x"], st["mem_y"], st["n_seen"], mem_cap, xb, yb, g)
+            pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], mem_cap, xb, yb, g)
         last_of_task = t == n_batches - 1 or task_of[t + 1] != task_of[t]
         if (t + 1) % settings.eval_every == 0 or last_of_task:
             acc = _accuracy(net, theta, test_x, test_y, rows)
@@ -325,16 +324,3 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                   st["radius_log"], st["alpha_log"], st["lam_log"], st["dist_log"], noisy,
                   st["steps"].cpu().numpy(), div.at_step)
 
-
-def _reservoir(mem_x, mem_y, n_seen, cap, xb, yb, g) -> None:
-    """Reservoir sampling (Vitter 1985, algorithm R), per instance: sample number n (1-based)
-    is stored if n <= capacity, else replaces slot j ~ U{0, n - 1} when j < capacity, so every
-    sample seen so far is in memory with probability capacity / n."""
-    for i in range(xb.shape[1]):
-        n_seen += 1
-        j = (torch.rand(len(n_seen), generator=g, device=n_seen.device) * n_seen).long()
-        slot = torch.where(n_seen <= cap, n_seen - 1, j)
-        keep = (slot < cap) & (cap > 0)
-        rows = torch.nonzero(keep).squeeze(1)
-        mem_x[rows, slot[rows]] = xb[rows, i]
-        mem_y[rows, slot[rows]] = yb[rows, i]

@@ -96,16 +96,16 @@ def newton_correct(theta: torch.Tensor, loss: torch.Tensor, g: torch.Tensor,
     return theta - ((loss - level)[:, None] / ((g * g).sum(-1, keepdim=True) + 1e-12)) * g
 
 
-@torch.no_grad()
 def _perturbation_score(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                         s: ContourSettings, gen: torch.Generator) -> tuple[torch.Tensor, int]:
-    base = net.losses(theta, X, y, shared=True)
-    rise = torch.zeros(theta.shape[0], device=theta.device)
-    for _ in range(s.perturb_samples):
-        noise = s.perturb_sigma * theta.abs() * torch.randn(theta.shape, generator=gen,
-                                                            device=theta.device)
-        rise += net.losses(theta + noise, X, y, shared=True) - base
-    return rise / s.perturb_samples, 1 + s.perturb_samples
+    with torch.no_grad():
+        base = net.losses(theta, X, y, shared=True)
+        rise = torch.zeros(theta.shape[0], device=theta.device)
+        for _ in range(s.perturb_samples):
+            noise = s.perturb_sigma * theta.abs() * torch.randn(theta.shape, generator=gen,
+                                                                device=theta.device)
+            rise += net.losses(theta + noise, X, y, shared=True) - base
+        return rise / s.perturb_samples, 1 + s.perturb_samples
 
 
 def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,

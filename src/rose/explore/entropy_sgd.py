@@ -17,7 +17,6 @@ from collections.abc import Callable
 import torch
 
 
-@torch.no_grad()
 def entropy_sgd_direction(theta: torch.Tensor, grad: Callable[[torch.Tensor],
                           tuple[torch.Tensor, torch.Tensor]], t: int, langevin_steps: int = 20,
                           inner_lr: float = 0.1, gamma0: float = 1e-4, gamma1: float = 1e-3,
@@ -26,20 +25,21 @@ def entropy_sgd_direction(theta: torch.Tensor, grad: Callable[[torch.Tensor],
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean minibatch loss over the Langevin steps [S], outer direction w - mu [S, P]).
     ``grad(w')`` draws a fresh minibatch on every call."""
-    gamma = gamma0 * (1 + gamma1) ** t
-    w_in = theta.clone()
-    mu = theta.clone()
-    buf = torch.zeros_like(theta)
-    losses = []
-    for _ in range(langevin_steps):
-        loss, g = grad(w_in)
-        losses.append(loss)
-        g = g + weight_decay * w_in + gamma * (w_in - theta)
-        if noise > 0:
-            g = g + noise / (0.5 * inner_lr) ** 0.5 * torch.randn(
-                theta.shape, generator=generator, device=theta.device)
-        buf.mul_(inner_momentum).add_(g)
-        g = g + inner_momentum * buf                   # Nesterov
-        w_in.sub_(inner_lr * g)
-        mu.mul_(beta1).add_((1 - beta1) * w_in)
-    return torch.stack(losses).mean(0), theta - mu
+    with torch.no_grad():
+        gamma = gamma0 * (1 + gamma1) ** t
+        w_in = theta.clone()
+        mu = theta.clone()
+        buf = torch.zeros_like(theta)
+        losses = []
+        for _ in range(langevin_steps):
+            loss, g = grad(w_in)
+            losses.append(loss)
+            g = g + weight_decay * w_in + gamma * (w_in - theta)
+            if noise > 0:
+                g = g + noise / (0.5 * inner_lr) ** 0.5 * torch.randn(
+                    theta.shape, generator=generator, device=theta.device)
+            buf.mul_(inner_momentum).add_(g)
+            g = g + inner_momentum * buf                   # Nesterov
+            w_in.sub_(inner_lr * g)
+            mu.mul_(beta1).add_((1 - beta1) * w_in)
+        return torch.stack(losses).mean(0), theta - mu

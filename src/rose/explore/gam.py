@@ -25,19 +25,19 @@ def _unit(g: torch.Tensor) -> torch.Tensor:
     return g / (g.norm(dim=-1, keepdim=True) + EPS)
 
 
-@torch.no_grad()
 def gam_direction(theta: torch.Tensor, grad: Grad, grad_rho: float = 0.02,
                   grad_norm_rho: float = 0.2, gamma: float = 0.03, beta1: float = 1.0,
                   beta2: float = -1.0, beta3: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(losses at theta [S], GAM's update direction [S, P]); ``grad(theta)`` returns (losses,
     gradients) on the current minibatch."""
-    loss, g0 = grad(theta)
-    _, g1 = grad(theta + grad_rho * _unit(g0))
-    th2 = theta + grad_norm_rho * _unit(g1 - g0)
-    _, g2 = grad(th2)
-    _, g3 = grad(th2 + grad_rho * _unit(g2))
-    h_plus = beta1 * g1 + beta3 * g3
-    h_minus = g0 + abs(beta2) * g2
-    coef = (h_minus * h_plus).sum(-1, keepdim=True) / ((h_plus * h_plus).sum(-1, keepdim=True)
-                                                       + EPS)
-    return loss, h_plus - gamma * (h_minus - coef * h_plus)
+    with torch.no_grad():
+        loss, g0 = grad(theta)
+        _, g1 = grad(theta + grad_rho * _unit(g0))
+        th2 = theta + grad_norm_rho * _unit(g1 - g0)
+        _, g2 = grad(th2)
+        _, g3 = grad(th2 + grad_rho * _unit(g2))
+        h_plus = beta1 * g1 + beta3 * g3
+        h_minus = g0 + abs(beta2) * g2
+        coef = (h_minus * h_plus).sum(-1, keepdim=True) / ((h_plus * h_plus).sum(-1, keepdim=True)
+                                                           + EPS)
+        return loss, h_plus - gamma * (h_minus - coef * h_plus)

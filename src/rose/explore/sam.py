@@ -35,60 +35,60 @@ class SAM(torch.optim.Optimizer):
     def _with_grad(self, group) -> list[torch.Tensor]:
         return [p for p in group["params"] if p.grad is not None]
 
-    @torch.no_grad()
     def _grad_norm(self) -> torch.Tensor:
         """||T g|| over all parameters (torch._foreach ops, as torch.optim's own loops); a
         tensor [S] of per-model norms when batched."""
-        norms = []
-        for group in self.param_groups:
-            params = self._with_grad(group)
-            grads = [p.grad for p in params]
-            if group["adaptive"]:
-                grads = torch._foreach_mul(grads, torch._foreach_abs(params))
-            if self.batched:
-                norms.extend(g.flatten(1).norm(dim=1) for g in grads)
-            else:
-                norms.extend(torch._foreach_norm(grads))
-        return torch.linalg.vector_norm(torch.stack(norms), dim=0)
+        with torch.no_grad():
+            norms = []
+            for group in self.param_groups:
+                params = self._with_grad(group)
+                grads = [p.grad for p in params]
+                if group["adaptive"]:
+                    grads = torch._foreach_mul(grads, torch._foreach_abs(params))
+                if self.batched:
+                    norms.extend(g.flatten(1).norm(dim=1) for g in grads)
+                else:
+                    norms.extend(torch._foreach_norm(grads))
+            return torch.linalg.vector_norm(torch.stack(norms), dim=0)
 
-    @torch.no_grad()
     def first_step(self, zero_grad: bool = True) -> None:
         """Move to w + eps (the ascent step), keeping w to restore it exactly. eps is built in
         place in the first pass's gradients (discarded afterwards) and w is copied into
         buffers kept across steps, so a step allocates nothing."""
-        norm = self._grad_norm()
-        for group in self.param_groups:
-            params = self._with_grad(group)
-            grads = [p.grad for p in params]
-            if group["adaptive"]:
-                torch._foreach_mul_(grads, torch._foreach_mul(params, params))
-            if self.batched:
-                for g in grads:
-                    g.mul_((group["rho"] / (norm + 1e-12)).view(-1, *[1] * (g.dim() - 1)))
-            else:
-                torch._foreach_mul_(grads, group["rho"] / (norm + 1e-12))
-            old = []
-            for p in params:
-                if "old_p" not in self.state[p]:
-                    self.state[p]["old_p"] = torch.empty_like(p)
-                old.append(self.state[p]["old_p"])
-            torch._foreach_copy_(old, params)
-            torch._foreach_add_(params, grads)
-            for p in params:
-                self.state[p]["perturbed"] = True
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            norm = self._grad_norm()
+            for group in self.param_groups:
+                params = self._with_grad(group)
+                grads = [p.grad for p in params]
+                if group["adaptive"]:
+                    torch._foreach_mul_(grads, torch._foreach_mul(params, params))
+                if self.batched:
+                    for g in grads:
+                        g.mul_((group["rho"] / (norm + 1e-12)).view(-1, *[1] * (g.dim() - 1)))
+                else:
+                    torch._foreach_mul_(grads, group["rho"] / (norm + 1e-12))
+                old = []
+                for p in params:
+                    if "old_p" not in self.state[p]:
+                        self.state[p]["old_p"] = torch.empty_like(p)
+                    old.append(self.state[p]["old_p"])
+                torch._foreach_copy_(old, params)
+                torch._foreach_add_(params, grads)
+                for p in params:
+                    self.state[p]["perturbed"] = True
+            if zero_grad:
+                self.zero_grad(set_to_none=True)
 
-    @torch.no_grad()
     def second_step(self, zero_grad: bool = True) -> None:
         """Back to w, then the base optimizer's step with the gradient taken at w + eps."""
-        for group in self.param_groups:
-            params = [p for p in group["params"] if self.state[p].pop("perturbed", False)]
-            if params:
-                torch._foreach_copy_(params, [self.state[p]["old_p"] for p in params])
-        self.base_optimizer.step()
-        if zero_grad:
-            self.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if self.state[p].pop("perturbed", False)]
+                if params:
+                    torch._foreach_copy_(params, [self.state[p]["old_p"] for p in params])
+            self.base_optimizer.step()
+            if zero_grad:
+                self.zero_grad(set_to_none=True)
 
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         if closure is None:

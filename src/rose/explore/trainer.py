@@ -139,28 +139,28 @@ class Sampler:
         self.i, self.perm = st["i"], st["perm"].to(self.data.X_train.device)
 
 
-@torch.no_grad()
 def evaluate(net: StackedNet, theta: torch.Tensor, data: Data, chunk: int = 2048
              ) -> dict[str, np.ndarray]:
     """Loss and accuracy of every row: train (on its noisy labels and on the clean ones), val
     (noisy, as a practitioner has it) and test (clean)."""
-    def run(X, labels):
-        out = {k: [torch.zeros(theta.shape[0], device=theta.device),
-                   torch.zeros(theta.shape[0], device=theta.device)] for k in labels}
-        for i in range(0, len(X), chunk):
-            logits = net.logits(theta, X[i:i + chunk], shared=True)
-            for k, y in labels.items():
-                yy = (y[..., i:i + chunk]).expand(logits.shape[0], -1)
-                out[k][0] += F.cross_entropy(logits.transpose(1, 2), yy,
-                                             reduction="none").sum(1)
-                out[k][1] += (logits.argmax(-1) == yy).sum(1)
-        return {k: (v[0] / len(X), v[1] / len(X)) for k, v in out.items()}
-    res = {**run(data.X_train, {"train": data.y_train, "train_clean": data.y_train_clean}),
-           **run(data.X_val, {"val": data.y_val}), **run(data.X_test, {"test": data.y_test})}
-    flat = {}
-    for k, (loss, acc) in res.items():
-        flat[f"{k}_loss"], flat[f"{k}_acc"] = loss.cpu().numpy(), acc.cpu().numpy()
-    return flat
+    with torch.no_grad():
+        def run(X, labels):
+            out = {k: [torch.zeros(theta.shape[0], device=theta.device),
+                       torch.zeros(theta.shape[0], device=theta.device)] for k in labels}
+            for i in range(0, len(X), chunk):
+                logits = net.logits(theta, X[i:i + chunk], shared=True)
+                for k, y in labels.items():
+                    yy = (y[..., i:i + chunk]).expand(logits.shape[0], -1)
+                    out[k][0] += F.cross_entropy(logits.transpose(1, 2), yy,
+                                                 reduction="none").sum(1)
+                    out[k][1] += (logits.argmax(-1) == yy).sum(1)
+            return {k: (v[0] / len(X), v[1] / len(X)) for k, v in out.items()}
+        res = {**run(data.X_train, {"train": data.y_train, "train_clean": data.y_train_clean}),
+               **run(data.X_val, {"val": data.y_val}), **run(data.X_test, {"test": data.y_test})}
+        flat = {}
+        for k, (loss, acc) in res.items():
+            flat[f"{k}_loss"], flat[f"{k}_acc"] = loss.cpu().numpy(), acc.cpu().numpy()
+        return flat
 
 
 def _optimizer(arm: Arm, base: Base, param: nn.Parameter) -> torch.optim.Optimizer:

@@ -32,21 +32,21 @@ def filter_normalized_direction(net: StackedNet, theta: torch.Tensor,
     return d * net.weight_mask(theta.device)
 
 
-@torch.no_grad()
 def loss_curve(net: StackedNet, theta: torch.Tensor, d: torch.Tensor, X: torch.Tensor,
                y: torch.Tensor, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(loss, accuracy), each [len(alphas), S], along theta + a d on a shared set."""
-    out = [net.evaluate(theta + float(a) * d, X, y) for a in alphas]
-    return (np.stack([o[0].cpu().numpy() for o in out]),
-            np.stack([o[1].cpu().numpy() for o in out]))
+    with torch.no_grad():
+        out = [net.evaluate(theta + float(a) * d, X, y) for a in alphas]
+        return (np.stack([o[0].cpu().numpy() for o in out]),
+                np.stack([o[1].cpu().numpy() for o in out]))
 
 
-@torch.no_grad()
 def loss_surface(net: StackedNet, theta: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
                  X: torch.Tensor, y: torch.Tensor, grid: np.ndarray) -> np.ndarray:
     """Loss [len(grid), len(grid), S] at theta + a d1 + b d2 (a down the rows)."""
-    return np.stack([np.stack([net.evaluate(theta + float(a) * d1 + float(b) * d2, X, y)[0]
-                               .cpu().numpy() for b in grid]) for a in grid])
+    with torch.no_grad():
+        return np.stack([np.stack([net.evaluate(theta + float(a) * d1 + float(b) * d2, X, y)[0]
+                                   .cpu().numpy() for b in grid]) for a in grid])
 
 
 def trajectory_pca(snapshots: np.ndarray) -> dict[str, np.ndarray | float]:

@@ -24,25 +24,25 @@ from rose.device import generator
 from rose.nn import StackedNet
 
 
-@torch.no_grad()
 def sigma_prime(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                 target_drop: float = 0.1, steps: int = 15, samples: int = 10,
                 upper: float = 2.0, eps: float = 1e-3, seed: int = 0) -> torch.Tensor:
     """sigma' per row [S] on the shared set (X, y) (labels as trained on)."""
-    g = generator(seed, theta.device)
-    _, base = net.evaluate(theta, X, y)
-    lo = torch.zeros(theta.shape[0], device=theta.device)
-    hi = torch.full((theta.shape[0],), upper, device=theta.device)
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        std = torch.sqrt(mid[:, None] ** 2 * theta ** 2 + eps ** 2)
-        acc = torch.stack([net.evaluate(theta + std * torch.randn(
-            theta.shape, generator=g, device=theta.device), X, y)[1]
-            for _ in range(samples)]).mean(0)
-        ok = base - acc <= target_drop
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid)
-    return (lo + hi) / 2
+    with torch.no_grad():
+        g = generator(seed, theta.device)
+        _, base = net.evaluate(theta, X, y)
+        lo = torch.zeros(theta.shape[0], device=theta.device)
+        hi = torch.full((theta.shape[0],), upper, device=theta.device)
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            std = torch.sqrt(mid[:, None] ** 2 * theta ** 2 + eps ** 2)
+            acc = torch.stack([net.evaluate(theta + std * torch.randn(
+                theta.shape, generator=g, device=theta.device), X, y)[1]
+                for _ in range(samples)]).mean(0)
+            ok = base - acc <= target_drop
+            lo = torch.where(ok, mid, lo)
+            hi = torch.where(ok, hi, mid)
+        return (lo + hi) / 2
 
 
 def _scale(net: StackedNet, theta: torch.Tensor, eta: float) -> torch.Tensor:

@@ -29,11 +29,11 @@ class PerInstanceLR:
         self.optimizer, self.theta = optimizer, theta
         self.lr = lr.reshape(-1, *([1] * (theta.dim() - 1)))
 
-    @torch.no_grad()
     def step(self) -> None:
-        before = self.theta.detach().clone()
-        self.optimizer.step()
-        self.theta.copy_(torch.lerp(before, self.theta, self.lr))
+        with torch.no_grad():
+            before = self.theta.detach().clone()
+            self.optimizer.step()
+            self.theta.copy_(torch.lerp(before, self.theta, self.lr))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)

@@ -304,19 +304,19 @@ class StackedNet:
             return out.detach()
         return hv
 
-    @torch.no_grad()
     def evaluate(self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                  chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean cross-entropy [I], accuracy [I]) of every instance on one shared set X [N, ...];
         labels y [N] shared or [I, N] per instance."""
-        I = theta.shape[0]
-        loss = torch.zeros(I, device=theta.device)
-        correct = torch.zeros(I, device=theta.device)
-        n = X.shape[0]
-        for i in range(0, n, chunk):
-            out = self.logits(theta, X[i:i + chunk], shared=True)
-            yy = y[..., i:i + chunk].expand(I, -1)
-            loss += F.cross_entropy(out.transpose(1, 2), yy, reduction="none").sum(1)
-            correct += (out.argmax(-1) == yy).sum(1)
-        return loss / n, correct / n
+        with torch.no_grad():
+            I = theta.shape[0]
+            loss = torch.zeros(I, device=theta.device)
+            correct = torch.zeros(I, device=theta.device)
+            n = X.shape[0]
+            for i in range(0, n, chunk):
+                out = self.logits(theta, X[i:i + chunk], shared=True)
+                yy = y[..., i:i + chunk].expand(I, -1)
+                loss += F.cross_entropy(out.transpose(1, 2), yy, reduction="none").sum(1)
+                correct += (out.argmax(-1) == yy).sum(1)
+            return loss / n, correct / n
 

@@ -1,0 +1,181 @@
+"""`make mutation`: mutation testing (mutmut 3) of the mechanism modules, one table per run.
+
+    python tests/mutation/run.py                          # every module listed below
+    python tests/mutation/run.py src/rose/continual/ball.py src/rose/stats.py
+
+Each module is mutated by mutmut (operators, constants, comparisons, calls, returns ...), and
+every mutant is run against the fast unit tests that cover the mutated function (mutmut records
+which tests call which function first; the kill-and-resume, device and DAG tests and the tests
+marked ``sanity`` (published behaviours, end-to-end runs) are not used).
+A mutant is *killed* when a test fails, *survived* when all pass, *timed out* when the tests
+run 15x longer than unmutated (an endless loop: counted as detected). Mutants that cannot change
+behaviour are listed, with the reason, in tests/MUTATION.md and left out of the score.
+
+Prints killed / survived / timed out / equivalent / score per module; exits 1 when a module
+scores below 80%, 2 when a module path does not exist. Work happens in .mutation/ (a copy of
+the repository, made afresh every run; ROSE_MUTATION_DIR chooses another place).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = Path(os.environ.get("ROSE_MUTATION_DIR", ROOT / ".mutation"))
+EQUIVALENTS = ROOT / "tests" / "MUTATION.md"
+GOAL = 0.80
+
+# mechanism module -> the fast unit tests that exercise it
+MODULES = {
+    "src/rose/continual/ball.py": ["tests/test_continual.py"],
+    "src/rose/continual/distances.py": ["tests/test_continual.py"],
+    "src/rose/continual/radius.py": ["tests/test_continual.py"],
+    "src/rose/continual/metrics.py": ["tests/test_continual.py"],
+    "src/rose/continual/penalties.py": ["tests/test_continual.py"],
+    "src/rose/explore/contour.py": ["tests/test_explore.py"],
+    "src/rose/explore/sam.py": ["tests/test_explore.py"],
+    "src/rose/explore/gam.py": ["tests/test_explore.py"],
+    "src/rose/explore/entropy_sgd.py": ["tests/test_explore.py"],
+    "src/rose/measure/hessian.py": ["tests/test_explore.py", "tests/test_explore_tools.py"],
+    "src/rose/measure/sharpness.py": ["tests/test_explore.py"],
+    "src/rose/measure/landscape.py": ["tests/test_explore.py"],
+    "src/rose/active/acquisitions.py": ["tests/test_active.py"],
+    "src/rose/active/alvin.py": ["tests/test_active.py"],
+    "src/rose/active/analogy.py": ["tests/test_active.py"],
+    "src/rose/active/group_robust.py": ["tests/test_active.py"],
+    "src/rose/active/rho_loss.py": ["tests/test_active.py"],
+    "src/rose/active/learner.py": ["tests/test_active.py"],
+    "src/rose/superposition/toy_model.py": ["tests/test_superposition.py"],
+    "src/rose/superposition/penalties.py": ["tests/test_superposition.py"],
+    "src/rose/superposition/geometry.py": ["tests/test_superposition.py"],
+    "src/rose/nn/stacked.py": ["tests/test_nn.py"],
+    "src/rose/nn/optim.py": ["tests/test_nn.py"],
+    "src/rose/sampling.py": ["tests/test_sampling.py"],
+    "src/rose/tuning.py": ["tests/test_tuning.py"],
+    "src/rose/stats.py": ["tests/test_stats.py"],
+    "src/rose/contrasts.py": ["tests/test_contrasts.py"],
+    "src/rose/divergence.py": ["tests/test_device.py"],
+}
+KILLED = {1, 3}                  # tests failed (3: pytest internal error)
+TIMEOUT = {36, -24, 24, 152, 255}
+COPY = ["src", "tests", "config", "workflow/schemas", "pyproject.toml"]
+
+
+def equivalents() -> dict[str, str]:
+    """mutant name -> reason, from the table in tests/MUTATION.md."""
+    if not EQUIVALENTS.exists():
+        return {}
+    out = {}
+    for line in EQUIVALENTS.read_text().splitlines():
+        m = re.match(r"^\|\s*`([\w.]+__mutmut_\d+)`\s*\|\s*(.+?)\s*\|$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def prepare(modules: list[str]) -> None:
+    """A fresh copy of the repository in .mutation/ with mutmut configured for ``modules``."""
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    WORK.mkdir()
+    for item in COPY:
+        src, dst = ROOT / item, WORK / item
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    tests = sorted({t for m in modules for t in MODULES[m]})
+    config = "\n".join([
+        "", "[tool.mutmut]",
+        'source_paths = ["src"]',
+        f"only_mutate = {json.dumps(modules)}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-m", '
+        '"not sanity and not workflow"]',
+        'also_copy = ["config", "workflow"]', ""])
+    with open(WORK / "pyproject.toml", "a") as f:
+        f.write(config)
+
+
+def results(modules: list[str]) -> dict[str, Counter]:
+    counts: dict[str, Counter] = {m: Counter() for m in modules}
+    eq = equivalents()
+    for m in modules:
+        meta = WORK / "mutants" / f"{m}.meta"
+        if not meta.exists():
+            continue
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if key in eq:
+                status = "equivalent"
+            elif code in KILLED:
+                status = "killed"
+            elif code in TIMEOUT:
+                status = "timeout"
+            else:          # survived, no covering test, suspicious, not checked
+                status = "survived"
+            counts[m][status] += 1
+    return counts
+
+
+def main(argv: list[str]) -> int:
+    modules = argv or list(MODULES)
+    unknown = [m for m in modules if not (ROOT / m).is_file()]
+    if unknown:
+        print(f"make mutation: no such module: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    unlisted = [m for m in modules if m not in MODULES]
+    if unlisted:
+        print(f"make mutation: {', '.join(unlisted)} has no covering tests listed in "
+              f"{Path(__file__).relative_to(ROOT)}; add it to MODULES", file=sys.stderr)
+        return 2
+    prepare(modules)
+    mutmut = Path(sys.executable).parent / "mutmut"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    jobs = str(os.cpu_count() or 2)
+    r = subprocess.run([str(mutmut), "run", "--max-children", jobs], cwd=WORK, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode not in (0, 1):
+        print(r.stderr[-3000:], file=sys.stderr)
+        return r.returncode
+    counts = results(modules)
+    width = max(len(m) for m in modules)
+    print(f"{'module':<{width}}  mutants  killed  survived  timeout  equivalent  score")
+    failing = []
+    for m in modules:
+        c = counts[m]
+        total = sum(c.values())
+        scored = total - c["equivalent"]
+        score = (c["killed"] + c["timeout"]) / scored if scored else 1.0
+        if score < GOAL:
+            failing.append(m)
+        print(f"{m:<{width}}  {total:>7}  {c['killed']:>6}  {c['survived']:>8}  "
+              f"{c['timeout']:>7}  {c['equivalent']:>10}  {100 * score:5.1f}%"
+              + ("" if score >= GOAL else "  < 80%"))
+    survivors = [k for m in modules for k in _survivors(m)]
+    if survivors:
+        print(f"\n{len(survivors)} surviving mutants (see one with: cd .mutation && "
+              "mutmut show NAME):")
+        for k in survivors:
+            print(f"  {k}")
+    return 1 if failing else 0
+
+
+def _survivors(module: str) -> list[str]:
+    meta = WORK / "mutants" / f"{module}.meta"
+    if not meta.exists():
+        return []
+    eq = equivalents()
+    return [k for k, code in json.loads(meta.read_text())["exit_code_by_key"].items()
+            if k not in eq and code not in KILLED | TIMEOUT]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
