@@ -395,7 +395,7 @@ def test_distances_closed_forms():
     assert linear_cka(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2)).item() == 0.0   # no NaN
     with pytest.raises(ValueError, match="unknown distance 'wasserstein'"):
         Reference(*_model(1), torch.randn(1, 3, 6)).distance("wasserstein")
-    with pytest.raises(ValueError, match="fisher distance needs a Fisher estimate"):
+    with pytest.raises(ValueError, match=r"^the fisher distance needs a Fisher estimate$"):
         Reference(*_model(1), torch.randn(1, 3, 6)).distance("fisher")
 
 
@@ -459,3 +459,38 @@ def test_controller_boundaries_and_scales():
     capped = ctl.dual_update(torch.tensor([0.0]), torch.tensor([30.0]), torch.tensor([2.0]),
                              1.0, lam_max=4.0)
     assert capped.tolist() == [4.0]
+
+
+def test_mutation_found_gaps_in_metrics_penalties_and_memory():
+    # forgetting looks at the best accuracy *before* the last task only
+    a = np.array([[0.9, 0.0], [0.95, 0.8]])           # task 0 improved at the end
+    assert metrics.forgetting(a) == pytest.approx(0.9 - 0.95)
+    never = metrics.samples_to_threshold(np.array([[0.5], [0.6]]), np.array([0, 0]),
+                                         np.array([10, 20]), 0.8)
+    assert np.isnan(never).all() and never.shape == (1,)
+    # LwF per instance, at a temperature where T^2 != 2T
+    z = torch.tensor([[[1.0, 0.0]], [[0.0, 3.0]]])
+    z_old = torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]])
+    T = 3.0
+    p_old, p = torch.softmax(z_old / T, -1), torch.softmax(z / T, -1)
+    want = 2.0 * T ** 2 * (p_old * (p_old.log() - p.log())).sum(-1).mean(-1)
+    assert torch.allclose(lwf_penalty(z, z_old, torch.tensor([2.0, 2.0]), T), want, rtol=1e-5)
+    # the memory fills slot i with sample i, keeps one sample at capacity 1, none at 0
+    mem_x, mem_y = torch.zeros(3, 4, 1), torch.zeros(3, 4, dtype=torch.long)
+    seen = torch.zeros(3, dtype=torch.long)
+    xb = torch.arange(1, 13, dtype=torch.float32).view(1, 12, 1).expand(3, 12, 1)
+    reservoir(mem_x, mem_y, seen, torch.tensor([4, 1, 0]), xb[:, :4],
+              torch.zeros(3, 4, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert mem_x[0, :, 0].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert mem_x[1, 0, 0].item() in (1.0, 2.0, 3.0, 4.0) and mem_x[2].abs().sum() == 0
+    # the same generator state gives the same memory (the draws come from it alone)
+    def fill(seed):
+        mx, my = torch.zeros(1, 4, 1), torch.zeros(1, 4, dtype=torch.long)
+        n = torch.zeros(1, dtype=torch.long)
+        reservoir(mx, my, n, torch.tensor([4]), xb[:1], torch.zeros(1, 12, dtype=torch.long),
+                  torch.Generator().manual_seed(seed))
+        return mx
+    torch.manual_seed(1)
+    first = fill(5)
+    torch.manual_seed(2)
+    assert torch.equal(first, fill(5))

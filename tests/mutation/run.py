@@ -39,13 +39,15 @@ MODULES = {
     "src/rose/continual/radius.py": ["tests/test_continual.py"],
     "src/rose/continual/metrics.py": ["tests/test_continual.py"],
     "src/rose/continual/penalties.py": ["tests/test_continual.py"],
-    "src/rose/explore/contour.py": ["tests/test_explore.py"],
-    "src/rose/explore/sam.py": ["tests/test_explore.py"],
-    "src/rose/explore/gam.py": ["tests/test_explore.py"],
-    "src/rose/explore/entropy_sgd.py": ["tests/test_explore.py"],
-    "src/rose/measure/hessian.py": ["tests/test_explore.py", "tests/test_explore_tools.py"],
-    "src/rose/measure/sharpness.py": ["tests/test_explore.py"],
-    "src/rose/measure/landscape.py": ["tests/test_explore.py"],
+    "src/rose/explore/contour.py": ["tests/test_explore.py", "tests/test_explore_mechanisms.py"],
+    "src/rose/explore/sam.py": ["tests/test_explore.py", "tests/test_explore_mechanisms.py"],
+    "src/rose/explore/gam.py": ["tests/test_explore.py", "tests/test_explore_mechanisms.py"],
+    "src/rose/explore/entropy_sgd.py": ["tests/test_explore.py",
+                                        "tests/test_explore_mechanisms.py"],
+    "src/rose/measure/hessian.py": ["tests/test_explore.py", "tests/test_explore_tools.py",
+                                    "tests/test_measure_mechanisms.py"],
+    "src/rose/measure/sharpness.py": ["tests/test_explore.py", "tests/test_measure_mechanisms.py"],
+    "src/rose/measure/landscape.py": ["tests/test_explore.py", "tests/test_measure_mechanisms.py"],
     "src/rose/active/acquisitions.py": ["tests/test_active.py"],
     "src/rose/active/alvin.py": ["tests/test_active.py"],
     "src/rose/active/analogy.py": ["tests/test_active.py"],
@@ -138,7 +140,10 @@ def main(argv: list[str]) -> int:
         return 2
     prepare(modules)
     mutmut = Path(sys.executable).parent / "mutmut"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # one thread per mutant process: mutmut runs one process per core, and OpenMP threads that
+    # spin while waiting would be counted against each mutant's CPU-time limit
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
     jobs = str(os.cpu_count() or 2)
     r = subprocess.run([str(mutmut), "run", "--max-children", jobs], cwd=WORK, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,0 +1,292 @@
+"""Direction 1's update rules against independent reference computations written from their
+equations (the research notes), on several rows at once whose scales differ, so a norm taken
+over the wrong axis or a default changed shows: the contour walk (every direction, selection
+and the isotropic ablation), SAM / ASAM, GAM and Entropy-SGD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rose.explore.contour import ContourSettings, contour_walk, newton_correct, tangent_step
+from rose.explore.entropy_sgd import entropy_sgd_direction
+from rose.explore.gam import gam_direction
+from rose.explore.sam import SAM
+from rose.measure.landscape import filter_normalized_direction
+from rose.nn import StackedNet
+
+
+def _problem(S=2, n=30, din=5, C=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    net = StackedNet({"name": "mlp", "hidden": [4]}, (din,), C)
+    theta = net.init(range(S))
+    theta = theta * torch.tensor([1.0, 3.0, 0.5][:S])[:, None]     # rows of different scale
+    X = torch.randn(n, din, generator=g)
+    y = torch.randint(0, C, (S, n), generator=g)
+    return net, theta, X, y
+
+
+def _unit(v):
+    return v / v.norm(dim=1, keepdim=True)
+
+
+def reference_walk(net, theta, X, y, s, seed):
+    """The contour warm-up written out from explore.md section 3, row by row where it can be."""
+    gen = torch.Generator().manual_seed(seed)
+    S = theta.shape[0]
+    th0 = theta.clone()
+    eta = s.step_size * th0.norm(dim=1, keepdim=True)
+    loss, g = net.grad(theta, X, y, shared=True)
+    grads, fwd = 1, 0
+    c0 = loss.clone()
+    heading = torch.zeros_like(theta)
+    cands, steps, scores, since = [theta.clone()], [0], [], []
+    losses, levels, dists, curvs = [loss], [c0], [torch.zeros(S)], []
+
+    def score(th):
+        nonlocal fwd
+        if s.select == "perturbation":
+            base = net.losses(th, X, y, shared=True)
+            rise = torch.zeros(S)
+            for _ in range(s.perturb_samples):
+                noise = s.perturb_sigma * th.abs() * torch.randn(th.shape, generator=gen)
+                rise += net.losses(th + noise, X, y, shared=True) - base
+            fwd += 1 + s.perturb_samples
+            return rise / s.perturb_samples
+        if s.select == "curvature":
+            return torch.stack(since).mean(0) if since else torch.full((S,), float("inf"))
+        return torch.zeros(S)
+
+    scores.append(score(theta))
+    for k in range(1, s.steps + 1):
+        c = c0 * (1 - s.level_decay * k / s.steps)
+        r = filter_normalized_direction(net, theta, gen)
+        if s.direction == "random":
+            d = r
+        elif s.direction == "momentum":
+            heading = s.momentum * heading + (1 - s.momentum) * _unit(r)
+            d = heading
+        else:
+            _, gs = net.grad(theta + s.rho * _unit(g), X, y, shared=True)
+            grads += 1
+            d = _unit(g - gs) + s.noise * _unit(r)
+        if s.tangent:
+            gh = _unit(g)
+            t = d - (d * gh).sum(1, keepdim=True) * gh
+            pred = theta + eta * _unit(t)
+        else:
+            pred = theta + eta * _unit(d)
+        lp, gp = net.grad(pred, X, y, shared=True)
+        grads += 1
+        curv = 2 * (lp - loss) / eta[:, 0] ** 2
+        curvs.append(curv)
+        since.append(curv)
+        if s.tangent:
+            theta = pred - ((lp - c)[:, None] / (gp * gp).sum(1, keepdim=True)) * gp
+            loss = net.losses(theta, X, y, shared=True)
+            fwd += 1
+        else:
+            theta, loss = pred, lp
+        g = gp
+        losses.append(loss)
+        levels.append(c)
+        dists.append((theta - th0).norm(dim=1))
+        if k % s.keep_every == 0 or k == s.steps:
+            cands.append(theta.clone())
+            steps.append(k)
+            scores.append(score(theta))
+            since = []
+    sc = torch.stack(scores)
+    pick = torch.full((S,), len(cands) - 1) if s.select == "none" else \
+        torch.nan_to_num(sc, nan=float("inf")).argmin(0)
+    chosen = torch.stack(cands)[pick, torch.arange(S)]
+    return chosen, {"loss": torch.stack(losses), "level": torch.stack(levels),
+                    "distance": torch.stack(dists), "curvature": torch.stack(curvs),
+                    "scores": sc, "chosen_step": np.asarray(steps)[pick.numpy()],
+                    "grad_evals": grads, "forwards": fwd, "steps": steps}
+
+
+WALKS = [
+    dict(direction="flat", select="perturbation", steps=7, keep_every=3, level_decay=0.3,
+         rho=0.1, noise=0.3, perturb_samples=3, perturb_sigma=0.1, step_size=0.02),
+    dict(direction="momentum", select="curvature", steps=6, keep_every=2, momentum=0.6,
+         step_size=0.03),
+    dict(direction="random", select="none", steps=5, keep_every=2),
+    dict(direction="random", select="perturbation", steps=4, keep_every=4, tangent=False),
+]
+
+
+@pytest.mark.parametrize("kw", WALKS, ids=[f"{w['direction']}-{w['select']}" for w in WALKS])
+def test_contour_walk_equals_the_reference_computation(kw):
+    net, theta, X, y = _problem()
+    s = ContourSettings(**kw)
+    chosen, rec = contour_walk(net, theta, X, y, s, seed=4)
+    want, ref = reference_walk(net, theta, X, y, s, seed=4)
+    for key in ("loss", "level", "distance", "curvature"):
+        got = torch.as_tensor(np.asarray(getattr(rec, key))).float()
+        assert torch.allclose(got, ref[key], rtol=1e-4, atol=1e-6), key
+    assert torch.allclose(torch.as_tensor(rec.candidate_scores).float(), ref["scores"], rtol=1e-4,
+                          atol=1e-6)
+    assert rec.chosen_step.tolist() == ref["chosen_step"].tolist()
+    assert rec.candidate_steps == ref["steps"]
+    assert (rec.grad_evals, rec.forwards) == (ref["grad_evals"], ref["forwards"])
+    assert torch.allclose(chosen, want, atol=1e-6)
+
+
+def test_contour_walk_defaults_and_bad_settings():
+    net, theta, X, y = _problem()
+    s = ContourSettings(steps=3, keep_every=1)
+    a, _ = contour_walk(net, theta, X, y, s)
+    b, _ = contour_walk(net, theta, X, y, s, seed=0)
+    assert torch.equal(a, b)                              # the default seed is 0
+    for bad, msg in ((ContourSettings(steps=0), "contour steps must be >= 1 when the warm-up "
+                                                "is on"),
+                     (ContourSettings(direction="up"), "contour direction 'up'; known: "),
+                     (ContourSettings(select="best"), "contour select 'best'; known: ")):
+        with pytest.raises(ValueError, match="^" + msg.replace("(", r"\(")):
+            contour_walk(net, theta, X, y, bad)
+    _, rec = contour_walk(net, theta, X, y, ContourSettings(steps=1, keep_every=5))
+    assert rec.candidate_steps == [0, 1]                  # the last step is always a candidate
+
+
+def test_tangent_and_corrector_by_hand_on_two_rows():
+    theta = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    g = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    d = torch.tensor([[1.0, 1.0, 0.0], [0.0, 3.0, 4.0]])
+    eta = torch.tensor([[0.5], [2.0]])
+    # row 0: d minus its g-part = (0, 1, 0); row 1: (0, 3, 0) -> unit (0, 1, 0)
+    want = torch.tensor([[1.0, 0.5, 0.0], [0.0, 4.0, 0.0]])
+    assert torch.allclose(tangent_step(theta, g, d, eta), want)
+    loss, level = torch.tensor([3.0, 1.0]), torch.tensor([1.0, 2.0])
+    # theta - (L - c) / ||g||^2 g: row 0 (2/4) g, row 1 (-1/25) g
+    want = torch.tensor([[0.0, 0.0, 0.0], [0.0, 2.0, 0.2]])
+    assert torch.allclose(newton_correct(theta, loss, g, level), want)
+
+
+def _quad(A):
+    def grad(t):
+        return 0.5 * ((t @ A) * t).sum(-1), t @ A
+    return grad
+
+
+def test_gam_defaults_and_rows_by_hand():
+    A = torch.diag(torch.tensor([2.0, 0.5, 1.0]))
+    th = torch.tensor([[1.0, -2.0, 0.5], [0.1, 0.3, -4.0]])
+    _, d = gam_direction(th, _quad(A))                    # defaults 0.02, 0.2, 0.03
+    for s in range(2):
+        t, Am = th[s].double().numpy(), A.double().numpy()
+
+        def u(v):
+            return v / np.linalg.norm(v)
+        g0 = Am @ t
+        g1 = Am @ (t + 0.02 * u(g0))
+        t2 = t + 0.2 * u(g1 - g0)
+        g2 = Am @ t2
+        g3 = Am @ (t2 + 0.02 * u(g2))
+        hp, hm = g1 + g3, g0 + g2
+        want = hp - 0.03 * (hm - (hm @ hp) / (hp @ hp) * hp)
+        assert np.allclose(d[s].numpy(), want, atol=1e-5)
+
+
+def test_entropy_sgd_equals_the_langevin_loop_written_out():
+    A = torch.diag(torch.tensor([2.0, 0.5, 1.0, 3.0]))
+    th = torch.tensor([[1.0, -1.0, 0.5, 0.2], [3.0, 0.1, -2.0, 1.0]])
+    kw = dict(langevin_steps=3, inner_lr=0.05, gamma0=0.1, gamma1=0.5, noise=0.01, beta1=0.6,
+              inner_momentum=0.8, weight_decay=0.01)
+    loss, d = entropy_sgd_direction(th, _quad(A), t=2, generator=torch.Generator().manual_seed(1),
+                                    **kw)
+    gen = torch.Generator().manual_seed(1)
+    gamma = 0.1 * 1.5 ** 2
+    w, mu, buf, losses = th.clone(), th.clone(), torch.zeros_like(th), []
+    for _ in range(3):
+        lo, g = _quad(A)(w)
+        losses.append(lo)
+        g = g + 0.01 * w + gamma * (w - th) + 0.01 / (0.5 * 0.05) ** 0.5 * torch.randn(
+            th.shape, generator=gen)
+        buf = 0.8 * buf + g
+        w = w - 0.05 * (g + 0.8 * buf)
+        mu = 0.6 * mu + 0.4 * w
+    assert torch.allclose(d, th - mu, atol=1e-6)
+    assert torch.allclose(loss, torch.stack(losses).mean(0))
+
+
+def test_entropy_sgd_defaults_are_the_reference_settings():
+    A = torch.diag(torch.tensor([2.0, 0.5]))
+    th = torch.tensor([[1.0, -1.0], [0.3, 2.0]])
+    _, d = entropy_sgd_direction(th, _quad(A), t=3, noise=0.0)
+    w, mu, buf = th.clone(), th.clone(), torch.zeros_like(th)
+    gamma = 1e-4 * (1 + 1e-3) ** 3
+    for _ in range(20):
+        g = _quad(A)(w)[1] + gamma * (w - th)
+        buf = 0.9 * buf + g
+        w = w - 0.1 * (g + 0.9 * buf)
+        mu = 0.75 * mu + 0.25 * w
+    assert torch.allclose(d, th - mu, atol=1e-6)
+
+
+def _sam_setup(adaptive, batched):
+    w = torch.nn.Parameter(torch.tensor([[1.0, -2.0, 0.5], [0.2, 0.4, -3.0]]))
+    b = torch.nn.Parameter(torch.tensor([[0.5], [-1.0]]))
+    frozen = torch.nn.Parameter(torch.tensor([[7.0], [8.0]]))     # gets no gradient
+    opt = SAM([w, b, frozen], torch.optim.SGD, rho=0.3, adaptive=adaptive, batched=batched,
+              lr=0.1)
+    return w, b, frozen, opt
+
+
+def _loss(w, b):
+    return ((w ** 2).sum(1) * torch.tensor([1.0, 2.0]) + (b ** 3).sum(1)).sum()
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize("batched", [False, True])
+def test_sam_steps_by_hand(adaptive, batched):
+    w, b, frozen, opt = _sam_setup(adaptive, batched)
+    w0, b0 = w.detach().clone(), b.detach().clone()
+    _loss(w, b).backward()
+    gw, gb = w.grad.clone(), b.grad.clone()
+    Tw, Tb = (w0.abs(), b0.abs()) if adaptive else (torch.ones_like(w0), torch.ones_like(b0))
+    sq = ((Tw * gw) ** 2).sum(1) + ((Tb * gb) ** 2).sum(1)          # per row
+    norm = sq.sqrt()[:, None] if batched else sq.sum().sqrt()
+    opt.first_step()
+    assert w.grad is None and b.grad is None                          # zero_grad by default
+    assert torch.allclose(w.detach(), w0 + 0.3 * Tw ** 2 * gw / norm, atol=1e-6)
+    assert torch.allclose(b.detach(), b0 + 0.3 * Tb ** 2 * gb / norm, atol=1e-6)
+    assert torch.equal(frozen.detach(), torch.tensor([[7.0], [8.0]]))
+    _loss(w, b).backward()
+    gw2, gb2 = w.grad.clone(), b.grad.clone()
+    opt.second_step()
+    assert w.grad is None
+    assert torch.allclose(w.detach(), w0 - 0.1 * gw2, atol=1e-6)      # at w, with g(w + eps)
+    assert torch.allclose(b.detach(), b0 - 0.1 * gb2, atol=1e-6)
+    assert torch.equal(frozen.detach(), torch.tensor([[7.0], [8.0]]))
+
+
+def test_sam_step_with_a_closure_and_its_errors():
+    w, b, _, opt = _sam_setup(False, True)
+    w_ref, b_ref, _, opt_ref = _sam_setup(False, True)
+    calls = []
+
+    def closure():                      # no zero_grad inside: step must clear between passes
+        loss = _loss(w, b)
+        loss.backward()
+        calls.append(float(loss))
+        return loss.detach()
+    first = opt.step(closure)
+    assert len(calls) == 2 and float(first) == calls[0]
+    _loss(w_ref, b_ref).backward()
+    opt_ref.first_step()
+    _loss(w_ref, b_ref).backward()
+    opt_ref.second_step()
+    assert torch.allclose(w.detach(), w_ref.detach()) and torch.allclose(b.detach(),
+                                                                        b_ref.detach())
+    with pytest.raises(ValueError, match=r"^SAM needs a closure that computes the loss and "
+                                         r"calls backward$"):
+        opt.step()
+    with pytest.raises(ValueError, match=r"^SAM rho must be >= 0, got -0\.1$"):
+        SAM([w], torch.optim.SGD, rho=-0.1, lr=0.1)
+    keep = SAM([w], torch.optim.SGD, lr=0.1)
+    assert keep.param_groups[0]["rho"] == 0.05 and keep.param_groups[0]["adaptive"] is False
+    _loss(w, b).backward()
+    keep.first_step(zero_grad=False)
+    assert w.grad is not None                                         # kept when asked
