@@ -337,6 +337,7 @@ def test_jtt_upsamples_the_error_set():
     assert w.tolist() == [[1.0, 20.0, 1.0]]
 
 
+@pytest.mark.sanity
 def test_erm_takes_the_colour_shortcut_and_a_model_without_it_does_not(cmnist_splits):
     cfg = {"steps": 300, "candidates": 10, "il_steps": 100, "groupdro": {"eta": 0.01},
            "jtt": {"first_steps": 50, "upsample": 20}}
@@ -347,6 +348,7 @@ def test_erm_takes_the_colour_shortcut_and_a_model_without_it_does_not(cmnist_sp
     assert (clean.test_acc > 0.6).all()                                   # IRM paper: 73%
 
 
+@pytest.mark.sanity
 def test_rho_loss_with_a_balanced_holdout_beats_a_correlated_one(cmnist_splits):
     """Pitfall 1 of the research notes: an IL model from a correlated holdout gives minority
     points high irreducible loss, so RHO-LOSS skips them."""

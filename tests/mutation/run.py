@@ -33,6 +33,7 @@ EQUIVALENTS = ROOT / "tests" / "MUTATION.md"
 GOAL = 0.80
 
 # mechanism module -> the fast unit tests that exercise it
+ACTIVE_TESTS = ["tests/test_active.py", "tests/test_active_mechanisms.py"]
 MODULES = {
     "src/rose/continual/ball.py": ["tests/test_continual.py"],
     "src/rose/continual/distances.py": ["tests/test_continual.py"],
@@ -48,12 +49,12 @@ MODULES = {
                                     "tests/test_measure_mechanisms.py"],
     "src/rose/measure/sharpness.py": ["tests/test_explore.py", "tests/test_measure_mechanisms.py"],
     "src/rose/measure/landscape.py": ["tests/test_explore.py", "tests/test_measure_mechanisms.py"],
-    "src/rose/active/acquisitions.py": ["tests/test_active.py"],
-    "src/rose/active/alvin.py": ["tests/test_active.py"],
-    "src/rose/active/analogy.py": ["tests/test_active.py"],
-    "src/rose/active/group_robust.py": ["tests/test_active.py"],
-    "src/rose/active/rho_loss.py": ["tests/test_active.py"],
-    "src/rose/active/learner.py": ["tests/test_active.py"],
+    "src/rose/active/acquisitions.py": ACTIVE_TESTS,
+    "src/rose/active/alvin.py": ACTIVE_TESTS,
+    "src/rose/active/analogy.py": ACTIVE_TESTS,
+    "src/rose/active/group_robust.py": ACTIVE_TESTS,
+    "src/rose/active/rho_loss.py": ACTIVE_TESTS,
+    "src/rose/active/learner.py": ACTIVE_TESTS,
     "src/rose/superposition/toy_model.py": ["tests/test_superposition.py"],
     "src/rose/superposition/penalties.py": ["tests/test_superposition.py"],
     "src/rose/superposition/geometry.py": ["tests/test_superposition.py"],

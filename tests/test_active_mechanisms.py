@@ -1,0 +1,485 @@
+"""Mechanism tests of the active direction's building blocks, each against a hand computation or
+a written-out reference: the acquisition rules' edge cases (empty labelled set, k = 0, all-zero
+BADGE gradients, coinciding points), ALVIN's minority split, anchors and nearest-unique claims,
+the analogy targets r0 + (r1 - r2), GroupDRO with several instances, and the RHO-LOSS selector.
+Many were found by `make mutation` (tests/MUTATION.md)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import kmeans_plusplus
+
+from rose.active import acquisitions, alvin, analogy, rho_loss
+from rose.active.acquisitions import (
+    AcquisitionContext,
+    acquire,
+    k_centre_greedy,
+    margin_scores,
+    random_acq,
+    top_k,
+)
+from rose.active.group_robust import GroupDRO
+from rose.active.learner import TrainSpec, initial_model, predict, train_instances
+from rose.divergence import Divergence, chance_loss
+
+
+def _ctx(n=40, labelled=(), seed=0, d=3, c=2, **kw) -> AcquisitionContext:
+    rng = np.random.default_rng(seed)
+    labelled = np.asarray(labelled, dtype=np.int64)
+    base = dict(probs=rng.dirichlet(np.ones(c), n), emb=rng.normal(size=(n, d)),
+                labelled=labelled, candidates=np.setdiff1d(np.arange(n), labelled),
+                y=rng.integers(0, c, n), group=rng.integers(0, 2, n), n_groups=2,
+                rng=np.random.default_rng(seed + 100))
+    base.update(kw)
+    return AcquisitionContext(**base)
+
+
+# ------------------------------------------------------------------------- acquisitions
+
+def test_margin_scores_work_on_any_leading_shape():
+    p = np.random.default_rng(0).dirichlet(np.ones(4), (3, 5))       # [T, N, C]
+    want = np.array([[np.diff(np.sort(row)[-2:])[0] for row in t] for t in p])
+    np.testing.assert_allclose(margin_scores(p), want)
+
+
+def test_top_k_breaks_ties_by_the_seeded_random_order():
+    cand = np.arange(100, 200)
+    got = top_k(np.zeros(300), cand, 10, np.random.default_rng(5))
+    want = cand[np.random.default_rng(5).permutation(100)[:10]]
+    np.testing.assert_array_equal(got, want)
+    scores = np.zeros(300)
+    scores[[150, 120]] = [2.0, 1.0]                  # strictly larger scores come first
+    assert list(top_k(scores, cand, 2, np.random.default_rng(1))) == [150, 120]
+
+
+def test_error_messages_name_the_problem():
+    with pytest.raises(ValueError) as e:
+        acquire("bald", _ctx(), 3)
+    assert str(e.value) == "bald needs MC-dropout probabilities (model dropout > 0)"
+    with pytest.raises(ValueError) as e:
+        acquire("nope", _ctx(), 3)
+    assert str(e.value) == ("unknown acquisition 'nope'; expected one of "
+                            f"{list(acquisitions.ACQUISITIONS)}")
+    with pytest.raises(ValueError) as e:
+        alvin.class_split(_ctx(labelled=[0, 1]))
+    assert str(e.value) == "ALVIN and analogy need training dynamics (a minority split)"
+
+
+def test_acquire_rejects_a_batch_with_a_labelled_point(monkeypatch):
+    ctx = _ctx(labelled=[0, 1, 2])
+    monkeypatch.setitem(acquisitions.ACQUISITIONS, "bad",
+                        lambda ctx, k: np.array([0, 5, 6]))         # distinct, right size
+    with pytest.raises(RuntimeError) as e:
+        acquire("bad", ctx, 3)
+    assert str(e.value) == "acquisition bad returned an invalid batch"
+    monkeypatch.setitem(acquisitions.ACQUISITIONS, "short", lambda ctx, k: np.array([5, 6]))
+    with pytest.raises(RuntimeError):
+        acquire("short", ctx, 3)
+
+
+def _k_centre_by_hand(emb, labelled, candidates, k):
+    chosen = []
+    for _ in range(k):
+        centres = list(labelled) + chosen
+        best, best_d = None, -1.0
+        for c in candidates:
+            if c in chosen:
+                continue
+            d = min((np.sum((emb[c] - emb[s]) ** 2) for s in centres), default=np.inf)
+            if d > best_d:
+                best, best_d = c, d
+        chosen.append(best)
+    return chosen
+
+
+@pytest.mark.parametrize("n_labelled", [0, 1, 7])
+def test_k_centre_greedy_matches_the_written_out_rule(n_labelled):
+    rng = np.random.default_rng(n_labelled)
+    emb = rng.normal(size=(30, 3)) - 2.0              # negative coordinates: squares matter
+    labelled = np.arange(n_labelled)
+    cand = np.arange(n_labelled, 30)
+    got = k_centre_greedy(emb, labelled, cand, 6)
+    assert list(got) == _k_centre_by_hand(emb, labelled, cand, 6)
+    empty = k_centre_greedy(emb, labelled, cand, 0)
+    assert len(empty) == 0 and empty.dtype == np.int64
+    # no labels: the first pick is the first candidate (every distance is infinite)
+    if n_labelled == 0:
+        assert got[0] == 0
+
+
+def test_oracle_with_groups_that_have_no_labels_yet():
+    group = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    ctx = _ctx(n=8, labelled=[0, 1], group=group, n_groups=3)     # groups 1, 2: no labels
+    got = acquire("oracle", ctx, 4)
+    assert sorted(group[got]) == [0, 1, 1, 2] or sorted(group[got]) == [1, 1, 2, 2]
+    assert set(group[got[:2]]) == {1, 2}
+    empty = acquisitions.oracle_acq(_ctx(n=8, labelled=[0], group=group, n_groups=3), 0)
+    assert len(empty) == 0 and empty.dtype == np.int64
+
+
+def test_badge_is_kmeans_plus_plus_seeding_from_the_context_rng():
+    ctx = _ctx(n=50, labelled=range(10), c=3, d=4)
+    ref_rng = copy.deepcopy(ctx.rng)
+    got = acquisitions.badge_acq(ctx, 8)
+    g = acquisitions.badge_embedding(ctx.probs[ctx.candidates], ctx.emb[ctx.candidates])
+    _, idx = kmeans_plusplus(g, 8, random_state=int(ref_rng.integers(2**31)), n_local_trials=1)
+    np.testing.assert_array_equal(got, ctx.candidates[np.unique(idx)])
+    again = acquisitions.badge_acq(_ctx(n=50, labelled=range(10), c=3, d=4), 8)
+    np.testing.assert_array_equal(got, again)
+    assert ctx.fallback == 0
+
+
+def test_badge_with_every_gradient_zero_labels_at_random_and_counts_it():
+    probs = np.eye(2)[np.arange(20) % 2]              # one-hot: p - onehot(argmax p) = 0
+    ctx = _ctx(n=20, labelled=[0, 1], probs=probs, fallback=3)
+    ref = copy.deepcopy(ctx)
+    got = acquisitions.badge_acq(ctx, 5)
+    np.testing.assert_array_equal(got, random_acq(ref, 5))
+    assert ctx.fallback == 3 + 5
+
+
+def test_badge_fills_up_when_seeds_coincide():
+    # only three distinct gradient embeddings: k-means++ cannot find eight distinct seeds
+    rows = np.random.default_rng(0).dirichlet(np.ones(3), 3)
+    probs = rows[np.arange(30) % 3]
+    emb = np.ones((30, 2))
+    ctx = _ctx(n=30, labelled=[], probs=probs, emb=emb, c=3)
+    got = acquire("badge", ctx, 8)
+    assert len(set(got)) == 8
+    # the three different gradients are all represented
+    assert len({tuple(np.round(probs[i], 6)) for i in got}) == 3
+
+
+# ------------------------------------------------------------------------------- ALVIN
+
+def test_minority_split_default_threshold_and_each_criterion():
+    r = 10
+    rows = {
+        "late learner, never forgotten": [0, 0, 0, 0, 1, 1, 1, 1, 1, 1],   # mean .6 < .7
+        "learned early": [0, 0, 1, 1, 1, 1, 1, 1, 1, 1],                   # mean .8
+        "forgotten mid-way": [0, 1, 0, 1, 1, 1, 1, 1, 1, 1],               # mean .8, forgotten
+        "right only at the end": [0] * (r - 1) + [1],
+    }
+    correct = np.array(list(rows.values()), dtype=bool)
+    np.testing.assert_array_equal(alvin.minority_split(correct), [True, False, True, True])
+    np.testing.assert_array_equal(alvin.minority_split(correct, 0.7),
+                                  alvin.minority_split(correct))
+    # with the threshold below every mean, only forgetting and the last record decide
+    np.testing.assert_array_equal(alvin.minority_split(correct, 0.05),
+                                  [False, False, True, False])
+    never = np.zeros((1, 4), dtype=bool)              # wrong at the last record
+    assert alvin.minority_split(never, 0.0)[0]
+
+
+def test_anchors_draw_one_majority_partner_per_anchor_from_all_of_them():
+    rng = np.random.default_rng(0)
+    hm, hj = rng.normal(size=(3, 2)), rng.normal(size=(4, 2))
+    a, lam, i, j = alvin.anchors(hm, hj, 50, 2.0, rng)
+    np.testing.assert_allclose(a, lam[:, None] * hm[i] + (1 - lam[:, None]) * hj[j])
+    assert i.tolist() == np.repeat(np.arange(3), 50).tolist()
+    assert j.shape == (150,) and set(j) == {0, 1, 2, 3}
+    ref = np.random.default_rng(0)
+    ref.normal(size=(3, 2)), ref.normal(size=(4, 2))
+    np.testing.assert_array_equal(j, ref.integers(0, 4, 150))
+    np.testing.assert_allclose(lam, ref.beta(2.0, 2.0, 150))
+
+
+def test_nearest_unique_claims_in_turn_by_hand():
+    # three identical targets at 0; candidates at distances 1, 2, 3, ... in shuffled positions
+    pos = np.array([4.0, 1.0, 6.0, 3.0, 2.0, 5.0])
+    emb = np.c_[pos, np.zeros(6)]
+    cand = np.arange(6)
+    t = np.zeros((3, 2))
+    got = alvin.nearest_unique(t, emb, cand, 3, np.random.default_rng(0))
+    assert got.tolist() == [1, 4, 3]                   # 1.0, 2.0, 3.0 in claim order
+    one = alvin.nearest_unique(np.array([[3.2, 0.0]]), emb, cand, 4, np.random.default_rng(0))
+    assert one.tolist() == [3, 0, 4, 5]                # one target: its 4 nearest, in order
+    most = alvin.nearest_unique(np.array([[3.2, 0.0]]), emb, cand, 5, np.random.default_rng(0))
+    assert most.tolist() == [3, 0, 4, 5, 1]            # k = len(candidates) - 1
+    allc = alvin.nearest_unique(np.array([[3.2, 0.0]]), emb, cand, 9, np.random.default_rng(0))
+    assert allc.tolist() == [3, 0, 4, 5, 1, 2]         # k beyond the candidates
+    for k, targets in ((0, t), (3, np.empty((0, 2)))):
+        none = alvin.nearest_unique(targets, emb, cand, k, np.random.default_rng(0))
+        assert len(none) == 0 and none.dtype == np.int64
+
+
+def test_nearest_unique_uses_the_euclidean_distance():
+    # target (1, 0): (0, 0) is at distance 1, (2.5, 0) at 1.5
+    emb = np.array([[2.5, 0.0], [0.0, 0.0]])
+    got = alvin.nearest_unique(np.array([[1.0, 0.0]]), emb, np.arange(2), 1,
+                               np.random.default_rng(0))
+    assert got.tolist() == [1]
+    # pool indices are returned, not positions among the candidates
+    got = alvin.nearest_unique(np.array([[1.0, 0.0]]), np.r_[np.ones((3, 2)) * 9, emb],
+                               np.array([3, 4]), 1, np.random.default_rng(0))
+    assert got.tolist() == [4]
+
+
+def test_fill_at_random_tops_up_with_distinct_new_points_and_adds_to_the_count():
+    ctx = _ctx(n=12, labelled=[0, 1], fallback=2)
+    got = alvin.fill_at_random(ctx, np.array([5, 7]), 6)
+    assert len(got) == 6 and len(set(got)) == 6 and set(got[:2]) == {5, 7}
+    assert set(got) <= set(ctx.candidates) and ctx.fallback == 2 + 4
+    full = alvin.fill_at_random(ctx, np.array([5, 7, 8]), 2)
+    assert full.tolist() == [5, 7] and ctx.fallback == 6
+
+
+def _dynamics_ctx(seed=0, n_per=40, n_classes=3, params=None, minority_rate=0.3):
+    rng = np.random.default_rng(seed)
+    n = n_per * n_classes
+    y = np.repeat(np.arange(n_classes), n_per)
+    emb = rng.normal(size=(n, 4)) + 3 * np.eye(4)[y][:, :4]
+    labelled = rng.permutation(n)[:n // 2]
+    minority = rng.random(len(labelled)) < minority_rate
+    return AcquisitionContext(probs=np.full((n, n_classes), 1 / n_classes), emb=emb,
+                              labelled=labelled, candidates=np.setdiff1d(np.arange(n), labelled),
+                              y=y, group=y, n_groups=n_classes, rng=np.random.default_rng(seed),
+                              minority=minority, params=params or {})
+
+
+def test_alvin_defaults_are_alpha_2_and_five_anchors_per_minority_example():
+    got = alvin.acquire(_dynamics_ctx(), 15)
+    want = alvin.acquire(_dynamics_ctx(params={"alpha": 2.0, "anchors_per_minority": 5}), 15)
+    np.testing.assert_array_equal(got, want)
+    other = alvin.acquire(_dynamics_ctx(params={"alpha": 3.0, "anchors_per_minority": 5}), 15)
+    assert not np.array_equal(got, other)
+
+
+def test_alvin_skips_a_class_without_majority_examples_and_fills_without_minority():
+    ctx = _dynamics_ctx()
+    y_lab = ctx.y[ctx.labelled]
+    ctx.minority = ctx.minority | (y_lab == 2)          # class 2: every labelled one minority
+    got = alvin.acquire(ctx, 10)
+    assert len(set(got)) == 10 and ctx.fallback == 0
+    ctx = _dynamics_ctx(minority_rate=0.0)
+    ref = copy.deepcopy(ctx.rng)
+    got = alvin.acquire(ctx, 10)
+    assert ctx.fallback == 10
+    np.testing.assert_array_equal(got, ref.choice(ctx.candidates, 10, replace=False))
+
+
+# ----------------------------------------------------------------------------- analogy
+
+def test_analogy_targets_by_hand():
+    emb = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 1.0],       # class 0: majority 0, 1; min 2
+                    [10.0, 10.0], [9.0, 7.0]], dtype=float)    # class 1: majority 3, minority 4
+    split = {0: (np.array([2]), np.array([0, 1])), 1: (np.array([4]), np.array([3]))}
+    q = analogy.analogy_targets(emb, split, 5, np.random.default_rng(0))
+    # r0 from class 0 (rows 0, 1 in some order), shift from class 1: r1 = emb[3], r2 = emb[4]
+    # r0 from class 1 (row 3), shift from class 0: r1 = mean(emb[0], emb[1]) = (1, 0), r2 = emb[2]
+    want = sorted(map(tuple, [emb[0] + emb[3] - emb[4], emb[1] + emb[3] - emb[4],
+                              emb[3] + np.array([1.0, 0.0]) - emb[2]]))
+    assert sorted(map(tuple, q)) == want
+
+
+def test_analogy_r2_is_the_minority_example_nearest_to_r0():
+    emb = np.array([[-3.0, 0.0],                  # class 1 majority: r0
+                    [5.0, 5.0], [-2.0, 0.0], [3.0, 0.0],   # class 0 minority; nearest r0: row 2
+                    [0.0, 4.0]])                  # class 0 majority: r1
+    split = {0: (np.array([1, 2, 3]), np.array([4])), 1: (np.array([], dtype=int), np.array([0]))}
+    q = analogy.analogy_targets(emb, split, 5, np.random.default_rng(0))
+    np.testing.assert_allclose(q, [emb[0] + emb[4] - emb[2]])
+
+
+def test_analogy_visits_every_source_class_and_every_shift_class():
+    ctx = _dynamics_ctx(n_classes=4)
+    y_lab = ctx.y[ctx.labelled]
+    ctx.minority = ctx.minority | (y_lab == 0)          # class 0 has no majority (no r0, no r1)
+    split = alvin.class_split(ctx)
+    q = analogy.analogy_targets(ctx.emb, split, 3, np.random.default_rng(0))
+    # sources: classes 1, 2, 3 (3 r0 each); shifts: the 2 other classes with both kinds
+    assert q.shape == (3 * 3 * 2, 4)
+
+
+def test_analogy_default_is_ten_sources_per_class():
+    got = analogy.acquire(_dynamics_ctx(n_per=60), 20)
+    want = analogy.acquire(_dynamics_ctx(n_per=60, params={"sources_per_class": 10}), 20)
+    np.testing.assert_array_equal(got, want)
+    other = analogy.acquire(_dynamics_ctx(n_per=60, params={"sources_per_class": 11}), 20)
+    assert not np.array_equal(got, other)
+
+
+# ------------------------------------------------------------ GroupDRO and RHO-LOSS
+
+def test_groupdro_keeps_one_weight_vector_per_instance():
+    groups = torch.tensor([[0, 1, 2, 2], [2, 1, 0, 0]])
+    dro = GroupDRO(groups, torch.tensor([[0], [1]]), n_groups=3, eta=1.0)
+    torch.testing.assert_close(dro.q, torch.full((2, 3), 1 / 3))
+    loss = torch.tensor([[1.0, 2.0, 3.0, 5.0], [0.5, 0.5, 0.5, 0.5]])
+    out = dro(loss, torch.tensor([[0, 1, 2, 3], [0, 1, 2, 3]]))
+    lg = torch.tensor([[1.0, 2.0, 4.0], [0.5, 0.5, 0.5]])
+    q = torch.softmax(lg, 1)                            # q = 1/3 exp(L) / sum: a softmax
+    torch.testing.assert_close(dro.q, q)
+    torch.testing.assert_close(out, (q * lg).sum(1))
+
+
+class _Linear:
+    """A model with .forward(x) -> (logits, features), logits = x W."""
+
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        return x @ self.W, None
+
+
+def test_rho_loss_selector_by_hand():
+    torch.manual_seed(0)
+    X = torch.randn(2, 12, 3)                           # two seeds
+    Y = torch.randint(0, 2, (2, 12))
+    W = torch.randn(3, 2)
+    il = torch.rand(2, 12)
+    cand = torch.stack([torch.arange(0, 12, 2), torch.arange(1, 12, 2)])
+    got = rho_loss.selector(il, X, Y, torch.tensor([[0], [1]]), 2)(_Linear(W), cand)
+    for i in range(2):
+        ce = F.cross_entropy(X[i, cand[i]] @ W, Y[i, cand[i]], reduction="none")
+        want = cand[i][torch.topk(ce - il[i, cand[i]], 2).indices]
+        assert got[i].tolist() == want.tolist()
+
+
+def test_irreducible_losses_are_each_instances_loss_on_its_seed():
+    torch.manual_seed(1)
+    X = torch.randn(2, 5, 3)
+    Y = torch.randint(0, 2, (2, 5))
+    W = torch.randn(3, 2)
+    il = rho_loss.irreducible_losses(_Linear(W), X, Y, [1, 0])
+    for i, s in enumerate([1, 0]):
+        torch.testing.assert_close(il[i], F.cross_entropy(X[s] @ W, Y[s], reduction="none"))
+
+
+# --------------------------------------------------------------------- the stacked trainer
+
+def _learner_problem(steps=5, eval_every=2, lr=0.05, weight_decay=0.01, selection="last"):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 30, 5, generator=g)                        # two seeds' data
+    Y = torch.randint(0, 3, (2, 30), generator=g)
+    seed_of = np.array([0, 0, 1])                                 # instances 0, 1 share seed 0
+    index = torch.stack([torch.arange(0, 20), torch.arange(10, 30), torch.arange(5, 25)])
+    spec = TrainSpec([8], 3, steps, 4, lr, weight_decay, 0.0, selection, eval_every)
+    init = initial_model(5, spec, [0, 0, 1], "cpu")
+    return X, Y, seed_of, index, spec, init
+
+
+def _reference_training(X, Y, seed_of, index, spec, init, weights=None, objective=None):
+    """The same training written out one instance at a time with torch.nn modules: the stacked
+    trainer must equal it. Returns (final flat weights [I, P], correctness records, losses)."""
+    net, n_inst = init.net, len(seed_of)
+    mods = []
+    for i in range(n_inst):
+        m = net.template()
+        with torch.no_grad():
+            for name, p in m.named_parameters():
+                p.copy_(net.module_params(init.theta[i])[name])
+        mods.append(m)
+    opts = [torch.optim.Adam(m.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+            for m in mods]
+    g = torch.Generator().manual_seed(3)
+    records, losses = [], []
+    for step in range(spec.steps + 1):
+        if step % spec.eval_every == 0 or step == spec.steps:
+            with torch.no_grad():
+                records.append(torch.stack([
+                    mods[i](X[seed_of[i], index[i]]).argmax(-1) == Y[seed_of[i], index[i]]
+                    for i in range(n_inst)]))
+        if step == spec.steps:
+            break
+        if weights is None:
+            pos = torch.randint(0, index.shape[1], (int(seed_of.max()) + 1, spec.batch_size),
+                                generator=g)[torch.as_tensor(seed_of)]
+        else:
+            pos = torch.multinomial(weights, spec.batch_size, replacement=True, generator=g)
+        step_losses = []
+        for i in range(n_inst):
+            rows = index[i, pos[i]]
+            ce = F.cross_entropy(mods[i](X[seed_of[i], rows]), Y[seed_of[i], rows],
+                                 reduction="none")
+            loss = ce.mean() if objective is None else objective(ce)
+            opts[i].zero_grad()
+            loss.backward()
+            opts[i].step()
+            step_losses.append(ce.mean().item())
+        losses.append(step_losses)
+    theta = torch.stack([net.flatten_module(m.parameters()) for m in mods])
+    return theta, torch.stack(records, -1), np.array(losses)
+
+
+def test_stacked_training_equals_one_adam_run_per_instance():
+    X, Y, seed_of, index, spec, init = _learner_problem()
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init, record_dynamics=True)
+    theta, records, _ = _reference_training(X, Y, seed_of, index, spec, init)
+    torch.testing.assert_close(res.model.theta, theta, atol=1e-5, rtol=1e-5)
+    assert res.dynamics.shape == (3, 20, 4)                       # records at steps 0, 2, 4, 5
+    assert torch.equal(res.dynamics, records)
+    assert res.forward_examples == 5 * 4
+    assert res.diverged_at.tolist() == [-1, -1, -1]
+    assert torch.equal(init.theta, initial_model(5, spec, [0, 0, 1], "cpu").theta)  # untouched
+    assert train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                           init=init).dynamics is None
+
+
+def test_sample_weights_and_objective_enter_the_training_as_written():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=4)
+    w = torch.rand(3, 20, generator=torch.Generator().manual_seed(1))
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init, sample_weights=w,
+                          objective=lambda loss, idx: loss.max(1).values)
+    theta, _, _ = _reference_training(X, Y, seed_of, index, spec, init, weights=w,
+                                      objective=lambda ce: ce.max())
+    torch.testing.assert_close(res.model.theta, theta, atol=1e-5, rtol=1e-5)
+
+
+def test_batch_selector_trains_on_the_rows_it_returns_and_counts_the_candidates():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=3)
+    seen = []
+
+    def first_two(model, cand):
+        seen.append(cand.clone())
+        return cand[:, :2]
+
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init, batch_selector=first_two)
+    assert len(seen) == 3 and seen[0].shape == (3, 4)
+    assert res.forward_examples == 3 * (4 + 2)
+    # the same as training on those two rows without a selector: batch size 2, same draws
+    ref = _reference_training(X, Y, seed_of, index, TrainSpec([8], 3, 3, 4, 0.05, 0.01, 0.0,
+                                                               "last", 2), init,
+                              objective=lambda ce: ce[:2].mean())[0]
+    torch.testing.assert_close(res.model.theta, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_divergence_is_flagged_at_the_first_step_above_the_limit():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=12, lr=50.0, weight_decay=0.0)
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init)
+    _, _, losses = _reference_training(X, Y, seed_of, index, spec, init)
+    limit = Divergence(3, chance_loss(3)).limit
+    bad = ~np.isfinite(losses) | (losses > limit)
+    want = [int(np.argmax(bad[:, i])) if bad[:, i].any() else -1 for i in range(3)]
+    assert (np.array(want) >= 0).any()                            # the case is what it claims
+    assert res.diverged_at.tolist() == want
+
+
+def test_train_domain_val_takes_the_best_record_per_instance():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=6, selection="train_domain_val")
+    Xv, Yv = X[:, 20:], Y[:, 20:]
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init, val=(Xv, Yv))
+    # the same run, stopped at each evaluation: the kept weights are the first best one
+    accs, thetas = [], []
+    for stop in (0, 2, 4, 6):
+        s = TrainSpec([8], 3, stop, 4, 0.05, 0.01, 0.0, "last", 2)
+        m = train_instances(X, Y, seed_of, index, s, torch.Generator().manual_seed(3),
+                            init=init).model
+        pred = predict(m, Xv, seed_of).argmax(-1)
+        accs.append((pred == Yv[torch.as_tensor(seed_of)]).float().mean(1))
+        thetas.append(m.theta)
+    accs = torch.stack(accs)                                      # [records, I]
+    best = [int(np.argmax(accs[:, i].numpy())) for i in range(3)]  # first maximum
+    for i in range(3):
+        torch.testing.assert_close(res.model.theta[i], thetas[best[i]][i], atol=1e-6, rtol=0)
