@@ -114,12 +114,14 @@ def trained_intro():
     return model.W
 
 
+@pytest.mark.sanity
 def test_dense_features_represent_the_top_m_only(trained_intro):
     norms = geometry.feature_norms(trained_intro[0])
     assert torch.allclose(norms[:2], torch.ones(2), atol=0.05)       # like PCA
     assert (norms[2:] < 0.1).all()
 
 
+@pytest.mark.sanity
 def test_intermediate_sparsity_gives_antipodal_pairs(trained_intro):
     D = geometry.dimensionality(trained_intro[1])
     represented = geometry.feature_norms(trained_intro[1]) > 0.5
@@ -127,6 +129,7 @@ def test_intermediate_sparsity_gives_antipodal_pairs(trained_intro):
     assert torch.allclose(D[represented], torch.full((4,), 0.5), atol=0.05)
 
 
+@pytest.mark.sanity
 def test_high_sparsity_gives_a_pentagon(trained_intro):
     W = trained_intro[2]
     assert torch.allclose(geometry.dimensionality(W), torch.full((5,), 0.4), atol=0.03)

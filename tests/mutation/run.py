@@ -34,6 +34,7 @@ GOAL = 0.80
 
 # mechanism module -> the fast unit tests that exercise it
 ACTIVE_TESTS = ["tests/test_active.py", "tests/test_active_mechanisms.py"]
+TOY_TESTS = ["tests/test_superposition.py", "tests/test_superposition_mechanisms.py"]
 MODULES = {
     "src/rose/continual/ball.py": ["tests/test_continual.py"],
     "src/rose/continual/distances.py": ["tests/test_continual.py"],
@@ -55,9 +56,9 @@ MODULES = {
     "src/rose/active/group_robust.py": ACTIVE_TESTS,
     "src/rose/active/rho_loss.py": ACTIVE_TESTS,
     "src/rose/active/learner.py": ACTIVE_TESTS,
-    "src/rose/superposition/toy_model.py": ["tests/test_superposition.py"],
-    "src/rose/superposition/penalties.py": ["tests/test_superposition.py"],
-    "src/rose/superposition/geometry.py": ["tests/test_superposition.py"],
+    "src/rose/superposition/toy_model.py": TOY_TESTS,
+    "src/rose/superposition/penalties.py": TOY_TESTS,
+    "src/rose/superposition/geometry.py": TOY_TESTS,
     "src/rose/nn/stacked.py": ["tests/test_nn.py"],
     "src/rose/nn/optim.py": ["tests/test_nn.py"],
     "src/rose/sampling.py": ["tests/test_sampling.py"],
