@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from rose.explore.contour import ContourSettings, contour_walk, newton_correct, tangent_step
+from rose.explore.contour import (
+    ContourSettings,
+    contour_walk,
+    lowest_score,
+    newton_correct,
+    tangent_step,
+)
 from rose.explore.entropy_sgd import entropy_sgd_direction
 from rose.explore.gam import gam_direction
 from rose.explore.sam import SAM
@@ -99,7 +105,8 @@ def reference_walk(net, theta, X, y, s, seed):
             since = []
     sc = torch.stack(scores)
     pick = torch.full((S,), len(cands) - 1) if s.select == "none" else \
-        torch.nan_to_num(sc, nan=float("inf")).argmin(0)
+        torch.tensor([min((v, i) for i, v in enumerate(col.tolist()) if v == v)[1]
+                      if (col == col).any() else 0 for col in sc.T])
     chosen = torch.stack(cands)[pick, torch.arange(S)]
     return chosen, {"loss": torch.stack(losses), "level": torch.stack(levels),
                     "distance": torch.stack(dists), "curvature": torch.stack(curvs),
@@ -290,3 +297,39 @@ def test_sam_step_with_a_closure_and_its_errors():
     _loss(w, b).backward()
     keep.first_step(zero_grad=False)
     assert w.grad is not None                                         # kept when asked
+
+
+def test_a_diverged_candidate_is_never_selected():
+    nan = float("nan")
+    scores = torch.tensor([[1.0, nan, nan], [nan, 2.0, nan], [0.5, 3.0, nan]])
+    assert lowest_score(scores).tolist() == [2, 1, 0]     # all NaN: the first candidate
+    assert lowest_score(torch.tensor([[3.0, -1.0], [2.0, float("inf")]])).tolist() == [1, 0]
+
+
+def test_entropy_sgd_default_noise_is_1e_4():
+    A = torch.diag(torch.tensor([2.0, 0.5]))
+    th = torch.tensor([[1.0, -1.0], [0.3, 2.0]])
+    _, d = entropy_sgd_direction(th, _quad(A), t=0, langevin_steps=2,
+                                 generator=torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(5)
+    w, mu, buf = th.clone(), th.clone(), torch.zeros_like(th)
+    for _ in range(2):
+        g = _quad(A)(w)[1] + 1e-4 * (w - th) + 1e-4 / (0.5 * 0.1) ** 0.5 * torch.randn(
+            th.shape, generator=gen)
+        buf = 0.9 * buf + g
+        w = w - 0.1 * (g + 0.9 * buf)
+        mu = 0.75 * mu + 0.25 * w
+    assert torch.allclose(d, th - mu, atol=1e-7)
+
+
+def test_sam_with_rho_zero_is_its_base_optimiser():
+    w, b, _, _ = _sam_setup(False, True)
+    opt = SAM([w, b], torch.optim.SGD, rho=0.0, lr=0.1)
+    w0 = w.detach().clone()
+    _loss(w, b).backward()
+    g = w.grad.clone()
+    opt.first_step()
+    assert torch.equal(w.detach(), w0)
+    _loss(w, b).backward()
+    opt.second_step()
+    assert torch.allclose(w.detach(), w0 - 0.1 * g)

@@ -121,24 +121,43 @@ def _net_data(S=2, n=60, seed=0):
     return net, theta, X, y
 
 
-def test_sigma_prime_is_the_bisection_written_out():
-    net, theta, X, y = _net_data()
-    kw = dict(target_drop=0.05, steps=6, samples=3, upper=1.5, eps=1e-2, seed=2)
+def _fitted(S=2, n=60):
+    """Labels = the network's own predictions: base accuracy 1, so noise costs accuracy."""
+    net, theta, X, _ = _net_data(S, n)
+    return net, theta, X, net.logits(theta, X, shared=True).argmax(-1)
+
+
+SIGMA_CASES = [dict(target_drop=0.05, steps=6, samples=3, upper=1.5, eps=1e-2, seed=2),
+               dict(target_drop=0.0, steps=6, samples=2, upper=0.1, eps=1e-4, seed=1),
+               dict(target_drop=0.2, steps=5, samples=2, upper=1.0, eps=0.05, seed=0)]
+
+
+@pytest.mark.parametrize("kw", SIGMA_CASES)
+def test_sigma_prime_is_the_bisection_written_out(kw):
+    net, theta, X, y = _fitted()
     got = sigma_prime(net, theta, X, y, **kw)
-    g = torch.Generator().manual_seed(2)
+    g = torch.Generator().manual_seed(kw["seed"])
     _, base = net.evaluate(theta, X, y)
-    lo, hi = torch.zeros(2), torch.full((2,), 1.5)
-    for _ in range(6):
+    assert torch.equal(base, torch.ones(2))
+    lo, hi = torch.zeros(2), torch.full((2,), kw["upper"])
+    for _ in range(kw["steps"]):
         mid = (lo + hi) / 2
-        std = torch.sqrt(mid[:, None] ** 2 * theta ** 2 + 1e-2 ** 2)
+        std = torch.sqrt(mid[:, None] ** 2 * theta ** 2 + kw["eps"] ** 2)
         acc = torch.stack([net.evaluate(theta + std * torch.randn(theta.shape, generator=g),
-                                        X, y)[1] for _ in range(3)]).mean(0)
-        ok = base - acc <= 0.05
+                                        X, y)[1] for _ in range(kw["samples"])]).mean(0)
+        ok = base - acc <= kw["target_drop"]
         lo, hi = torch.where(ok, mid, lo), torch.where(ok, hi, mid)
     assert torch.allclose(got, (lo + hi) / 2)
+    assert ((lo > 0) & (hi < kw["upper"])).any()          # the bisection went both ways
+
+
+def test_sigma_prime_defaults():
+    net, theta, X, y = _fitted()
     defaults = sigma_prime(net, theta, X, y)
     assert torch.equal(defaults, sigma_prime(net, theta, X, y, target_drop=0.1, steps=15,
                                              samples=10, upper=2.0, eps=1e-3, seed=0))
+    for changed in (dict(target_drop=0.2), dict(samples=11), dict(eps=0.3), dict(seed=1)):
+        assert not torch.equal(defaults, sigma_prime(net, theta, X, y, **changed)), changed
 
 
 def test_adaptive_sharpness_is_the_projected_ascent_written_out():
@@ -159,9 +178,30 @@ def test_adaptive_sharpness_is_the_projected_ascent_written_out():
             best = torch.maximum(best, loss)
         total += best - base
     assert torch.allclose(got, total / 2, atol=1e-6)
-    assert torch.equal(adaptive_sharpness(net, theta, X, y),
-                       adaptive_sharpness(net, theta, X, y, rho=0.5, m=128, steps=10,
-                                          eta=0.01))
+    # one chunk (n = m) and 2m - 1 rows (the partial second chunk is dropped): the same value
+    one = adaptive_sharpness(net, theta, X[:20], y[:, :20], rho=0.3, m=20, steps=4, eta=0.05)
+    partial = adaptive_sharpness(net, theta, X[:39], y[:, :39], rho=0.3, m=20, steps=4,
+                                 eta=0.05)
+    x, yy = X[:20], y[:, :20]
+    base, g = net.grad(theta, x, yy, shared=True)
+    delta, best = torch.zeros_like(theta), base.clone()
+    for _ in range(4):
+        tg = T * g
+        delta = delta + (2.5 * 0.3 / 4) * tg / tg.norm(dim=1, keepdim=True)
+        delta = delta * torch.clamp(0.3 / delta.norm(dim=1, keepdim=True), max=1.0)
+        loss, g = net.grad(theta + T * delta, x, yy, shared=True)
+        best = torch.maximum(best, loss)
+    assert torch.allclose(one, best - base, atol=1e-6) and torch.equal(one, partial)
+
+
+def test_adaptive_sharpness_defaults():
+    net, theta, X, y = _net_data(n=256)
+    defaults = adaptive_sharpness(net, theta, X, y)
+    assert torch.equal(defaults, adaptive_sharpness(net, theta, X, y, rho=0.5, m=128, steps=10,
+                                                    eta=0.01))
+    for changed in (dict(rho=1.5), dict(m=129), dict(steps=11), dict(eta=0.02)):
+        assert not torch.allclose(defaults, adaptive_sharpness(net, theta, X, y, **changed)), \
+            changed
 
 
 def test_loss_curve_and_surface_are_evaluations_along_the_directions():
@@ -199,3 +239,50 @@ def test_trajectory_pca_of_a_right_angle():
     with np.errstate(invalid="ignore"):
         still = trajectory_pca(np.ones((3, 2)))          # no motion: 0 / max(0, 1e-12)
     assert still["path_length"] == 0.0 and still["tortuosity"] == 0.0
+
+
+def test_power_iteration_default_tolerance_is_relative_1e_4():
+    # row 0: ratio 0.8, converges in a few dozen steps; row 1: the same at a scale of 1e-3,
+    # where an absolute tolerance would stop at once
+    _, hvp, calls = _blocks([[1.0, 0.8, 0.5], [2e-3, 1.6e-3, 1e-3]])
+    lam, _ = top_eigenvalue(hvp, (2, 3))
+    assert torch.allclose(lam, torch.tensor([1.0, 2e-3]), rtol=2e-3)
+    calls.clear()
+    top_eigenvalue(hvp, (2, 3), tol=-1.0)                             # never converges
+    assert len(calls) == 100                                          # the default iters
+
+
+def test_one_power_step_is_the_rayleigh_quotient_of_the_unit_start():
+    A, hvp, _ = _blocks([[4.0, 1.0, 0.5, 0.1], [-9.0, 3.0, 1.0, 0.0]])
+    lam, v = top_eigenvalue(hvp, (2, 4), iters=1, seed=3)
+    v0 = torch.randn(2, 4, generator=torch.Generator().manual_seed(3))
+    v0 = v0 / v0.norm(dim=1, keepdim=True)
+    Av = torch.einsum("sij,sj->si", A, v0)
+    assert torch.allclose(lam, (v0 * Av).sum(1), atol=1e-6)
+    assert torch.allclose(v, Av / Av.norm(dim=1, keepdim=True), atol=1e-6)
+
+
+def test_spectral_density_of_one_probe_written_out():
+    from scipy.linalg import eigh_tridiagonal
+    A, _, _ = _blocks([list(np.linspace(-1.0, 3.0, 12))], seed=4)   # a rotated, full matrix
+
+    def hv(v):
+        return A[0] @ v
+    nodes, weights = spectral_density(hv, 12, steps=12, probes=1, seed=7)
+    v = torch.randint(0, 2, (12,), generator=torch.Generator().manual_seed(7)).float() * 2 - 1
+    a, b = lanczos_tridiagonal(hv, v, 12)
+    vals, vecs = eigh_tridiagonal(a, b)
+    assert np.allclose(nodes, vals) and np.allclose(weights, vecs[0] ** 2)
+    # a full-length run from this start: the nodes are the spectrum, the weights (q_i . v)^2/P
+    evals, evecs = np.linalg.eigh(A[0].double().numpy())
+    assert np.allclose(np.sort(nodes), evals, atol=1e-4)
+    w_true = (evecs.T @ v.double().numpy()) ** 2 / 12
+    assert np.allclose(weights[np.argsort(nodes)], w_true, atol=1e-4)
+
+
+def test_trajectory_summaries_away_from_the_origin_and_below_unit_length():
+    snaps = np.array([[5.0, 5.0], [5.3, 5.0], [5.3, 5.4]])          # path 0.7, displacement 0.5
+    out = trajectory_pca(snaps)
+    assert out["displacement"] == pytest.approx(0.5)
+    assert out["tortuosity"] == pytest.approx(0.7 / 0.5)
+    assert out["coords"].shape == (3, 2) and len(out["explained"]) == 2

@@ -35,6 +35,7 @@ GOAL = 0.80
 # mechanism module -> the fast unit tests that exercise it
 ACTIVE_TESTS = ["tests/test_active.py", "tests/test_active_mechanisms.py"]
 TOY_TESTS = ["tests/test_superposition.py", "tests/test_superposition_mechanisms.py"]
+SHARED_TESTS = "tests/test_shared_mechanisms.py"
 MODULES = {
     "src/rose/continual/ball.py": ["tests/test_continual.py"],
     "src/rose/continual/distances.py": ["tests/test_continual.py"],
@@ -59,13 +60,11 @@ MODULES = {
     "src/rose/superposition/toy_model.py": TOY_TESTS,
     "src/rose/superposition/penalties.py": TOY_TESTS,
     "src/rose/superposition/geometry.py": TOY_TESTS,
-    "src/rose/nn/stacked.py": ["tests/test_nn.py"],
-    "src/rose/nn/optim.py": ["tests/test_nn.py"],
-    "src/rose/sampling.py": ["tests/test_sampling.py"],
-    "src/rose/tuning.py": ["tests/test_tuning.py"],
-    "src/rose/stats.py": ["tests/test_stats.py"],
-    "src/rose/contrasts.py": ["tests/test_contrasts.py"],
-    "src/rose/divergence.py": ["tests/test_device.py"],
+    "src/rose/sampling.py": ["tests/test_sampling.py", SHARED_TESTS],
+    "src/rose/tuning.py": ["tests/test_tuning.py", SHARED_TESTS],
+    "src/rose/stats.py": ["tests/test_stats.py", SHARED_TESTS],
+    "src/rose/contrasts.py": ["tests/test_contrasts.py", SHARED_TESTS],
+    "src/rose/divergence.py": ["tests/test_device.py", SHARED_TESTS],
 }
 KILLED = {1, 3}                  # tests failed (3: pytest internal error)
 TIMEOUT = {36, -24, 24, 152, 255}

@@ -108,6 +108,12 @@ def _perturbation_score(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y
         return rise / s.perturb_samples, 1 + s.perturb_samples
 
 
+def lowest_score(scores: torch.Tensor) -> torch.Tensor:
+    """scores [K candidates, S rows] -> the index of each row's lowest score; a NaN score (a
+    candidate whose loss diverged) counts as +inf, so it is never preferred to a finite one."""
+    return torch.nan_to_num(scores, nan=float("inf")).argmin(0)
+
+
 def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                  s: ContourSettings, seed: int = 0) -> tuple[torch.Tensor, WalkRecord]:
     """Walk from theta [S, P] on the probe batch (X [B, ...] shared, y [S, B] per row's labels);
@@ -182,7 +188,7 @@ def contour_walk(net: StackedNet, theta: torch.Tensor, X: torch.Tensor, y: torch
     if s.select == "none":
         pick = torch.full((theta.shape[0],), len(candidates) - 1, device=theta.device)
     else:
-        pick = torch.nan_to_num(stacked, nan=float("inf")).argmin(0)
+        pick = lowest_score(stacked)
     rec.candidate_scores = stacked.cpu().numpy()
     rec.chosen_step = np.asarray(rec.candidate_steps)[pick.cpu().numpy()]
     chosen = torch.stack(candidates)[pick, torch.arange(theta.shape[0], device=theta.device)]
