@@ -483,3 +483,184 @@ def test_train_domain_val_takes_the_best_record_per_instance():
     best = [int(np.argmax(accs[:, i].numpy())) for i in range(3)]  # first maximum
     for i in range(3):
         torch.testing.assert_close(res.model.theta[i], thetas[best[i]][i], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------- found by make mutation (2)
+
+def test_top_k_with_many_ties_keeps_the_random_order_within_each_score():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, 1000).astype(float)            # three values, many ties
+    cand = np.arange(1000)
+    got = top_k(scores, cand, 400, np.random.default_rng(7))
+    order = np.random.default_rng(7).permutation(1000)
+    want = [c for v in (2.0, 1.0, 0.0) for c in order if scores[c] == v][:400]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_badge_fill_draws_without_replacement():
+    # three distinct gradients among ten points, nine wanted: six come from the fill
+    rows = np.random.default_rng(0).dirichlet(np.ones(3), 3)
+    ctx = _ctx(n=10, labelled=[], probs=rows[np.arange(10) % 3], emb=np.ones((10, 2)), c=3)
+    ref_rng = copy.deepcopy(ctx.rng)
+    got = acquisitions.badge_acq(ctx, 9)
+    assert len(got) == 9 and len(set(got)) == 9
+    g = acquisitions.badge_embedding(ctx.probs, ctx.emb)
+    _, idx = kmeans_plusplus(g, 9, random_state=int(ref_rng.integers(2**31)), n_local_trials=1)
+    assert ctx.fallback == 9 - len(np.unique(idx)) > 0             # the fill is counted
+
+
+def test_nearest_unique_equals_the_written_out_claiming_rule():
+    # each target in turn takes its nearest unclaimed candidate; candidates stored in a random
+    # order so that a partial sort that keeps too few neighbours shows
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(60, 2))
+    cand = rng.permutation(60)[:40]
+    targets = rng.normal(size=(6, 2)) * 0.3                       # crowded: they compete
+    for k in (1, 5, 12, 39):
+        got = alvin.nearest_unique(targets, emb, cand, k, np.random.default_rng(k))
+        order = np.random.default_rng(k).permutation(len(targets))
+        taken, want = set(), []
+        while len(want) < k:
+            for t in targets[order]:
+                free = [c for c in cand if c not in taken]
+                c = min(free, key=lambda c: np.sum((emb[c] - t) ** 2))
+                taken.add(c)
+                want.append(c)
+                if len(want) == k:
+                    break
+        assert got.tolist() == want
+
+
+def test_alvin_uses_the_configured_number_of_anchors(monkeypatch):
+    seen = []
+    real = alvin.anchors
+
+    def spy(mino, majo, per, alpha, rng):
+        seen.append((per, alpha))
+        return real(mino, majo, per, alpha, rng)
+
+    monkeypatch.setattr(alvin, "anchors", spy)
+    alvin.acquire(_dynamics_ctx(params={"anchors_per_minority": 2, "alpha": 0.5}), 15)
+    assert seen and set(seen) == {(2, 0.5)}
+    seen.clear()
+    alvin.acquire(_dynamics_ctx(), 15)
+    assert set(seen) == {(5, 2.0)}
+
+
+def test_train_spec_from_config_defaults_and_pass_through():
+    model = {"hidden": [8, 4], "batch_size": 16, "lr": 0.01, "weight_decay": 0.001,
+             "dropout": 0.2}
+    spec = TrainSpec.from_config(model, 3, 100)
+    assert spec == TrainSpec([8, 4], 3, 100, 16, 0.01, 0.001, 0.2, "last", 50)
+    spec = TrainSpec.from_config(model, 3, 100, selection="train_domain_val", eval_every=7)
+    assert (spec.selection, spec.eval_every) == ("train_domain_val", 7)
+
+
+def test_model_forward_instance_and_xavier_init():
+    spec = TrainSpec([8], 3, 1, 4)
+    m = initial_model(5, spec, [0, 1, 2], "cpu")
+    assert m.net.name == "mlp" and m.theta.shape[0] == 3
+    torch.testing.assert_close(m.theta, m.net.init([0, 1, 2], "cpu", scheme="xavier"))
+    assert not torch.equal(m.theta, m.net.init([0, 1, 2], "cpu"))    # not the default scheme
+    x = torch.randn(3, 7, 5)
+    torch.testing.assert_close(m.forward(x)[0], m.net.forward(m.theta, x)[0])
+    one = m.instance(1)
+    assert one.theta.shape == (1, m.theta.shape[1]) and torch.equal(one.theta[0], m.theta[1])
+
+
+def test_stack_refuses_splits_of_different_sizes_by_name():
+    from rose.active.learner import stack
+    from rose.data.group_benchmarks import GroupData
+
+    def split(n):
+        return GroupData(np.zeros((n, 1, 2, 2), np.float32), np.zeros(n, np.int64),
+                         np.zeros(n, np.int64), np.zeros((n, 2, 2)), 2, 2)
+
+    X, Y = stack([{"train": split(3)}, {"train": split(3)}], "train")
+    assert X.shape == (2, 3, 4) and Y.shape == (2, 3)
+    with pytest.raises(ValueError, match="split 'train' differs in size across seeds"):
+        stack([{"train": split(3)}, {"train": split(4)}], "train")
+
+
+def test_last_selection_ignores_a_validation_set():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=6)
+    plain = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                            init=init)
+    with_val = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                               init=init, val=(X[:, 20:], Y[:, 20:]))
+    assert torch.equal(plain.model.theta, with_val.model.theta)
+
+
+def test_selector_sees_the_current_model_and_the_objective_its_rows():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=3)
+    models, rows = [], []
+
+    def selector(model, cand):
+        models.append(model.theta.clone())
+        return cand
+
+    def objective(loss, idx):
+        rows.append(idx.clone())
+        return loss.mean(1)
+
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=init, batch_selector=selector, objective=objective)
+    torch.testing.assert_close(models[0], init.theta)
+    assert not torch.equal(models[1], models[0])                  # the model after step 1
+    assert len(rows) == 3 and rows[0].shape == (3, 4)
+    for i in range(3):                                            # rows of the instance's index
+        assert set(rows[0][i].tolist()) <= set(index[i].tolist())
+    # the default objective is this one: same weights
+    ref = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3), init=init)
+    torch.testing.assert_close(res.model.theta, ref.model.theta)
+
+
+def test_training_dropout_is_applied():
+    X, Y, seed_of, index, _, init = _learner_problem(steps=3)
+    out = {}
+    for p in (0.0, 0.5):
+        spec = TrainSpec([8], 3, 3, 4, 0.05, 0.01, p, "last", 2)
+        out[p] = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                                 init=init).model.theta
+    assert not torch.equal(out[0.0], out[0.5])
+
+
+def test_divergence_is_flagged_per_instance():
+    X, Y, seed_of, index, spec, init = _learner_problem(steps=3)
+    theta = init.theta.clone()
+    theta[1] = float("nan")                                        # only instance 1 is broken
+    res = train_instances(X, Y, seed_of, index, spec, torch.Generator().manual_seed(3),
+                          init=type(init)(init.net, theta))
+    assert res.diverged_at.tolist() == [-1, 0, -1]
+
+
+def test_predict_in_chunks_and_with_mc_dropout():
+    X, _y, seed_of, index, _, _ = _learner_problem()
+    spec = TrainSpec([8], 3, 1, 4, dropout=0.5)
+    m = initial_model(5, spec, [0, 0, 1], "cpu")
+    whole = predict(m, X, seed_of)
+    torch.testing.assert_close(predict(m, X, seed_of, chunk=2), whole)
+    torch.testing.assert_close(predict(m, X, seed_of, index, chunk=1),
+                               torch.stack([whole[i, index[i]] for i in range(3)]))
+    torch.manual_seed(0)
+    assert not torch.allclose(predict(m, X, seed_of, dropout=0.5), whole)
+
+
+def test_embed_probabilities_sum_to_one_over_classes():
+    from rose.active.learner import embed
+    spec = TrainSpec([6], 3, 1, 4)
+    m = initial_model(5, spec, [0], "cpu")
+    p, h = embed(m, torch.randn(7, 5))
+    assert p.shape == (7, 3) and h.shape == (7, 6)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+
+
+def test_group_metrics_without_large_groups_or_conflicting_points():
+    from rose.active.learner import group_metrics
+    from rose.data.group_benchmarks import GroupData
+    y = np.array([0, 0, 1, 1])
+    d = GroupData(np.zeros((4, 1, 2, 2), np.float32), y, y.copy(), np.zeros((4, 2, 2)), 2, 2)
+    got = group_metrics(np.array([0, 1, 1, 1]), d, min_group_size=5)
+    assert got["acc"] == 0.75 and got["aligned_acc"] == 0.75
+    for key in ("worst_group_acc", "mean_group_acc", "conflicting_acc"):
+        assert np.isnan(got[key])

@@ -140,8 +140,9 @@ def badge_acq(ctx: AcquisitionContext, k: int) -> np.ndarray:
         return random_acq(ctx, k)
     _, idx = kmeans_plusplus(g, k, random_state=int(ctx.rng.integers(2**31)), n_local_trials=1)
     chosen = np.unique(idx)
-    if len(chosen) < k:   # duplicate seeds when points coincide: fill at random
+    if len(chosen) < k:   # duplicate seeds when points coincide: fill at random (counted)
         rest = np.setdiff1d(np.arange(len(ctx.candidates)), chosen)
+        ctx.fallback += k - len(chosen)
         chosen = np.concatenate([chosen, ctx.rng.choice(rest, k - len(chosen), replace=False)])
     return ctx.candidates[chosen]
 
