@@ -371,3 +371,104 @@ def test_divergence_flags_by_hand():
     f.mask_rows(floats)
     assert floats.tolist() == [[1.0, 2.0], [3.0, 4.0]]         # the caller's array untouched
     assert chance_loss(1) == math.log(2)
+
+
+# ------------------------------------------------------------- found by make mutation (2)
+
+def test_check_balance_finite_population_and_the_exact_bound():
+    two = SubsetRecord("t", np.array([0, 1]), np.array([0]))          # N = 2, n = 1
+    # p = (.5, .5), q = (1, 0): bound = 4 sqrt(.25 / 1 * (2 - 1) / (2 - 1)) + 1 = 3
+    assert check_balance(two)[1] == pytest.approx(0.5 / 3)
+    four = SubsetRecord("f", np.array([0, 0, 1, 1]), np.array([0, 1]))  # q = (1, 0), n = 2
+    assert check_balance(four, z=0.0) == (True, 1.0)                  # exactly at the bound
+
+
+def test_empty_tables_keep_their_columns():
+    empty = pd.DataFrame({"m": [], "v": []})
+    assert stats.summarize_frame(empty, ["m"], "v").columns.tolist() == [
+        "m", "mean", "ci_low", "ci_high", "n", "n_diverged", "ci_method"]
+    runs = pd.DataFrame({"benchmark": ["c"], "method": ["base"], "seed": [0], "acc": [0.5]})
+    assert stats.paired_against(runs, "method", "base", ["acc"]).columns.tolist() == [
+        "benchmark", "method", "reference", "metric", "difference", "ci_low", "ci_high",
+        "p_value", "n", "sd", "detectable"]
+
+
+def test_paired_t_power_at_zero_effect_is_alpha_and_far_out_is_one():
+    t_crit = float(stats.sps.t.ppf(0.975, 4))
+    assert stats._paired_t_power(0.0, 4, t_crit) == pytest.approx(0.05, abs=1e-12)
+    assert stats._paired_t_power(16.0, 4, t_crit) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_contrast_family_uses_its_alpha_for_the_verdict_and_keeps_only_its_columns():
+    rows = _family_rows()
+    out = stats.contrast_family(rows, alpha=0.5)
+    assert out.columns.tolist() == ["contrast", *stats.CONTRAST_COLUMNS]
+    for i in range(len(out)):
+        want = stats.verdict(out.mean_difference[i], out.p_holm[i], 5, 0.0, alpha=0.5)
+        assert out.verdict[i] == want
+    assert (out.p_holm < 0.5).any() and (out.p_holm >= 0.05).any()   # the case matters
+
+
+def test_p_below_one_in_a_thousand_is_written_so():
+    assert stats._p_text(0.0009) == "Holm-adjusted p < 0.001"
+    nd = dict(mean_difference=0.003, ci_low=-0.012, ci_high=0.018, n=5, p_holm=0.0009,
+              detectable=0.024, verdict="not detected")
+    assert stats.verdict_sentence(nd, "A", "B", "acc") == (
+        "a difference between A and B on acc was not detected at 5 seeds (mean +0.3 points, "
+        "95% CI -1.2 to +1.8, Holm-adjusted p < 0.001; smallest detectable effect 2.4 points)")
+
+
+def _runs(values_a, values_b, **cols):
+    rows = [{"arm": "m", "seed": s, "acc": v, **cols} for s, v in values_a.items()]
+    rows += [{"arm": "ref", "seed": s, "acc": v, **cols} for s, v in values_b.items()]
+    return pd.DataFrame(rows)
+
+
+def test_evaluate_pairs_common_finite_seeds_and_names_them():
+    from rose.contrasts import evaluate
+    runs = _runs({0: 0.5, 1: np.nan, 2: 0.7, 3: 0.9, 4: 0.6},
+                 {0: 0.4, 1: 0.5, 2: 0.5, 4: np.nan, 5: 0.3})
+    fam = evaluate(runs, [{"arm": "m", "reference": "ref", "metric": "acc"}])
+    assert fam.n[0] == 2 and fam.seeds[0] == "0,2"
+    c = stats.paired_contrast([0.5, 0.7], [0.4, 0.5])
+    assert fam.mean_difference[0] == pytest.approx(c.mean_difference)
+
+
+def test_contrast_error_messages_exactly():
+    from rose.contrasts import check_contrasts, evaluate
+    with pytest.raises(ValueError) as e:
+        check_contrasts([{"arm": "m", "reference": "ref", "metric": "acc"}], "primary",
+                        {"m", "ref"}, {"acc"}, {"setting": {"a"}})
+    assert str(e.value) == "config key primary[0].setting: say which setting the contrast is on"
+    runs = pd.concat([_runs({0: 0.5}, {0: 0.4}), _runs({0: 0.6}, {0: 0.4})])
+    with pytest.raises(ValueError) as e:
+        evaluate(runs, [{"arm": "m", "reference": "ref", "metric": "acc"}])
+    assert str(e.value) == ("contrast m - ref, acc: more than one row per seed; give the "
+                            "grouping key that makes a seed's row unique")
+    with pytest.raises(ValueError) as e:
+        evaluate(runs, [])
+    assert str(e.value) == stats.EMPTY_FAMILY
+
+
+def test_contrast_sentences_defaults_groups_and_labels():
+    from rose.contrasts import evaluate, sentences
+    vals = {s: 0.5 + 0.01 * s for s in range(5)}
+    runs = pd.concat([_runs(vals, {s: 0.5 for s in range(5)}, setting="x", size="big")])
+    fam = evaluate(runs, [{"arm": "m", "reference": "ref", "metric": "acc", "setting": "x",
+                           "size": "big"}])
+    (s,) = sentences(fam, {})
+    want = stats.verdict_sentence(fam.iloc[0], "m", "ref", "acc")
+    assert s == f"On x, big, {want}."
+    assert "points" in s                                       # default unit and scale 100
+    plain = evaluate(runs, [{"arm": "m", "reference": "ref", "metric": "acc"}])
+    (t,) = sentences(plain, {"acc": "accuracy"})
+    w = stats.verdict_sentence(plain.iloc[0], "m", "ref", "accuracy")
+    assert t == w[:1].upper() + w[1:] + "."
+    no_seeds = plain.drop(columns="seeds")
+    assert sentences(no_seeds, {"acc": "accuracy"}) == [t]
+
+
+def test_verdict_sentence_default_scale_is_points_of_a_fraction():
+    row = dict(mean_difference=0.5, ci_low=0.25, ci_high=0.75, n=5, p_holm=0.01, detectable=0.1)
+    assert stats.verdict_sentence(row, "A", "B", "acc").startswith(
+        "A is above B on acc by +50.0 points (95% CI +25.0 to +75.0")
