@@ -494,3 +494,12 @@ def test_mutation_found_gaps_in_metrics_penalties_and_memory():
     first = fill(5)
     torch.manual_seed(2)
     assert torch.equal(first, fill(5))
+
+
+def test_bisection_keeps_a_point_exactly_on_the_boundary():
+    # L1 distance in exact binary fractions: at alpha = 1/2 the point is exactly at the radius,
+    # which is feasible (d <= r), so the bisection must return alpha = 1/2, not just below it
+    ref = torch.zeros(1, 2)
+    theta = torch.tensor([[2.0, 2.0]])
+    alpha = enforce(theta, ref, lambda th: (th - ref).abs().sum(-1), "l1", torch.tensor([2.0]))
+    assert alpha.item() == 0.5 and theta.tolist() == [[1.0, 1.0]]

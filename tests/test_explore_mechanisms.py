@@ -333,3 +333,12 @@ def test_sam_with_rho_zero_is_its_base_optimiser():
     _loss(w, b).backward()
     opt.second_step()
     assert torch.allclose(w.detach(), w0 - 0.1 * g)
+
+
+def test_entropy_sgd_without_noise_draws_no_random_numbers():
+    # the generator may be the caller's minibatch stream: noise = 0 must leave it untouched
+    A = torch.diag(torch.tensor([2.0, 0.5]))
+    g = torch.Generator().manual_seed(4)
+    before = g.get_state()
+    entropy_sgd_direction(torch.tensor([[1.0, -1.0]]), _quad(A), t=0, noise=0.0, generator=g)
+    assert torch.equal(g.get_state(), before)
