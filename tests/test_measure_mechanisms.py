@@ -286,3 +286,14 @@ def test_trajectory_summaries_away_from_the_origin_and_below_unit_length():
     assert out["displacement"] == pytest.approx(0.5)
     assert out["tortuosity"] == pytest.approx(0.7 / 0.5)
     assert out["coords"].shape == (3, 2) and len(out["explained"]) == 2
+
+
+def test_lanczos_default_tolerance_resolves_a_clustered_top_eigenvalue():
+    # eigenvalues 1, 0.999, 0.998, ...: a loose tolerance stops at a Ritz value well below 1
+    n = 400
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    ev = 1.0 - 1e-3 * np.arange(n)
+    A = torch.tensor((q * ev) @ q.T, dtype=torch.float64)
+    top = lanczos_top(lambda v: (A @ v.double()).float(), n)
+    assert abs(top[0] - 1.0) < 1e-5
