@@ -297,3 +297,16 @@ def test_lanczos_default_tolerance_resolves_a_clustered_top_eigenvalue():
     A = torch.tensor((q * ev) @ q.T, dtype=torch.float64)
     top = lanczos_top(lambda v: (A @ v.double()).float(), n)
     assert abs(top[0] - 1.0) < 1e-5
+
+
+def test_trajectory_pca_is_the_exact_two_component_svd():
+    # a flat spectrum in many dimensions: an approximate (randomized) solver would be off
+    snaps = np.random.default_rng(0).normal(size=(40, 700))
+    out = trajectory_pca(snaps)
+    rel = snaps - snaps[-1]
+    centred = rel - rel.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    assert out["coords"].shape == (40, 2) and out["explained"].shape == (2,)
+    np.testing.assert_allclose(out["explained"], (s ** 2 / (s ** 2).sum())[:2], rtol=1e-10)
+    want = rel @ vt[:2].T
+    np.testing.assert_allclose(np.abs(out["coords"]), np.abs(want), rtol=1e-8, atol=1e-8)
