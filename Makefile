@@ -48,6 +48,7 @@ bench: install
 # `make mutation MODULES=src/rose/continual/ball.py`
 mutation: install
 	python tests/mutation/run.py $(MODULES)
+	$(if $(MODULES),,python tests/mutation/cases.py)
 
 # ruff, and `snakemake --lint` allowing only its conda notice (conda is deliberately optional)
 lint: install
