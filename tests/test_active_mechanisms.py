@@ -500,13 +500,14 @@ def test_top_k_with_many_ties_keeps_the_random_order_within_each_score():
 def test_badge_fill_draws_without_replacement():
     # three distinct gradients among ten points, nine wanted: six come from the fill
     rows = np.random.default_rng(0).dirichlet(np.ones(3), 3)
-    ctx = _ctx(n=10, labelled=[], probs=rows[np.arange(10) % 3], emb=np.ones((10, 2)), c=3)
+    ctx = _ctx(n=10, labelled=[], probs=rows[np.arange(10) % 3], emb=np.ones((10, 2)), c=3,
+               fallback=2)
     ref_rng = copy.deepcopy(ctx.rng)
     got = acquisitions.badge_acq(ctx, 9)
     assert len(got) == 9 and len(set(got)) == 9
     g = acquisitions.badge_embedding(ctx.probs, ctx.emb)
     _, idx = kmeans_plusplus(g, 9, random_state=int(ref_rng.integers(2**31)), n_local_trials=1)
-    assert ctx.fallback == 9 - len(np.unique(idx)) > 0             # the fill is counted
+    assert ctx.fallback == 2 + 9 - len(np.unique(idx)) > 2         # the fill is added
 
 
 def test_nearest_unique_equals_the_written_out_claiming_rule():
@@ -564,6 +565,8 @@ def test_model_forward_instance_and_xavier_init():
     assert not torch.equal(m.theta, m.net.init([0, 1, 2], "cpu"))    # not the default scheme
     x = torch.randn(3, 7, 5)
     torch.testing.assert_close(m.forward(x)[0], m.net.forward(m.theta, x)[0])
+    shared = m.forward(x[0], shared=True)[0]                      # keyword arguments reach it
+    torch.testing.assert_close(shared, m.net.forward(m.theta, x[0], shared=True)[0])
     one = m.instance(1)
     assert one.theta.shape == (1, m.theta.shape[1]) and torch.equal(one.theta[0], m.theta[1])
 
@@ -596,6 +599,7 @@ def test_selector_sees_the_current_model_and_the_objective_its_rows():
     models, rows = [], []
 
     def selector(model, cand):
+        assert model.net is init.net
         models.append(model.theta.clone())
         return cand
 
@@ -664,3 +668,24 @@ def test_group_metrics_without_large_groups_or_conflicting_points():
     assert got["acc"] == 0.75 and got["aligned_acc"] == 0.75
     for key in ("worst_group_acc", "mean_group_acc", "conflicting_acc"):
         assert np.isnan(got[key])
+
+
+def test_nearest_unique_reaches_a_targets_kth_nearest_when_the_nearer_are_taken():
+    # both targets want candidate 0; the one that loses it must get its 2nd nearest (the last
+    # stored candidate), not any other point the partial sort left in second place
+    emb = np.array([[0.001, 0.0], [5.0, 5.0], [6.0, 6.0], [7.0, 7.0], [0.5, 0.0]])
+    targets = np.array([[0.0, 0.0], [0.01, 0.0]])
+    for seed in range(4):                                     # either target may go first
+        got = alvin.nearest_unique(targets, emb, np.arange(5), 2, np.random.default_rng(seed))
+        assert sorted(got.tolist()) == [0, 4]
+
+
+def test_k_centre_greedy_reads_every_labelled_point_past_a_chunk_boundary():
+    # 1100 labelled points (the distances are taken in chunks of 1024); labelled point 1024
+    # sits on candidate 1100, far from the rest: that candidate is covered, never a centre
+    rng = np.random.default_rng(0)
+    emb = np.r_[rng.normal(size=(1100, 2)), rng.normal(size=(20, 2)) * 3]
+    emb[1024] = emb[1100] = [40.0, 40.0]
+    got = k_centre_greedy(emb, np.arange(1100), np.arange(1100, 1120), 3)
+    assert 1100 not in got.tolist()
+    assert got.tolist() == _k_centre_by_hand(emb, np.arange(1100), np.arange(1100, 1120), 3)
