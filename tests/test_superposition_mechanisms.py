@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -272,3 +273,130 @@ def test_neuron_polysemanticity_by_hand():
                                torch.tensor([0.5, 0.0, 0.0]))
     W2 = torch.tensor([[3.0], [1.0]])
     torch.testing.assert_close(geometry.neuron_polysemanticity(W2), torch.tensor([0.1]))
+
+
+# ------------------------------------------------------------- found by make mutation (2)
+
+def test_sample_features_draws_one_u_per_seed_and_no_more():
+    # the generator is the training stream: drawing extra rows would shift every later batch
+    density = torch.tensor([[0.5, 0.2, 1.0], [0.4, 0.3, 0.9], [0.3, 0.3, 0.3]])
+    rows = torch.tensor([1, 0, 1])
+    g = torch.Generator().manual_seed(4)
+    sample_features(density, 7, g, rows)
+    second = sample_features(density, 7, g, rows)
+    ref = torch.Generator().manual_seed(4)
+    torch.rand(2, 7, 3, generator=ref)
+    u = torch.rand(2, 7, 3, generator=ref)[rows]
+    p = density[:, None, :]
+    torch.testing.assert_close(second, torch.where(u < p, u / p, torch.zeros(())))
+
+
+def test_topk_model_keeps_its_k():
+    from rose.nn.activations import hidden_activation
+    m = ToyModel.init([0, 1], 6, 4, privileged=True, activation="topk", topk=2)
+    with torch.no_grad():
+        m.c.normal_()
+    x = torch.rand(2, 9, 6)
+    z, h = m.hidden(x)
+    torch.testing.assert_close(h, hidden_activation(z, "topk", 2))
+    assert ((h > 0).sum(-1) <= 2).all() and ((h > 0).sum(-1) == 2).any()
+
+
+def test_train_toy_defaults():
+    imp, density = importance(5, 0.9).expand(2, 5), torch.full((2, 5), 0.3)
+    lam = torch.full((2,), 0.1)
+
+    def run(penalty, **kw):
+        model = ToyModel.init([0, 1], 5, 3, privileged=True)
+        res = train_toy(model, imp, density, 20, 16, 1e-2, torch.Generator().manual_seed(1),
+                        penalty=penalty, lam=lam, **kw)
+        return torch.cat([res.model.W.flatten(), res.loss, res.penalty])
+
+    explicit = dict(tau=1.0, level=1.0, anneal_frac=0.0, tail_frac=0.1)
+    for penalty in ("bimodal_sigmoid", "bimodal_nearest"):
+        torch.testing.assert_close(run(penalty), run(penalty, **explicit), rtol=0, atol=0)
+
+
+def test_divergence_reference_is_the_zero_predictors_loss_per_instance(monkeypatch):
+    import rose.superposition.toy_model as tm
+    seen = []
+
+    class Spy(Divergence):
+        def __init__(self, instances, reference_loss, *a, **kw):
+            seen.append(np.asarray(reference_loss))
+            super().__init__(instances, reference_loss, *a, **kw)
+
+    monkeypatch.setattr(tm, "Divergence", Spy)
+    imp = torch.tensor([[1.0, 0.5, 0.25], [1.0, 1.0, 1.0]])
+    density = torch.tensor([[0.1, 0.2, 0.3], [0.5, 0.5, 0.5]])
+    train_toy(ToyModel.init([0, 1], 3, 2), imp, density, 2, 4, 1e-3, torch.Generator())
+    want = [(0.1 + 0.1 + 0.075) / 3 / 3, 0.5 / 3]           # mean_i I_i p_i E[x^2 | present]
+    np.testing.assert_allclose(seen[0], want, rtol=1e-6)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_train_toy_resumes_exactly_where_it_stopped():
+    from rose.engine import NoJob, from_plain, to_plain
+
+    class StopAt(NoJob):
+        def __init__(self, k):
+            super().__init__()
+            self.k, self.n, self.saved = k, 0, None
+
+        def tick(self, state, force=False):
+            self.n += 1
+            if self.n == self.k:
+                self.saved = to_plain(state())
+                raise _Interrupt
+
+    class ResumeFrom(NoJob):
+        def __init__(self, saved):
+            super().__init__()
+            self.saved = saved
+
+        def resume(self):
+            return from_plain(self.saved)
+
+    imp, density = importance(5, 0.9).expand(2, 5), torch.full((2, 5), 0.3)
+    kw = dict(penalty="l1", lam=torch.full((2,), 0.05), tail_frac=0.5, rows=torch.tensor([0, 0]))
+
+    def fresh():
+        return ToyModel.init([0, 1], 5, 3, privileged=True)
+
+    full = train_toy(fresh(), imp, density, 12, 16, 1e-2, torch.Generator().manual_seed(5), **kw)
+    stop = StopAt(9)                                      # after step 8: inside the tail
+    with pytest.raises(_Interrupt):
+        train_toy(fresh(), imp, density, 12, 16, 1e-2, torch.Generator().manual_seed(5),
+                  job=stop, **kw)
+    again = train_toy(fresh(), imp, density, 12, 16, 1e-2, torch.Generator().manual_seed(99),
+                      job=ResumeFrom(stop.saved), **kw)
+    for a, b in ((again.model.W, full.model.W), (again.model.b, full.model.b),
+                 (again.model.c, full.model.c), (again.loss, full.loss),
+                 (again.penalty, full.penalty)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert again.diverged_at.tolist() == full.diverged_at.tolist()
+
+
+def test_unit_concept_information_by_hand():
+    acts = np.arange(8.0)[:, None]                         # one unit, quartile bins
+    concept = np.array([0, 0, 1, 1, 2, 2, 3, 3])            # determined by the quartile
+    assert geometry.unit_concept_information(acts, concept, bins=4) == pytest.approx([1.0])
+    halves = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    assert geometry.unit_concept_information(acts, halves, bins=4) == pytest.approx([1.0])
+    # bins of two values each, and the concept alternates inside every bin: I = 0
+    mixed = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    assert geometry.unit_concept_information(acts, mixed, bins=4) == pytest.approx([0.0])
+
+
+def test_concept_selectivity_by_hand():
+    info_a = np.array([0.2, 0.2, 0.1, 0.0, 0.3])
+    info_b = np.array([0.2, 0.0, 0.2, 0.0, 0.3])
+    alive = np.array([True, True, True, True, False])
+    f = geometry.concept_selectivity(info_a, info_b, alive, 0.2, ("c", "s"))   # >= threshold
+    assert f["frac_only_c"] == 0.25 and f["frac_only_s"] == 0.25
+    assert f["frac_both"] == 0.25 and f["frac_neither"] == 0.25 and f["frac_alive"] == 0.8
+    one = geometry.concept_selectivity(info_a, info_b, np.array([1, 0, 0, 0, 0], bool), 0.2)
+    assert one["frac_both"] == 1.0
