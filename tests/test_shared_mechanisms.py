@@ -472,3 +472,13 @@ def test_verdict_sentence_default_scale_is_points_of_a_fraction():
     row = dict(mean_difference=0.5, ci_low=0.25, ci_high=0.75, n=5, p_holm=0.01, detectable=0.1)
     assert stats.verdict_sentence(row, "A", "B", "acc").startswith(
         "A is above B on acc by +50.0 points (95% CI +25.0 to +75.0")
+
+
+def test_contrast_sentences_pass_scale_and_unit_on():
+    from rose.contrasts import evaluate, sentences
+    runs = _runs({s: 0.5 + 0.5 + 0.01 * s for s in range(5)}, {s: 0.5 for s in range(5)})
+    fam = evaluate(runs, [{"arm": "m", "reference": "ref", "metric": "acc"}])
+    (default,) = sentences(fam, {})
+    assert default.startswith("M is above ref on acc by +52.0 points")
+    (pp,) = sentences(fam, {}, scale=10.0, unit="pp")
+    assert pp.startswith("M is above ref on acc by +5.2 pp")

@@ -392,11 +392,27 @@ def test_unit_concept_information_by_hand():
 
 
 def test_concept_selectivity_by_hand():
-    info_a = np.array([0.2, 0.2, 0.1, 0.0, 0.3])
-    info_b = np.array([0.2, 0.0, 0.2, 0.0, 0.3])
-    alive = np.array([True, True, True, True, False])
-    f = geometry.concept_selectivity(info_a, info_b, alive, 0.2, ("c", "s"))   # >= threshold
-    assert f["frac_only_c"] == 0.25 and f["frac_only_s"] == 0.25
-    assert f["frac_both"] == 0.25 and f["frac_neither"] == 0.25 and f["frac_alive"] == 0.8
-    one = geometry.concept_selectivity(info_a, info_b, np.array([1, 0, 0, 0, 0], bool), 0.2)
-    assert one["frac_both"] == 1.0
+    # alive units: 2 carry a only, 1 b only, 3 both, 4 neither (two of them exactly at the
+    # threshold on one concept count as carrying it); one dead unit carries both
+    info_a = np.array([0.3, 0.2, 0.0, 0.5, 0.2, 0.9, 0.1, 0.0, 0.19, 0.0, 0.8])
+    info_b = np.array([0.0, 0.1, 0.2, 0.5, 0.3, 0.2, 0.1, 0.0, 0.0, 0.19, 0.8])
+    alive = np.array([True] * 10 + [False])
+    f = geometry.concept_selectivity(info_a, info_b, alive, 0.2, ("c", "s"))
+    assert f == {"frac_only_c": 0.2, "frac_only_s": 0.1, "frac_both": 0.3, "frac_neither": 0.4,
+                 "frac_alive": pytest.approx(10 / 11)}
+    one = geometry.concept_selectivity(info_a, info_b, np.eye(11, dtype=bool)[3], 0.2)
+    assert one["frac_both"] == 1.0 and one["frac_only_a"] == 0.0
+
+
+def test_instances_of_one_seed_see_the_same_batches():
+    imp, density = importance(5, 0.9).expand(2, 5), torch.full((2, 5), 0.3)
+
+    def run(rows):
+        model = ToyModel.init([0, 0], 5, 2)                    # the same start twice
+        return train_toy(model, imp, density, 5, 8, 1e-2, torch.Generator().manual_seed(1),
+                         rows=rows).model.W
+
+    shared = run(torch.tensor([0, 0]))
+    assert torch.equal(shared[0], shared[1])
+    apart = run(None)
+    assert not torch.equal(apart[0], apart[1])
