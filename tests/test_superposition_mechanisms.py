@@ -416,3 +416,12 @@ def test_instances_of_one_seed_see_the_same_batches():
     assert torch.equal(shared[0], shared[1])
     apart = run(None)
     assert not torch.equal(apart[0], apart[1])
+
+
+def test_geometry_on_a_batch_of_instances_is_per_instance():
+    W = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0))     # [I, n, m]
+    for f in (geometry.feature_norms, geometry.superposition, geometry.dimensionality):
+        batched = f(W)
+        assert batched.shape == (3, 5)
+        for i in range(3):
+            torch.testing.assert_close(batched[i], f(W[i]))
