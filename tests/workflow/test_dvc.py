@@ -76,3 +76,28 @@ def test_push_refuses_stale_outputs(pushed, tool_env):
     (clone / "config/tiny.yaml").write_text(cfg)
     r = sh(["rose", "push"], clone, tool_env, check=False)
     assert r.returncode == 2 and "refusing to push" in r.stderr
+
+
+def test_pull_refuses_after_a_schema_default_changes(pushed, tool_env):
+    """The schema's defaults feed every run spec, so it is a dependency of every stage: a changed
+    default makes the pulled artifacts stale, and `rose pull` must not mark them fresh."""
+    clone = fresh_clone(pushed, tool_env, "schema")
+    schema = clone / "workflow/schemas/config.schema.yaml"
+    text = schema.read_text()
+    old = "momentum: {type: number, minimum: 0, exclusiveMaximum: 1, default: 0.0}"
+    assert text.count(old) == 1
+    schema.write_text(text.replace(old, old.replace("default: 0.0", "default: 0.5")))
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "default"], clone,
+       tool_env)
+    r = sh(["rose", "pull"], clone, tool_env, check=False)
+    assert r.returncode == 2 and "dvc status" in r.stderr
+
+
+def test_dvc_repro_runs_each_stage_through_snakemake(pushed, tool_env):
+    """`dvc repro` just calls Snakemake: forced, every stage's command runs (Snakemake finds the
+    pulled outputs up to date) and DVC's record stays clean."""
+    clone = fresh_clone(pushed, tool_env, "repro")
+    sh(["rose", "pull"], clone, tool_env)
+    r = sh(["dvc", "repro", "--force"], clone, tool_env)
+    assert "snakemake data --configfile config/tiny.yaml" in r.stdout + r.stderr
+    assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}
