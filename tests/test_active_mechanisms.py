@@ -689,3 +689,17 @@ def test_k_centre_greedy_reads_every_labelled_point_past_a_chunk_boundary():
     got = k_centre_greedy(emb, np.arange(1100), np.arange(1100, 1120), 3)
     assert 1100 not in got.tolist()
     assert got.tolist() == _k_centre_by_hand(emb, np.arange(1100), np.arange(1100, 1120), 3)
+
+
+def test_nearest_unique_with_one_pick_is_the_nearest_candidate():
+    emb = np.random.default_rng(0).random((500, 2))
+    t = np.array([[0.5, 0.5]])
+    got = alvin.nearest_unique(t, emb, np.arange(500), 1, np.random.default_rng(0))
+    assert got.tolist() == [int(np.argmin(((emb - t) ** 2).sum(1)))]
+
+
+def test_nearest_unique_with_k_zero_draws_nothing():
+    rng = np.random.default_rng(3)
+    before = rng.bit_generator.state
+    got = alvin.nearest_unique(np.zeros((3, 2)), np.zeros((5, 2)), np.arange(5), 0, rng)
+    assert len(got) == 0 and got.dtype == np.int64 and rng.bit_generator.state == before

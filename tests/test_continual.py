@@ -503,3 +503,9 @@ def test_bisection_keeps_a_point_exactly_on_the_boundary():
     theta = torch.tensor([[2.0, 2.0]])
     alpha = enforce(theta, ref, lambda th: (th - ref).abs().sum(-1), "l1", torch.tensor([2.0]))
     assert alpha.item() == 0.5 and theta.tolist() == [[1.0, 1.0]]
+
+
+def test_linear_cka_stays_in_zero_one_for_tiny_features():
+    X = 1e-3 * torch.randn(1, 32, 16, generator=torch.Generator().manual_seed(0))
+    c = linear_cka(X, X)
+    assert (c <= 1.0).all() and (c > 0.99).all()

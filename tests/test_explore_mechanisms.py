@@ -342,3 +342,13 @@ def test_entropy_sgd_without_noise_draws_no_random_numbers():
     before = g.get_state()
     entropy_sgd_direction(torch.tensor([[1.0, -1.0]]), _quad(A), t=0, noise=0.0, generator=g)
     assert torch.equal(g.get_state(), before)
+
+
+def test_newton_correction_steps_downhill_even_for_a_tiny_gradient():
+    # loss above the level: theta moves along -g, whatever the gradient's size
+    theta = torch.zeros(2, 4)
+    g = torch.tensor([[1e-7] * 4, [0.5] * 4])
+    out = newton_correct(theta, torch.tensor([1.0, 1.0]), g, torch.tensor([0.0, 0.0]))
+    assert (out < 0).all()
+    assert torch.equal(newton_correct(theta, torch.ones(2), torch.zeros(2, 4), torch.zeros(2)),
+                       theta)                                  # no gradient, no move

@@ -310,3 +310,18 @@ def test_trajectory_pca_is_the_exact_two_component_svd():
     np.testing.assert_allclose(out["explained"], (s ** 2 / (s ** 2).sum())[:2], rtol=1e-10)
     want = rel @ vt[:2].T
     np.testing.assert_allclose(np.abs(out["coords"]), np.abs(want), rtol=1e-8, atol=1e-8)
+
+
+def test_power_iteration_converges_on_a_row_without_curvature():
+    # a zero-curvature row has lam = 0 = its next estimate: converged at once, so the batch
+    # stops when the other row has converged (not at the iteration cap)
+    _, hvp, calls = _blocks([[2.0, 1.9, 0.5], [0.0, 0.0, 0.0]])
+    lam, _ = top_eigenvalue(hvp, (2, 3))
+    assert len(calls) < 100 and lam[1] == 0.0
+
+
+def test_lanczos_is_deterministic():
+    A, _, _ = _blocks([[3.0, 2.0, 1.0, 0.5, 0.1]])
+    one = lanczos_top(lambda v: A[0] @ v, 5, k=2)
+    two = lanczos_top(lambda v: A[0] @ v, 5, k=2)
+    assert np.array_equal(one, two)

@@ -482,3 +482,17 @@ def test_contrast_sentences_pass_scale_and_unit_on():
     assert default.startswith("M is above ref on acc by +52.0 points")
     (pp,) = sentences(fam, {}, scale=10.0, unit="pp")
     assert pp.startswith("M is above ref on acc by +5.2 pp")
+
+
+def test_statistics_accept_bools_and_missing_scores():
+    assert stats.bootstrap_ci([True, False, True]) == stats.bootstrap_ci([1.0, 0.0, 1.0])
+    # a failed run's score is None: it never wins
+    pts = [{"lr": 1}, {"lr": 2}]
+    assert select("a", pts, [[1.0, None], [0.5, 0.5]]).selected == 1
+
+
+def test_contrast_family_accepts_a_low_power_below_the_default_alpha():
+    out = stats.contrast_family(_family_rows(), alpha=0.01, power=0.03)
+    assert len(out) == 2
+    out = stats.contrast_family(_family_rows(), alpha=0.9, power=0.95)
+    assert len(out) == 2

@@ -425,3 +425,13 @@ def test_geometry_on_a_batch_of_instances_is_per_instance():
         assert batched.shape == (3, 5)
         for i in range(3):
             torch.testing.assert_close(batched[i], f(W[i]))
+
+
+def test_present_features_lie_in_zero_one():
+    # u < p, not u <= p: float32 uniforms hit p = 0.5 exactly about once in 2^24 draws
+    x = sample_features(torch.tensor([[0.5]]), 2 ** 20, torch.Generator().manual_seed(7))
+    assert (x >= 0).all() and (x < 1).all()
+
+
+def test_importance_is_float_for_an_integer_decay():
+    assert importance(3, 1).dtype == torch.float32

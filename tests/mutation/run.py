@@ -2,6 +2,7 @@
 
     python tests/mutation/run.py                          # every module listed below
     python tests/mutation/run.py src/rose/continual/ball.py src/rose/stats.py
+    python tests/mutation/run.py --report                 # the last run's table again
 
 Each module is mutated by mutmut (operators, constants, comparisons, calls, returns ...), and
 every mutant is run against the fast unit tests that cover the mutated function (mutmut records
@@ -131,6 +132,8 @@ def results(modules: list[str]) -> dict[str, Counter]:
 
 
 def main(argv: list[str]) -> int:
+    report_only = "--report" in argv       # reprint the table of the last run in WORK
+    argv = [a for a in argv if a != "--report"]
     modules = argv or list(MODULES)
     unknown = [m for m in modules if not (ROOT / m).is_file()]
     if unknown:
@@ -141,6 +144,8 @@ def main(argv: list[str]) -> int:
         print(f"make mutation: {', '.join(unlisted)} has no covering tests listed in "
               f"{Path(__file__).relative_to(ROOT)}; add it to MODULES", file=sys.stderr)
         return 2
+    if report_only:
+        return report(modules)
     prepare(modules)
     mutmut = Path(sys.executable).parent / "mutmut"
     # one thread per mutant process: mutmut runs one process per core, and OpenMP threads that
@@ -153,6 +158,10 @@ def main(argv: list[str]) -> int:
     if r.returncode not in (0, 1):
         print(r.stderr[-3000:], file=sys.stderr)
         return r.returncode
+    return report(modules)
+
+
+def report(modules: list[str]) -> int:
     counts = results(modules)
     width = max(len(m) for m in modules)
     print(f"{'module':<{width}}  mutants  killed  survived  timeout  equivalent  score")
