@@ -79,6 +79,31 @@ def push(root: Path) -> None:
     print("Pushed. Record what was pushed in git: git add dvc.lock && git commit", file=sys.stderr)
 
 
+REMOTE_HELP = (
+    "\nEither point the remote at the shared storage that holds the artifacts "
+    "(`dvc remote modify --local <name> url <path-or-URL>`, see the README), or compute "
+    "everything here with `make reproduce`.")
+
+
+def remote_problem(root: Path) -> str | None:
+    """Why the default DVC remote cannot serve a pull, if that can be told before trying: a
+    local remote (a path, DVC resolves it from .dvc/) that does not exist or holds nothing."""
+    name = subprocess.run(["dvc", "remote", "default"], cwd=root, text=True,
+                          capture_output=True).stdout.strip()
+    if not name:
+        return "No default DVC remote is configured, so there is nothing to pull from."
+    url = subprocess.run(["dvc", "config", f"remote.{name}.url"], cwd=root, text=True,
+                         capture_output=True).stdout.strip()
+    if not url or re.match(r"^[a-z][a-z0-9+.-]*://", url):
+        return None                    # a remote service: only `dvc pull` can tell
+    path = Path(url) if Path(url).is_absolute() else (root / ".dvc" / url).resolve()
+    if not path.is_dir():
+        return f"The DVC remote {name!r} is {path}, which does not exist on this machine."
+    if not any(path.iterdir()):
+        return f"The DVC remote {name!r} ({path}) is empty: nobody has pushed artifacts to it."
+    return None
+
+
 def pull(root: Path) -> dict[str, int]:
     """Download the artifacts of the current commit; return the jobs still planned afterwards."""
     root = Path(root)
@@ -87,7 +112,13 @@ def pull(root: Path) -> dict[str, int]:
             "refusing to pull: the git work tree has changes (git status), so the pulled "
             "outputs could not be trusted to match the code. Commit or stash them first.")
     cfg = dvc_configfile(root)
-    _run(["dvc", "pull"], root)
+    problem = remote_problem(root)
+    if problem:
+        raise ArtifactError(problem + REMOTE_HELP)
+    try:
+        _run(["dvc", "pull"], root, capture=True)
+    except ArtifactError as e:
+        raise ArtifactError(f"{e}\n{REMOTE_HELP.strip()}") from None
     if not dvc_is_clean(root):
         raise ArtifactError(
             "refusing to mark outputs up to date: after the pull `dvc status` is not clean, so "

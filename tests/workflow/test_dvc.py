@@ -101,3 +101,17 @@ def test_dvc_repro_runs_each_stage_through_snakemake(pushed, tool_env):
     r = sh(["dvc", "repro", "--force"], clone, tool_env)
     assert "snakemake data --configfile config/tiny.yaml" in r.stdout + r.stderr
     assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}
+
+
+def test_pull_without_the_remote_says_so_and_what_to_do(pushed, tool_env, tmp_path):
+    """A fresh machine: the relative local remote (../rose-dvc-store) is absent, then empty."""
+    dest = tmp_path / "elsewhere" / "clone"
+    dest.parent.mkdir()
+    sh(["git", "clone", "-q", str(pushed), str(dest)], tmp_path, tool_env)
+    r = sh(["rose", "pull"], dest, tool_env, check=False)
+    assert r.returncode == 2 and "does not exist on this machine" in r.stderr
+    assert "make reproduce" in r.stderr and "dvc remote modify --local" in r.stderr
+    (dest.parent / "rose-dvc-store").mkdir()        # where ../../rose-dvc-store points from .dvc/
+    r = sh(["rose", "pull"], dest, tool_env, check=False)
+    assert r.returncode == 2 and "is empty" in r.stderr
+    assert not (dest / "results").exists()
