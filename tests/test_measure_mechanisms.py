@@ -160,38 +160,34 @@ def test_sigma_prime_defaults():
         assert not torch.equal(defaults, sigma_prime(net, theta, X, y, **changed)), changed
 
 
+def _ascent_by_hand(net, theta, T, x, yy, rho=0.3, steps=4):
+    """The rise of one chunk: projected ascent of T-scaled steps of 2.5 rho / steps on the
+    ball ||delta|| <= rho, keeping the largest loss seen."""
+    base, g = net.grad(theta, x, yy, shared=True)
+    delta, best = torch.zeros_like(theta), base.clone()
+    for _ in range(steps):
+        tg = T * g
+        delta = delta + (2.5 * rho / steps) * tg / tg.norm(dim=1, keepdim=True)
+        delta = delta * torch.clamp(rho / delta.norm(dim=1, keepdim=True), max=1.0)
+        loss, g = net.grad(theta + T * delta, x, yy, shared=True)
+        best = torch.maximum(best, loss)
+    return best - base
+
+
 def test_adaptive_sharpness_is_the_projected_ascent_written_out():
     net, theta, X, y = _net_data(n=50)
     got = adaptive_sharpness(net, theta, X, y, rho=0.3, m=20, steps=4, eta=0.05)
     T = torch.where(net.weight_mask(), theta.abs() + 0.05, torch.ones_like(theta))
     assert torch.equal(_scale(net, theta, 0.05), T)
-    total = torch.zeros(2)
-    for i in (0, 20):                                     # the last 10 rows form no chunk
-        x, yy = X[i:i + 20], y[:, i:i + 20]
-        base, g = net.grad(theta, x, yy, shared=True)
-        delta, best = torch.zeros_like(theta), base.clone()
-        for _ in range(4):
-            tg = T * g
-            delta = delta + (2.5 * 0.3 / 4) * tg / tg.norm(dim=1, keepdim=True)
-            delta = delta * torch.clamp(0.3 / delta.norm(dim=1, keepdim=True), max=1.0)
-            loss, g = net.grad(theta + T * delta, x, yy, shared=True)
-            best = torch.maximum(best, loss)
-        total += best - base
+    total = sum(_ascent_by_hand(net, theta, T, X[i:i + 20], y[:, i:i + 20])
+                for i in (0, 20))                           # the last 10 rows form no chunk
     assert torch.allclose(got, total / 2, atol=1e-6)
     # one chunk (n = m) and 2m - 1 rows (the partial second chunk is dropped): the same value
     one = adaptive_sharpness(net, theta, X[:20], y[:, :20], rho=0.3, m=20, steps=4, eta=0.05)
     partial = adaptive_sharpness(net, theta, X[:39], y[:, :39], rho=0.3, m=20, steps=4,
                                  eta=0.05)
-    x, yy = X[:20], y[:, :20]
-    base, g = net.grad(theta, x, yy, shared=True)
-    delta, best = torch.zeros_like(theta), base.clone()
-    for _ in range(4):
-        tg = T * g
-        delta = delta + (2.5 * 0.3 / 4) * tg / tg.norm(dim=1, keepdim=True)
-        delta = delta * torch.clamp(0.3 / delta.norm(dim=1, keepdim=True), max=1.0)
-        loss, g = net.grad(theta + T * delta, x, yy, shared=True)
-        best = torch.maximum(best, loss)
-    assert torch.allclose(one, best - base, atol=1e-6) and torch.equal(one, partial)
+    want = _ascent_by_hand(net, theta, T, X[:20], y[:, :20])
+    assert torch.allclose(one, want, atol=1e-6) and torch.equal(one, partial)
 
 
 def test_adaptive_sharpness_defaults():

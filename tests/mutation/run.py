@@ -111,24 +111,17 @@ def prepare(modules: list[str]) -> None:
         f.write(config)
 
 
-def results(modules: list[str]) -> dict[str, Counter]:
-    counts: dict[str, Counter] = {m: Counter() for m in modules}
+def statuses(modules: list[str]) -> dict[str, dict[str, str]]:
+    """module -> {mutant: killed | timeout | equivalent | survived} from the last run in WORK
+    (survived also covers no covering test, suspicious and not checked)."""
     eq = equivalents()
+    out: dict[str, dict[str, str]] = {}
     for m in modules:
         meta = WORK / "mutants" / f"{m}.meta"
-        if not meta.exists():
-            continue
-        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
-            if code in KILLED:
-                status = "killed"
-            elif code in TIMEOUT:
-                status = "timeout"
-            elif key in eq:
-                status = "equivalent"
-            else:          # survived, no covering test, suspicious, not checked
-                status = "survived"
-            counts[m][status] += 1
-    return counts
+        codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+        out[m] = {k: "killed" if c in KILLED else "timeout" if c in TIMEOUT
+                  else "equivalent" if k in eq else "survived" for k, c in codes.items()}
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -162,7 +155,8 @@ def main(argv: list[str]) -> int:
 
 
 def report(modules: list[str]) -> int:
-    counts = results(modules)
+    status = statuses(modules)
+    counts = {m: Counter(status[m].values()) for m in modules}
     width = max(len(m) for m in modules)
     print(f"{'module':<{width}}  mutants  killed  survived  timeout  equivalent  score")
     failing = []
@@ -176,37 +170,21 @@ def report(modules: list[str]) -> int:
         print(f"{m:<{width}}  {total:>7}  {c['killed']:>6}  {c['survived']:>8}  "
               f"{c['timeout']:>7}  {c['equivalent']:>10}  {100 * score:5.1f}%"
               + ("" if score >= GOAL else "  < 80%"))
-    survivors = [k for m in modules for k in _survivors(m)]
+    survivors = [k for m in modules for k, v in status[m].items() if v == "survived"]
     if survivors:
         print(f"\n{len(survivors)} surviving mutants not listed in tests/MUTATION.md (see one "
               f"with: cd {WORK} && mutmut show NAME):")
         for k in survivors:
             print(f"  {k}")
-    stale = [k for m in modules for k in _stale(m)]
+    eq = equivalents()
+    stale = [k for m in modules for k, v in status[m].items()
+             if k in eq and v in ("killed", "timeout")]
     if stale:
         print(f"\n{len(stale)} rows of tests/MUTATION.md name mutants that the tests now kill "
               "(remove them):")
         for k in stale:
             print(f"  {k}")
     return 1 if failing else 0
-
-
-def _survivors(module: str) -> list[str]:
-    meta = WORK / "mutants" / f"{module}.meta"
-    if not meta.exists():
-        return []
-    eq = equivalents()
-    return [k for k, code in json.loads(meta.read_text())["exit_code_by_key"].items()
-            if k not in eq and code not in KILLED | TIMEOUT]
-
-
-def _stale(module: str) -> list[str]:
-    meta = WORK / "mutants" / f"{module}.meta"
-    if not meta.exists():
-        return []
-    eq = equivalents()
-    return [k for k, code in json.loads(meta.read_text())["exit_code_by_key"].items()
-            if k in eq and code in KILLED | TIMEOUT]
 
 
 if __name__ == "__main__":
