@@ -50,6 +50,8 @@ def test_results_are_counted_per_module_with_equivalents_left_out(tmp_path, monk
     meta.write_text(json.dumps({"exit_code_by_key": {
         "rose.x.x_f__mutmut_1": 1, "rose.x.x_f__mutmut_2": 0, "rose.x.x_f__mutmut_3": 0,
         "rose.x.x_f__mutmut_4": 36, "rose.x.x_f__mutmut_5": 33}}))
-    c = mod.results(["src/rose/x.py"])["src/rose/x.py"]
-    assert c == {"killed": 1, "survived": 2, "timeout": 1, "equivalent": 1}
+    s = mod.statuses(["src/rose/x.py"])["src/rose/x.py"]
+    assert s == {"rose.x.x_f__mutmut_1": "killed", "rose.x.x_f__mutmut_2": "survived",
+                 "rose.x.x_f__mutmut_3": "equivalent", "rose.x.x_f__mutmut_4": "timeout",
+                 "rose.x.x_f__mutmut_5": "survived"}
     assert mod.equivalents() == {"rose.x.x_f__mutmut_3": "same value"}
