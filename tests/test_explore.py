@@ -216,7 +216,8 @@ def test_batched_sam_equals_sam_per_row():
 def _tiny_data(S=2, seed=0):
     X, y, Y = _data(S=S, n=120, seed=seed)
     return Data(X[:80], Y[:, :80], y[:80], X[80:100], Y[:, 80:100], X[100:], y[100:],
-                X[:40], Y[:, :40], torch.arange(40), {10: torch.arange(40, 50)}, 3)
+                X[:40], Y[:, :40], torch.arange(40), {10: torch.arange(40, 50)}, 3,
+                {10: torch.arange(50, 60)})
 
 
 def test_swa_averages_what_averaged_model_averages():

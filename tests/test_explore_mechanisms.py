@@ -37,9 +37,11 @@ def _unit(v):
     return v / v.norm(dim=1, keepdim=True)
 
 
-def reference_walk(net, theta, X, y, s, seed):
-    """The contour warm-up written out from explore.md section 3, row by row where it can be."""
+def reference_walk(net, theta, X, y, s, seed, sel=None):
+    """The contour warm-up written out from explore.md section 3, row by row where it can be;
+    candidates scored on ``sel`` = (X_S, y_S) with the same noise draws for every candidate."""
     gen = torch.Generator().manual_seed(seed)
+    Xs, ys = sel if sel is not None else (X, y)
     S = theta.shape[0]
     th0 = theta.clone()
     eta = s.step_size * th0.norm(dim=1, keepdim=True)
@@ -53,11 +55,12 @@ def reference_walk(net, theta, X, y, s, seed):
     def score(th):
         nonlocal fwd
         if s.select == "perturbation":
-            base = net.losses(th, X, y, shared=True)
+            crn = torch.Generator().manual_seed(seed + 7919)     # restarted per candidate
+            base = net.losses(th, Xs, ys, shared=True)
             rise = torch.zeros(S)
             for _ in range(s.perturb_samples):
-                noise = s.perturb_sigma * th.abs() * torch.randn(th.shape, generator=gen)
-                rise += net.losses(th + noise, X, y, shared=True) - base
+                noise = s.perturb_sigma * th.abs() * torch.randn(th.shape, generator=crn)
+                rise += net.losses(th + noise, Xs, ys, shared=True) - base
             fwd += 1 + s.perturb_samples
             return rise / s.perturb_samples
         if s.select == "curvature":
@@ -88,7 +91,7 @@ def reference_walk(net, theta, X, y, s, seed):
         curv = 2 * (lp - loss) / eta[:, 0] ** 2
         curvs.append(curv)
         since.append(curv)
-        if s.tangent:
+        if s.corrector:
             theta = pred - ((lp - c)[:, None] / (gp * gp).sum(1, keepdim=True)) * gp
             loss = net.losses(theta, X, y, shared=True)
             fwd += 1
@@ -104,9 +107,13 @@ def reference_walk(net, theta, X, y, s, seed):
             scores.append(score(theta))
             since = []
     sc = torch.stack(scores)
-    pick = torch.full((S,), len(cands) - 1) if s.select == "none" else \
-        torch.tensor([min((v, i) for i, v in enumerate(col.tolist()) if v == v)[1]
-                      if (col == col).any() else 0 for col in sc.T])
+    if s.select == "none":
+        pick = torch.full((S,), len(cands) - 1)
+    elif s.select == "random":
+        pick = torch.randint(len(cands), (S,), generator=gen)
+    else:
+        pick = torch.tensor([min((v, i) for i, v in enumerate(col.tolist()) if v == v)[1]
+                             if (col == col).any() else 0 for col in sc.T])
     chosen = torch.stack(cands)[pick, torch.arange(S)]
     return chosen, {"loss": torch.stack(losses), "level": torch.stack(levels),
                     "distance": torch.stack(dists), "curvature": torch.stack(curvs),
@@ -120,16 +127,22 @@ WALKS = [
     dict(direction="momentum", select="curvature", steps=6, keep_every=2, momentum=0.6,
          step_size=0.03),
     dict(direction="random", select="none", steps=5, keep_every=2),
-    dict(direction="random", select="perturbation", steps=4, keep_every=4, tangent=False),
+    dict(direction="random", select="perturbation", steps=4, keep_every=4, tangent=False,
+         corrector=False),
+    dict(direction="random", select="random", steps=6, keep_every=2, corrector=False),
+    dict(direction="flat", select="random", steps=5, keep_every=1, tangent=False),
 ]
 
 
-@pytest.mark.parametrize("kw", WALKS, ids=[f"{w['direction']}-{w['select']}" for w in WALKS])
+@pytest.mark.parametrize("kw", WALKS, ids=[f"{w['direction']}-{w['select']}-"
+                                           f"{w.get('tangent', True)}{w.get('corrector', True)}"
+                                           for w in WALKS])
 def test_contour_walk_equals_the_reference_computation(kw):
     net, theta, X, y = _problem()
     s = ContourSettings(**kw)
-    chosen, rec = contour_walk(net, theta, X, y, s, seed=4)
-    want, ref = reference_walk(net, theta, X, y, s, seed=4)
+    sel = (X + 0.5 * torch.randn(X.shape, generator=torch.Generator().manual_seed(9)), y)
+    chosen, rec = contour_walk(net, theta, X, y, s, seed=4, select_on=sel)
+    want, ref = reference_walk(net, theta, X, y, s, seed=4, sel=sel)
     for key in ("loss", "level", "distance", "curvature"):
         got = torch.as_tensor(np.asarray(getattr(rec, key))).float()
         assert torch.allclose(got, ref[key], rtol=1e-4, atol=1e-6), key
@@ -352,3 +365,160 @@ def test_newton_correction_steps_downhill_even_for_a_tiny_gradient():
     assert (out < 0).all()
     assert torch.equal(newton_correct(theta, torch.ones(2), torch.zeros(2, 4), torch.zeros(2)),
                        theta)                                  # no gradient, no move
+
+
+# GSAM: g_final = g_p - alpha (g - (g . g_p / ||g_p||^2) g_p), g = grad f(w), g_p = grad f(w + eps)
+_A5 = np.array([[4.0, 1.0, 0.0, 0.5, 0.0],
+                [1.0, 3.0, 0.5, 0.0, 0.0],
+                [0.0, 0.5, 2.0, 0.3, 0.0],
+                [0.5, 0.0, 0.3, 1.5, 0.2],
+                [0.0, 0.0, 0.0, 0.2, 0.5]])       # symmetric, strictly diagonally dominant: SPD
+
+
+def _gsam_by_hand(w, rho, alpha, lr, adaptive=False, A=_A5):
+    """One GSAM step with plain SGD on f(w) = w'Aw / 2 for one model w, from the equations
+    (eps = rho T^2 g / ||T g||, T = diag(|w|) when adaptive, as ASAM)."""
+    g = A @ w
+    T = np.abs(w) if adaptive else np.ones_like(w)
+    gp = A @ (w + rho * T ** 2 * g / np.linalg.norm(T * g))
+    return w - lr * (gp - alpha * (g - (g @ gp) / (gp @ gp) * gp))
+
+
+def _two_passes(opt, loss_fn, closure):
+    if closure:
+        def run():
+            loss = loss_fn()
+            loss.backward()
+            return loss.detach()
+        opt.step(run)
+    else:
+        loss_fn().backward()
+        opt.first_step()
+        loss_fn().backward()
+        opt.second_step()
+
+
+@pytest.mark.parametrize("alpha", [0.4, 1.0])
+@pytest.mark.parametrize("closure", [False, True])
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_gsam_steps_on_a_quadratic_by_hand(alpha, closure, adaptive):
+    A = torch.tensor(_A5)
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0], dtype=torch.float64))
+    opt = SAM([w], torch.optim.SGD, rho=0.5, alpha=alpha, adaptive=adaptive, lr=0.1)
+    want = w.detach().numpy().copy()
+    for _ in range(2):                                  # the second step reuses the buffers
+        _two_passes(opt, lambda: 0.5 * w @ A @ w, closure)
+        want = _gsam_by_hand(want, 0.5, alpha, 0.1, adaptive)
+        assert np.allclose(w.detach().numpy(), want, rtol=0, atol=1e-9)
+        assert w.grad is None
+
+
+def test_gsam_batched_rows_each_match_their_own_hand_step():
+    A = torch.tensor(_A5)
+    rows = np.array([[1.0, -2.0, 0.5, 3.0, -1.0], [0.2, 0.1, -4.0, 0.0, 2.0],
+                     [-3.0, 0.5, 0.5, 0.1, 0.0]])
+    th = torch.nn.Parameter(torch.tensor(rows))
+    opt = SAM([th], torch.optim.SGD, rho=0.5, alpha=0.6, batched=True, lr=0.1)
+    want = rows.copy()
+    for _ in range(2):
+        _two_passes(opt, lambda: 0.5 * ((th @ A) * th).sum(), False)
+        want = np.stack([_gsam_by_hand(r, 0.5, 0.6, 0.1) for r in want])
+        assert np.allclose(th.detach().numpy(), want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_gsam_removes_the_part_of_g_orthogonal_to_g_p_and_alpha_zero_is_sam(batched):
+    # two rows of (a 2x2 weight matrix, a bias), f = sum over rows of v'Av / 2, v = (W, b)
+    A = torch.tensor(_A5)
+    W0 = torch.tensor([[[1.0, -2.0], [0.5, 3.0]], [[0.2, 0.1], [-4.0, 0.0]]], dtype=torch.float64)
+    b0 = torch.tensor([[-1.0], [2.0]], dtype=torch.float64)
+
+    def flat(W, b):                                     # [2, 5] per row, or [1, 10] for one model
+        v = torch.cat([W.flatten(1), b], 1)
+        return v if batched else v.reshape(1, -1)
+
+    def loss(W, b):
+        v = torch.cat([W.flatten(1), b], 1)
+        return 0.5 * ((v @ A) * v).sum()
+
+    for alpha in (0.0, 0.7):
+        W, b = torch.nn.Parameter(W0.clone()), torch.nn.Parameter(b0.clone())
+        opt = SAM([W, b], torch.optim.SGD, rho=0.5, alpha=alpha, batched=batched, lr=1.0)
+        loss(W, b).backward()
+        g = flat(W.grad, b.grad).clone()
+        opt.first_step()
+        loss(W, b).backward()
+        gp = flat(W.grad, b.grad).clone()
+        opt.second_step()
+        final = flat(W0, b0) - flat(W.detach(), b.detach())     # lr = 1: w - w_new
+        if alpha == 0:
+            assert torch.allclose(final, gp, rtol=0, atol=1e-14)    # SAM's step
+            assert "old_g" not in opt.state[W] and "old_g" not in opt.state[b]   # no extra work
+            continue
+        removed = (gp - final) / alpha
+        for m in range(len(g)):                         # each model: a row, or all of it
+            r, a, p = removed[m], g[m], gp[m]
+            assert r.norm() > 0.01 * a.norm()                      # a real correction
+            assert abs(r @ p) < 1e-10 * r.norm() * p.norm()         # orthogonal to g_p
+            kept = a - r                                            # g's part along g_p
+            assert torch.allclose(kept, (kept @ p) / (p @ p) * p, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_gsam_dot_product_runs_over_all_tensors_and_groups_jointly(groups):
+    A = torch.tensor(_A5)
+    W = torch.nn.Parameter(torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64))
+    b = torch.nn.Parameter(torch.tensor([-1.0], dtype=torch.float64))
+    params = [W, b] if groups == 1 else [{"params": [W]}, {"params": [b]}]
+    opt = SAM(params, torch.optim.SGD, rho=0.5, alpha=0.7, lr=0.1)
+    v0 = torch.cat([W.detach().flatten(), b.detach()]).numpy()
+
+    def loss():
+        v = torch.cat([W.flatten(), b])
+        return 0.5 * v @ A @ v
+    _two_passes(opt, loss, False)
+    want = _gsam_by_hand(v0, 0.5, 0.7, 0.1)             # on the concatenated vector
+    assert np.allclose(W.detach().numpy(), want[:4].reshape(2, 2), rtol=0, atol=1e-9)
+    assert np.allclose(b.detach().numpy(), want[4:], rtol=0, atol=1e-9)
+
+
+def test_gsam_alpha_is_checked_defaults_to_sam_and_is_saved():
+    w = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match=r"^GSAM alpha must be >= 0, got -0\.1$"):
+        SAM([w], torch.optim.SGD, alpha=-0.1, lr=0.1)
+    assert SAM([w], torch.optim.SGD, lr=0.1).param_groups[0]["alpha"] == 0.0
+    saved = SAM([w], torch.optim.SGD, alpha=0.3, lr=0.1).state_dict()
+    assert saved["param_groups"][0]["alpha"] == 0.3
+    back = SAM([w], torch.optim.SGD, lr=0.1)
+    back.load_state_dict(saved)
+    assert back.param_groups[0]["alpha"] == 0.3
+
+
+def test_sam_with_a_radius_per_row_equals_one_sam_per_row():
+    """batched SAM with rho [S] steps each row as a SAM optimiser with that row's rho."""
+    A = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 4.0]])
+    rhos = torch.tensor([0.0, 0.05, 0.5])
+    torch.manual_seed(1)
+    theta = torch.nn.Parameter(torch.randn(3, 3))
+    rows = [torch.nn.Parameter(theta.detach()[i].clone()) for i in range(3)]
+    stacked = SAM([theta], torch.optim.SGD, rho=rhos, batched=True, lr=0.1)
+    singles = [SAM([r], torch.optim.SGD, rho=float(rhos[i]), lr=0.1) for i, r in enumerate(rows)]
+
+    def closure(p):
+        def f():
+            p.grad = None
+            loss = 0.5 * ((p @ A) * p).sum()
+            loss.backward()
+            return loss
+        return f
+    for _ in range(3):
+        stacked.step(closure(theta))
+        for o, r in zip(singles, rows, strict=True):
+            o.step(closure(r))
+    for i in range(3):
+        assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
+    assert not torch.allclose(rows[0].detach(), rows[2].detach())
+    with pytest.raises(ValueError, match="rho must be >= 0"):
+        SAM([theta], torch.optim.SGD, rho=torch.tensor([0.1, -0.1, 0.1]), batched=True, lr=0.1)
+    with pytest.raises(ValueError, match="batched"):
+        SAM([rows[0]], torch.optim.SGD, rho=torch.tensor([0.1, 0.1, 0.1]), lr=0.1)

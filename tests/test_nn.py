@@ -127,6 +127,46 @@ def test_per_instance_learning_rates_equal_separate_optimisers(make):
         PerInstanceLR(torch.optim.SGD([theta], lr=0.1), theta, lrs)
 
 
+def test_per_instance_rates_for_sam_with_a_warm_up_equal_separate_optimisers():
+    """SAM (rho per row via batched norms) over momentum SGD, each row with its own learning
+    rate and its own linear warm-up length: the stacked step equals separate SAM optimisers
+    whose lr follows torch's LambdaLR warm-up."""
+    from rose.explore.sam import SAM
+
+    A = torch.tensor([[2.0, 0.3, 0.0, 0.1], [0.3, 1.0, 0.2, 0.0], [0.0, 0.2, 3.0, 0.4],
+                      [0.1, 0.0, 0.4, 0.5]])
+    lrs, warm = torch.tensor([0.1, 0.02, 0.05]), torch.tensor([1.0, 3.0, 5.0])
+    torch.manual_seed(0)
+    theta = torch.nn.Parameter(torch.randn(3, 4))
+    rows = [torch.nn.Parameter(theta.detach()[i].clone()) for i in range(3)]
+    stacked = PerInstanceLR(SAM([theta], torch.optim.SGD, rho=0.05, batched=True, lr=1.0,
+                                momentum=0.9), theta, lrs)
+    singles, scheds = [], []
+    for i, r in enumerate(rows):
+        o = SAM([r], torch.optim.SGD, rho=0.05, lr=float(lrs[i]), momentum=0.9)
+        singles.append(o)
+        scheds.append(torch.optim.lr_scheduler.LambdaLR(
+            o, lambda k, w=float(warm[i]): min(1.0, (k + 1) / w)))
+
+    def closure(p):
+        def f():
+            p.grad = None
+            loss = 0.5 * ((p @ A) * p).sum()
+            loss.backward()
+            return loss
+        return f
+    for t in range(6):
+        stacked.set_rates(lrs * torch.clamp((t + 1) / warm, max=1.0))
+        stacked.step(closure(theta))
+        for i, r in enumerate(rows):
+            singles[i].step(closure(r))
+            scheds[i].step()
+    for i in range(3):
+        assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
+    with pytest.raises(TypeError, match="not linear in lr"):
+        PerInstanceLR(torch.optim.LBFGS([theta], lr=1.0), theta, lrs)
+
+
 def test_parameters_alias_theta_and_train_like_theta():
     """An optimiser stepping the aliasing parameters moves theta itself, exactly as stepping
     theta as one leaf would."""

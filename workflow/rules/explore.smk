@@ -6,13 +6,23 @@ EXPL = config["explore"]
 EXPL_SETTINGS = list(EXPL["settings"]) + ["ablation"]
 EXPL_FIGURES = ["accuracy", "sharpness", "curves", "spectrum", "surfaces", "trajectories",
                 "ablation"]
-EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "spectrum"]
+EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "spectrum",
+               "tuning", "sweep"]
+
+
+def explore_tuned(wildcards):
+    """The ablation runs at the point selected for its base arm on its setting."""
+    if wildcards.setting != "ablation":
+        return []
+    return f"results/explore/{EXPL['ablation']['setting']}/tuning.csv"
 
 
 rule explore_setting:
     input:
         data=explore_dataset,
-        code=rose_code("explore/trainer.py", "explore/contour.py",
+        tuned=explore_tuned,
+        code=rose_code("explore/trainer.py", "explore/contour.py", "explore/tuned.py",
+                       "tuning.py",
                        "explore/sam.py", "explore/gam.py", "explore/entropy_sgd.py",
                        "explore/experiments.py", "measure/hessian.py", "measure/sharpness.py",
                        "measure/landscape.py", "data/splits.py", *LAYER_CODE),

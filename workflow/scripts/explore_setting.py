@@ -9,4 +9,5 @@ with redirect_to(snakemake.log[0]):
                 list(snakemake.params.seeds), Path(snakemake.input.data).parent,
                 Path(snakemake.output[0]).parent, threads=snakemake.threads,
                 device=snakemake.params.device,
-                checkpoint_seconds=snakemake.params.checkpoint_seconds)
+                checkpoint_seconds=snakemake.params.checkpoint_seconds,
+                tuned=snakemake.input.tuned or None)

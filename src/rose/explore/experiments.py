@@ -15,6 +15,8 @@ uniformly drawn *other* class, independently per seed; test labels stay clean.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,9 @@ from rose.data.splits import load
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
 from rose.explore.contour import ContourSettings
-from rose.explore.trainer import Arm, Base, Data, Result, train_arm
+from rose.explore.trainer import Arm, Base, Data, Result
+from rose.explore.tuned import TUNABLE, at_point, grid_points, selected_point, tune_arm
+from rose.tuning import check_grids, tuning_table
 from rose.measure.hessian import hutchinson_trace, spectral_density, top_eigenvalue
 from rose.measure.landscape import (
     filter_normalized_direction,
@@ -47,8 +51,10 @@ def make_arm(name: str, spec: dict) -> Arm:
     budget = spec.pop("budget", "steps")
     contour = spec.pop("contour", None)
     start = spec.pop("start_epochs", 0.0)
+    grid = spec.pop("grid", {})
     return Arm(name, method, budget, spec,
-               ContourSettings(**contour) if method == "contour" else None, float(start))
+               ContourSettings(**contour) if method == "contour" else None, float(start),
+               dict(grid))
 
 
 def arms_for(block: dict, setting: str) -> list[Arm]:
@@ -60,9 +66,108 @@ def arms_for(block: dict, setting: str) -> list[Arm]:
             spec = {**base, **{k: v for k, v in over.items() if k != "contour"},
                     "contour": {**base.get("contour", {}), **over.get("contour", {})}}
             out.append(make_arm(name, spec))
-        return out
-    names = block["settings"][setting].get("arms", list(block["arms"]))
-    return [make_arm(n, block["arms"][n]) for n in names]
+        # the variants run at the base arm's selected point (explore.ablation in the rule),
+        # untuned themselves
+        return [replace(a, grid={}) for a in out]
+    spec = block["settings"][setting]
+    names = spec.get("arms", list(block["arms"]))
+    over = spec.get("grids", {})       # the setting's own grids replace the arms'
+    return [make_arm(n, {**block["arms"][n], **({"grid": over[n]} if n in over else {})})
+            for n in names]
+
+
+# what a grid value must be, per hyperparameter (explore.arms.<arm>.grid.<hp>)
+GRID_VALUES = {
+    "lr": (lambda v: v > 0, "> 0"), "inner_lr": (lambda v: v > 0, "> 0"),
+    "outer_lr": (lambda v: v > 0, "> 0"), "step_size": (lambda v: v > 0, "> 0"),
+    "warmup_steps": (lambda v: v >= 1 and float(v).is_integer(), "an integer >= 1"),
+    "steps": (lambda v: v >= 1 and float(v).is_integer(), "an integer >= 1"),
+    "swa_start": (lambda v: 0 < v < 1, "in (0, 1)"),
+    **{k: (lambda v: v >= 0, ">= 0") for k in ("rho", "alpha", "gamma0", "weight_decay",
+                                                "start_epochs", "grad_rho", "grad_norm_rho")},
+}
+
+
+def check_tuning(block: dict) -> None:
+    """Every grid names hyperparameters its method has, with valid values; on every setting the
+    tuned arms' grids have equal sizes (equal tuning), and once any arm is tuned there, every
+    arm of a primary contrast on it is too."""
+    for name, spec in block["arms"].items():
+        _check_grid(spec.get("grid", {}), spec["method"], f"explore.arms.{name}.grid")
+    for st, sspec in block["settings"].items():
+        unknown = sorted(set(sspec.get("grids", {})) - set(sspec.get("arms", block["arms"])))
+        if unknown:
+            raise ValueError(f"config key explore.settings.{st}.grids: {unknown} do not run on "
+                             f"{st!r}")
+        for name, grid in sspec.get("grids", {}).items():
+            _check_grid(grid, block["arms"][name]["method"],
+                        f"explore.settings.{st}.grids.{name}")
+        grids = {a.name: a.grid for a in arms_for(block, st) if a.grid}
+        check_grids(grids, {n: TUNABLE[block["arms"][n]["method"]] for n in grids},
+                    f"explore.settings.{st} (with explore.arms)")
+        if not grids:
+            continue
+        for i, c in enumerate(block["primary"]):
+            if c["setting"] != st:
+                continue
+            for k in ("arm", "reference"):
+                names = block.get("pools", {}).get(c[k], [c[k]])
+                untuned = [n for n in names if n in block["arms"] and n not in grids]
+                if untuned:
+                    raise ValueError(f"config key explore.primary[{i}].{k}: {untuned} have no "
+                                     f"grid on {st!r}, but the arms they are compared with are "
+                                     "tuned (equal tuning)")
+
+
+def _check_grid(grid: dict, method: str, key: str) -> None:
+    allowed = TUNABLE[method]
+    for hp, values in grid.items():
+        if hp not in allowed:
+            raise ValueError(f"config key {key}.{hp}: {method} has no tunable {hp!r}; "
+                             f"tunable: {sorted(allowed)}")
+        ok, what = GRID_VALUES[hp]
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float)
+               or not ok(v)]
+        if bad:
+            raise ValueError(f"config key {key}.{hp}: every value must be {what}, got {bad}")
+
+
+def check_pools(block: dict) -> None:
+    for pool, members in block.get("pools", {}).items():
+        if pool in block["arms"]:
+            raise ValueError(f"config key explore.pools.{pool}: the name of an arm")
+        missing = sorted(set(members) - set(block["arms"]))
+        if missing:
+            raise ValueError(f"config key explore.pools.{pool}: {missing} are not in "
+                             "explore.arms")
+
+
+def walk_cost(c: ContourSettings, n_walk: int, batch_size: int) -> float:
+    """The contour walk's cost in minibatch gradient evaluations (a forward = 1/3): per step a
+    predictor gradient, the flat direction's SAM gradient and the corrector's forward; each
+    scored candidate 1 + perturb_samples forwards (rose.explore.contour)."""
+    per_step = 1 + (c.direction == "flat") + (c.corrector / 3)
+    n_cand = 1 + c.steps // c.keep_every + (c.steps % c.keep_every != 0)
+    scoring = n_cand * (1 + c.perturb_samples) / 3 if c.select == "perturbation" else 0.0
+    return (1 + c.steps * per_step + scoring) * n_walk / batch_size
+
+
+def check_walk_budget(block: dict, setting: str, n_train: int) -> None:
+    """A contour arm whose walk costs at least its whole budget is refused, naming the key."""
+    spec = block["settings"][block["ablation"]["setting"] if setting == ABLATION else setting]
+    bs = spec.get("batch_size", block["batch_size"])
+    budget = block["epochs"] * (n_train // bs)
+    for arm in arms_for(block, setting):
+        if arm.contour is None:
+            continue
+        for steps in {p.get("steps", arm.contour.steps) for p in grid_points(arm)}:
+            c = replace(arm.contour, steps=int(steps))
+            cost = walk_cost(c, min(c.probe, n_train // 3), bs)
+            if cost >= budget:
+                raise ValueError(
+                    f"config key explore.arms.{arm.name}.contour.steps: a walk of {steps} steps "
+                    f"costs {cost:.0f} minibatch gradient evaluations on {setting!r}, at least "
+                    f"the whole budget of {budget} (explore.epochs x steps per epoch)")
 
 
 def check_config(block: dict) -> None:
@@ -80,7 +185,7 @@ def check_config(block: dict) -> None:
                              "warm-up settings")
         if spec["method"] != "contour" and "contour" in spec:
             raise ValueError(f"config key explore.arms.{name}.contour: only for method contour")
-        if spec["method"] in ("sam", "asam") and "rho" not in spec:
+        if spec["method"] in ("sam", "asam", "gsam") and "rho" not in spec:
             raise ValueError(f"config key explore.arms.{name}.rho: SAM needs rho")
         if spec["method"] == "warmup" and "warmup_steps" not in spec:
             raise ValueError(f"config key explore.arms.{name}.warmup_steps: the linear warm-up "
@@ -99,12 +204,19 @@ def check_config(block: dict) -> None:
                          "explore.arms")
     if "sgd" not in block["arms"]:
         raise ValueError("config key explore.arms: the reference arm 'sgd' is required")
+    for name, spec in block["arms"].items():
+        if spec["method"] == "gsam" and "alpha" not in spec:
+            raise ValueError(f"config key explore.arms.{name}.alpha: GSAM needs alpha")
+    check_tuning(block)
+    check_pools(block)
     from rose.explore.report import EXTRA, METRICS
 
+    pools = block.get("pools", {})
     runs_on = {st: {a.name for a in arms_for(block, st)} for st in [*block["settings"], ABLATION]}
-    # peak_test_acc is chosen on test data: never a primary contrast
+    for st, names in runs_on.items():      # a pool runs where all of its members run
+        names.update(p for p, members in pools.items() if set(members) <= names)
     check_contrasts(block["primary"], "explore.primary", set().union(*runs_on.values()),
-                    [m for m in (*METRICS, *EXTRA) if m != "peak_test_acc"],
+                    [*METRICS, *EXTRA],
                     {"setting": list(runs_on)})
     for i, c in enumerate(block["primary"]):
         for k in ("arm", "reference"):
@@ -137,16 +249,21 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
             noisy[k].append(symmetric_noise(split.y[k].numpy(), spec["label_noise"], C, rng))
     y_clean = split.y["train"].numpy()
     n = len(y_clean)
-    sizes = sorted({min(a.contour.probe, n // 2) for a in arms_for(block, setting)
+    sizes = sorted({min(a.contour.probe, n // 3) for a in arms_for(block, setting)
                     if a.contour})
     walk = max(sizes or [0])
-    probe = min(block["measure"]["probe"], n - walk)
-    parts = stratified_partition(y_clean, {"probe": probe, "walk": walk, "rest": -1},
-                                 [seeds[0], 31], name="explore.probe")
-    # an arm walking on fewer examples takes its own stratified sample of the walk set
-    walks = {k: (parts["walk"] if k == walk else
-                 stratified_sample(y_clean, k, [seeds[0], 32, k], name="explore.walk_batch",
-                                   within=parts["walk"])) for k in sizes}
+    probe = min(block["measure"]["probe"], n - 2 * walk)
+    parts = stratified_partition(y_clean, {"probe": probe, "walk": walk, "select": walk,
+                                           "rest": -1}, [seeds[0], 31], name="explore.probe")
+
+    def sub(part: str, k: int) -> np.ndarray:
+        # an arm walking on fewer examples takes its own stratified sample of the walk (and
+        # selection) set
+        return parts[part] if k == walk else stratified_sample(
+            y_clean, k, [seeds[0], 32 if part == "walk" else 33, k],
+            name=f"explore.{part}_batch", within=parts[part])
+    walks = {k: sub("walk", k) for k in sizes}
+    selects = {k: sub("select", k) for k in sizes}
     dev = resolve_device(device)
     X = split.X["train"].to(dev)
     y_train = as_tensor(np.stack(noisy["train"]), dev)
@@ -154,7 +271,8 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
     data = Data(X, y_train, split.y["train"].to(dev), split.X["val"].to(dev),
                 as_tensor(np.stack(noisy["val"]), dev), split.X["test"].to(dev),
                 split.y["test"].to(dev), X[probe_idx], y_train[:, probe_idx], probe_idx,
-                {k: as_tensor(v, dev) for k, v in walks.items()}, C)
+                {k: as_tensor(v, dev) for k, v in walks.items()}, C,
+                {k: as_tensor(v, dev) for k, v in selects.items()})
     return data, {**spec, "input_shape": split.input_shape}
 
 
@@ -200,8 +318,8 @@ def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: 
                 "final_train_acc": final.train_acc, "final_train_clean_acc":
                 final.train_clean_acc, "final_val_acc": final.val_acc,
                 "gen_gap": final.train_clean_acc - final.test_acc,
-                "early_test_acc": best.test_acc, "early_epoch": best.epochs,
-                "peak_test_acc": trained.test_acc.max() if len(trained) else final.test_acc,
+                "early_test_acc": best.test_acc, "early_val_acc": best.val_acc,
+                "early_epoch": best.epochs,
                 **{k: v[s] for k, v in meas.items()}}
         if walk_meas is not None:
             w = res.walk
@@ -220,13 +338,33 @@ def _run_rows(setting: str, arm: Arm, res: Result, theta0: torch.Tensor, seeds: 
     return rows
 
 
+def pool_rows(runs: list[dict], pools: dict[str, list[str]]) -> list[dict]:
+    """For each pool whose members all ran: the runs of the member with the best mean
+    early-stopped validation accuracy over seeds (selection on validation only), renamed to the
+    pool, with the member in ``pool_member``. A member with a diverged seed ranks last."""
+    out = []
+    frame = pd.DataFrame(runs)
+    for pool, members in pools.items():
+        if frame.empty or not set(members) <= set(frame.arm):
+            continue
+        score = {a: frame[frame.arm == a].early_val_acc.mean(skipna=False) for a in members}
+        best = max(members, key=lambda a: (np.isfinite(score[a]), np.nan_to_num(score[a],
+                                                                                nan=-1.0)))
+        out.extend({**r, "arm": pool, "pool_member": best} for r in runs if r["arm"] == best)
+    return out
+
+
 def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
                 out_dir: str | Path, threads: int = 1, device: Device = "cpu",
-                checkpoint_seconds: float = 60.0) -> None:
-    """Every arm of one setting (or the ablation) for every seed. Writes runs.csv, history.csv,
-    walk.csv, curves.csv, surface.csv, trajectory.csv and spectrum.csv to ``out_dir``. Each arm
-    (training, measurements, rows) is one resumable unit of the job (rose.engine), and its
-    training resumes step by step."""
+                checkpoint_seconds: float = 60.0, tuned: str | Path | None = None) -> None:
+    """Every arm of one setting (or the ablation) for every seed, each tuned on its grid
+    (rose.explore.tuned). Writes runs.csv, history.csv, walk.csv, curves.csv, surface.csv,
+    trajectory.csv, spectrum.csv, tuning.csv and sweep.csv to ``out_dir``. The ablation's
+    variants run at the point selected for the base arm in ``tuned`` (the ablation setting's
+    tuning.csv). Each arm (training, measurements, rows) is one resumable unit of the job
+    (rose.engine), each of its stacked grid runs one inside it, resumable step by step.
+    A pool (``explore.pools``: name -> arms) adds, per seed, the runs of its member with the
+    best mean validation score: "the best of SGD and warm-up", chosen on validation."""
     torch.set_num_threads(threads)
     dev = resolve_device(device)
     out = Path(out_dir)
@@ -234,15 +372,23 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     job = Job(out, {"explore": block, "setting": setting, "seeds": seeds}, checkpoint_seconds,
               device)
     data, spec = load_setting(block, setting, seeds, data_dir, dev)
+    check_walk_budget(block, setting, len(data.X_train))
+    arms = arms_for(block, setting)
+    if setting == ABLATION:
+        if tuned is None:
+            raise ValueError("the ablation runs at the base arm's selected point: pass the "
+                             "ablation setting's tuning.csv")
+        point = selected_point(pd.read_csv(tuned), block["ablation"]["base"])
+        arms = [at_point(a, point) for a in arms]
     m = block["measure"]
     net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
     theta0 = net.init(seeds, dev)
     base = Base(block["epochs"], spec.get("batch_size", block["batch_size"]), block["lr"],
                 block["momentum"], block["weight_decay"])
     tables = {"runs": [], "history": [], "walk": [], "curves": [], "surface": [],
-              "trajectory": [], "spectrum": []}
+              "trajectory": [], "spectrum": [], "tuning": [], "sweep": []}
     start_meas: dict[str, dict] = {}     # str(start_epochs) -> measurements
-    for arm in arms_for(block, setting):
+    for arm in arms:
         rows = job.unit(arm.name, lambda arm=arm: _arm_unit(
             net, theta0, data, arm, base, m, seeds, setting, block, start_meas, job))
         # contour arms that start walking at the same time share the start's measurements
@@ -253,6 +399,7 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
         print(f"{setting}: {arm.name} ({arm.method}, {arm.budget}) x {len(seeds)} seeds; "
               f"test acc {np.nanmean(done) if np.isfinite(done).any() else float('nan'):.3f}",
               flush=True)
+    tables["runs"].extend(pool_rows(tables["runs"], block.get("pools", {})))
     for name, rows in tables.items():
         pd.DataFrame(rows).to_csv(out / f"{name}.csv", index=False)
     job.finish()
@@ -261,13 +408,13 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
 def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
               m: dict, seeds: list[int], setting: str, block: dict,
               start_meas: dict[str, dict], job: Job) -> dict:
-    """Train one arm for every seed, measure it, and return its rows of every table (and, for
-    the first contour arm to walk after ``start_epochs``, the measurements at the walk's
-    start, which later arms with the same start reuse)."""
+    """Tune one arm on its grid for every seed, measure the selected point, and return its rows
+    of every table (and, for the first contour arm to walk after ``start_epochs``, the
+    measurements at the walk's start, which later arms with the same start reuse)."""
     dev = theta0.device
     alphas = np.linspace(-1, 1, m["curve_points"])
     grid = np.linspace(-1, 1, m["surface_points"])
-    res = train_arm(net, theta0, data, arm, base, seeds[0], job)
+    res, choice, sweep = tune_arm(net, theta0, data, arm, base, seeds, job)
     meas = measure(net, res.theta, data, m, seeds[0])
     walk_meas, new_start = None, {}
     if res.walk is not None:
@@ -282,7 +429,12 @@ def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base:
                      "end": measure(net, res.theta_walk_end, data, m, seeds[0])
                      if setting != ABLATION else
                      {k: np.full(len(seeds), np.nan) for k in start}}
-    out = {"runs": _run_rows(setting, arm, res, theta0, seeds, meas, walk_meas),
+    point = json.dumps(choice.selected_point, sort_keys=True)
+    out = {"runs": [{**r, "point": point} for r in
+                    _run_rows(setting, arm, res, theta0, seeds, meas, walk_meas)],
+           "tuning": [{"setting": setting, **r}
+                      for r in tuning_table([choice]).to_dict("records")],
+           "sweep": [{"setting": setting, **r} for r in sweep],
            "history": [{"setting": setting, "arm": arm.name, "seed": seeds[r.pop("seed_row")],
                         **r} for r in (dict(h) for h in res.history)],
            "walk": [], "curves": [], "surface": [], "trajectory": [], "spectrum": [],

@@ -28,7 +28,7 @@ METRICS = {"early_test_acc": "early-stopped", "final_test_acc": "final",
            "sigma_prime": "$\\sigma'$", "adaptive_sharpness": "adapt.~sharp.",
            "distance": "$\\lVert\\theta_T-\\theta_0\\rVert$"}
 EXTRA = ("final_train_acc", "final_train_clean_acc", "path_length", "epochs_equiv",
-         "peak_test_acc")
+         "early_val_acc")
 PAIRED = ("early_test_acc", "final_test_acc", "gen_gap", "lambda_max", "sigma_prime")
 SHARPNESS = ("lambda_max", "trace", "sigma_prime", "adaptive_sharpness")
 METRIC_WORDS = {"early_test_acc": "early-stopped test accuracy",
@@ -57,7 +57,9 @@ def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base
                        ignore_index=True)
     paired.to_csv(out / "paired.csv", index=False)
     contrasts.evaluate(runs, primary).to_csv(out / "primary.csv", index=False)
-    correlation(main).to_csv(out / "correlation.csv", index=False)
+    # a pool's rows repeat its selected member's: count each run once
+    own = main[main.pool_member.isna()] if "pool_member" in main else main
+    correlation(own).to_csv(out / "correlation.csv", index=False)
     m = {f"{s}/{a}/{k}": _num(g[k].mean()) for (s, a), g in runs.groupby(["setting", "arm"])
          for k in ("early_test_acc", "final_test_acc", "lambda_max")}
     (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")

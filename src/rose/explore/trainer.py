@@ -7,6 +7,7 @@ minibatch):
     warmup       the same with a linear learning-rate warm-up (Goyal et al. 2017)           1
     adam, radam  torch.optim.Adam / torch.optim.RAdam (RAdam: an implicit warm-up)          1
     sam, asam    rose.explore.sam.SAM over momentum SGD (ASAM: adaptive=True)               2
+    gsam         the same with GSAM's surrogate-gap term (alpha > 0)                         2
     gam          rose.explore.gam, accelerated GAM over momentum SGD                        4
     swa          momentum SGD, then torch.optim.swa_utils.AveragedModel of the iterates
                  from ``swa_start`` (a fraction of the run) with SWALR's annealing           1
@@ -18,6 +19,12 @@ methods use more gradient evaluations; ``grad_evals`` gives every arm the gradie
 of ``epochs`` of SGD (SAM gets half the steps; the contour arm's SGD phase is shortened by the
 walk's cost in minibatch equivalents, a forward counted as 1/3 of a gradient evaluation).
 
+Rows may also be grid points x seeds (``Rows``, rose.tuning): the hyperparameters in
+``STACKABLE`` then take one value per row (learning rates through rose.nn.optim.PerInstanceLR,
+so every method's optimiser is built with lr = 1; warm-up lengths as a per-row factor on that
+rate; SAM's rho and Entropy-SGD's coupling as per-row tensors; the walk's step size per row).
+Rows of one seed share initial weights, label noise and minibatches.
+
 A row whose minibatch loss is non-finite or above ``divergence_factor`` x ln(classes) is recorded
 as diverged (no final numbers; rose.divergence); the other rows continue unaffected (rows never
 interact). Training is resumable step by step inside a rose.engine Job: weights, optimiser,
@@ -27,7 +34,7 @@ schedulers, SWA average, minibatch sampler, RNG states, history and the walk are
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,18 +51,33 @@ from rose.explore.entropy_sgd import entropy_sgd_direction
 from rose.explore.gam import gam_direction
 from rose.explore.sam import SAM
 from rose.nn import StackedNet
+from rose.nn.optim import PerInstanceLR
 
-METHODS = ("sgd", "warmup", "adam", "radam", "sam", "asam", "gam", "swa", "entropy_sgd",
+METHODS = ("sgd", "warmup", "adam", "radam", "sam", "asam", "gsam", "gam", "swa", "entropy_sgd",
            "contour")
+# hyperparameters that may differ between the rows of one stacked run (one value per row)
+STACKABLE = ("lr", "warmup_steps", "rho", "gamma0", "step_size")
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows of a stacked run: ``seed`` [R] each row's seed (its index into the data's
+    per-seed labels and into theta0), ``hp`` STACKABLE name -> [R] per-row values."""
+    seed: np.ndarray
+    hp: dict = field(default_factory=dict)
+
+    @staticmethod
+    def seeds(n: int) -> Rows:
+        return Rows(np.arange(n))
 
 
 @dataclass
 class Data:
     """Shared inputs, per-seed labels: y_train/y_val [S, N] carry each seed's label noise (the
     labels trained on); y_train_clean [N] and y_test [N] are the true labels. Two
-    class-stratified samples of the training set (rose.sampling): the probe batch every
-    measurement uses, and the walk batch the contour warm-up walks and selects on (selection
-    and measurement never share a sample)."""
+    class-stratified samples of the training set (rose.sampling), pairwise disjoint: the probe
+    batch every measurement uses, the walk batch the contour warm-up walks on, and the
+    selection batch its candidates are scored on."""
     X_train: torch.Tensor
     y_train: torch.Tensor
     y_train_clean: torch.Tensor
@@ -68,6 +90,9 @@ class Data:
     probe_index: torch.Tensor        # its positions in the training set
     walk_index: dict[int, torch.Tensor]   # walk size -> the walk batch's training positions
     n_classes: int
+    select_index: dict[int, torch.Tensor] = field(default_factory=dict)
+    # walk size -> the training positions the walk's candidates are scored on (disjoint from
+    # the walk batch and the probe)
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,7 @@ class Arm:
     hp: dict = field(default_factory=dict)         # the method's hyperparameters
     contour: ContourSettings | None = None
     start_epochs: float = 0.0                      # contour: SGD epochs before the walk
+    grid: dict = field(default_factory=dict)       # hyperparameter -> candidates (tuned)
 
 
 @dataclass
@@ -103,9 +129,30 @@ class Result:
     theta_walk_start: torch.Tensor | None = None
     theta_walk_end: torch.Tensor | None = None
 
+    def rows(self, idx: np.ndarray, snap: int) -> Result:
+        """The result of rows ``idx`` only (renumbered 0..len-1 in the history); snapshots
+        are then those of snapshot row ``snap`` (snapshots keep every seed-0 row)."""
+        idx = np.asarray(idx)
+        pos = {int(r): i for i, r in enumerate(idx)}
+        hist = [{**h, "seed_row": pos[h["seed_row"]]} for h in self.history
+                if h["seed_row"] in pos]
+        walk = None
+        if self.walk is not None:
+            w = self.walk
+            walk = WalkRecord(**{**asdict(w), **{k: [np.asarray(a)[idx] for a in getattr(w, k)]
+                                                 for k in ("loss", "level", "distance",
+                                                           "curvature")},
+                                 "chosen_step": np.asarray(w.chosen_step)[idx],
+                                 "candidate_scores": np.asarray(w.candidate_scores)[:, idx]})
+        t = torch.as_tensor(idx, device=self.theta.device)
+        return Result(self.theta[t], hist, self.diverged[idx], self.grad_evals, self.steps,
+                      self.path_length[idx], [s[snap] for s in self.snapshots], walk,
+                      None if self.theta_walk_start is None else self.theta_walk_start[t],
+                      None if self.theta_walk_end is None else self.theta_walk_end[t])
+
 
 def step_cost(arm: Arm) -> int:
-    return {"sam": 2, "asam": 2, "gam": 4}.get(arm.method, 1) if arm.method != "entropy_sgd" \
+    return {"sam": 2, "asam": 2, "gsam": 2, "gam": 4}.get(arm.method, 1) if arm.method != "entropy_sgd" \
         else int(arm.hp.get("langevin_steps", 20))
 
 
@@ -113,9 +160,13 @@ class Sampler:
     """Per-seed minibatches without replacement; a fresh permutation per epoch and seed. The
     order depends only on ``seed``, so arms compared on a seed see the same batches."""
 
-    def __init__(self, data: Data, batch_size: int, seed: int) -> None:
+    def __init__(self, data: Data, batch_size: int, seed: int,
+                 row_seed: np.ndarray | None = None) -> None:
         self.data, self.bs = data, batch_size
-        self.S = data.y_train.shape[0]
+        # rows of one seed (grid points) draw the same batches: one permutation per seed
+        self.row_seed = None if row_seed is None else \
+            torch.as_tensor(row_seed, device=data.X_train.device)
+        self.S = data.y_train.shape[0] if row_seed is None else int(np.max(row_seed)) + 1
         self.n = len(data.X_train)
         self.per_epoch = self.n // batch_size
         self.gen = generator(seed, data.X_train.device)
@@ -128,6 +179,8 @@ class Sampler:
                                                  device=self.gen.device), dim=1)
             self.i = 0
         idx = self.perm[:, self.i * self.bs:(self.i + 1) * self.bs]
+        if self.row_seed is not None:
+            idx = idx[self.row_seed]
         self.i += 1
         return self.data.X_train[idx], torch.gather(self.data.y_train, 1, idx)
 
@@ -163,19 +216,35 @@ def evaluate(net: StackedNet, theta: torch.Tensor, data: Data, chunk: int = 2048
         return flat
 
 
-def _optimizer(arm: Arm, base: Base, param: nn.Parameter) -> torch.optim.Optimizer:
-    lr = arm.hp.get("lr", base.lr)
+def row_values(arm: Arm, rows: Rows, name: str, default: float, device) -> torch.Tensor:
+    """[R] per-row values of hyperparameter ``name``: the rows' own, else the arm's, else
+    ``default``."""
+    if name in rows.hp:
+        return torch.as_tensor(np.asarray(rows.hp[name], dtype=np.float32), device=device)
+    return torch.full((len(rows.seed),), float(arm.hp.get(name, default)), device=device)
+
+
+def learning_rates(arm: Arm, base: Base, rows: Rows, device) -> torch.Tensor:
+    """[R] each row's learning rate (Entropy-SGD: its outer rate on w - mu, reference 1)."""
+    if arm.method == "entropy_sgd":
+        return row_values(arm, rows, "outer_lr", 1.0, device)
+    return row_values(arm, rows, "lr", base.lr, device)
+
+
+def _optimizer(arm: Arm, base: Base, param: nn.Parameter, rows: Rows) -> torch.optim.Optimizer:
+    """The arm's optimiser at lr = 1; rose.nn.optim.PerInstanceLR gives each row its rate."""
     wd = arm.hp.get("weight_decay", base.weight_decay)
     if arm.method in ("adam", "radam"):
         cls = torch.optim.Adam if arm.method == "adam" else torch.optim.RAdam
-        return cls([param], lr=lr, weight_decay=wd)
-    if arm.method in ("sam", "asam"):
-        return SAM([param], torch.optim.SGD, rho=arm.hp["rho"], adaptive=arm.method == "asam",
-                   batched=True, lr=lr, momentum=base.momentum, weight_decay=wd)
-    if arm.method == "entropy_sgd":                # outer step on w - mu (reference: lr 1)
-        return torch.optim.SGD([param], lr=arm.hp.get("outer_lr", 1.0), momentum=base.momentum,
-                               nesterov=True)
-    return torch.optim.SGD([param], lr=lr, momentum=base.momentum, weight_decay=wd)
+        return cls([param], lr=1.0, weight_decay=wd)
+    if arm.method in ("sam", "asam", "gsam"):
+        rho = row_values(arm, rows, "rho", float("nan"), param.device)
+        return SAM([param], torch.optim.SGD, rho=rho, adaptive=arm.method == "asam",
+                   alpha=float(arm.hp.get("alpha", 0.0)) if arm.method == "gsam" else 0.0,
+                   batched=True, lr=1.0, momentum=base.momentum, weight_decay=wd)
+    if arm.method == "entropy_sgd":                # outer step on w - mu
+        return torch.optim.SGD([param], lr=1.0, momentum=base.momentum, nesterov=True)
+    return torch.optim.SGD([param], lr=1.0, momentum=base.momentum, weight_decay=wd)
 
 
 def _optimizer_state(opt: torch.optim.Optimizer) -> dict:
@@ -197,10 +266,16 @@ class _Run:
     """The state of one arm's training (everything a checkpoint holds) and its steps."""
 
     def __init__(self, net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm,
-                 base: Base, seed: int, job: Job) -> None:
-        self.net, self.data, self.arm, self.base, self.seed, self.job = \
-            net, data, arm, base, seed, job
-        self.sampler = Sampler(data, base.batch_size, seed)
+                 base: Base, seed: int, job: Job, rows: Rows) -> None:
+        dev = theta0.device
+        rs = torch.as_tensor(rows.seed, device=dev)
+        data = replace(data, y_train=data.y_train[rs], y_val=data.y_val[rs],
+                       y_probe=data.y_probe[rs])
+        theta0 = theta0[rs]
+        self.net, self.data, self.arm, self.base, self.seed, self.job, self.rows = \
+            net, data, arm, base, seed, job, rows
+        self.sampler = Sampler(data, base.batch_size, seed, rows.seed)
+        self.snap_rows = torch.as_tensor(np.flatnonzero(rows.seed == 0), device=dev)
         self.per_epoch = self.sampler.per_epoch
         self.cost = step_cost(arm)
         self.budget_steps = base.epochs * self.per_epoch
@@ -219,12 +294,11 @@ class _Run:
         self.walk_start: torch.Tensor | None = None
         self.walk_end: torch.Tensor | None = None
         self.remaining = 0               # contour: SGD steps after the walk
-        self.opt = _optimizer(arm, base, self.param)
-        self.sched = None
-        if arm.method == "warmup":
-            warm = int(arm.hp["warmup_steps"])
-            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
-                                                           lambda k: min(1.0, (k + 1) / warm))
+        self.rate = learning_rates(arm, base, rows, dev)
+        # linear warm-up (Goyal et al. 2017): row i's rate times min(1, (t + 1) / warm_i)
+        self.warm = row_values(arm, rows, "warmup_steps", float("nan"), dev) \
+            if arm.method == "warmup" else None
+        self._build_optimizer()
         self.swa = None
         if arm.method == "swa":          # average once per evaluation (epoch) from swa_start on
             n_steps = self.budget_steps if arm.budget == "steps" else \
@@ -239,8 +313,7 @@ class _Run:
             swa = {"avg": self.swa["avg"].state_dict(),
                    "sched": None if self.swa["sched"] is None else
                    self.swa["sched"].state_dict()}
-        return {"theta": self.param.detach(), "opt": _optimizer_state(self.opt),
-                "sched": None if self.sched is None else self.sched.state_dict(), "swa": swa,
+        return {"theta": self.param.detach(), "opt": _optimizer_state(self.opt), "swa": swa,
                 "sampler": self.sampler.state(), "history": self.history,
                 "diverged_at": self.div.state(), "path": self.path,
                 "snapshots": self.snapshots, "grad_evals": self.grad_evals, "step": self.step,
@@ -255,17 +328,11 @@ class _Run:
             self.param.copy_(st["theta"])
         # schedulers set the learning rate when built: build them, then restore the
         # optimiser (its learning rates included), then the schedulers' own counters
-        self.opt = _optimizer(self.arm, self.base, self.param)   # fresh after a walk, too
-        if self.sched is not None:
-            warm = int(self.arm.hp["warmup_steps"])
-            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt,
-                                                           lambda k: min(1.0, (k + 1) / warm))
+        self._build_optimizer()                                  # fresh after a walk, too
         swa_sched = self.swa is not None and st["swa"]["sched"] is not None
         if swa_sched:
             self.swa["sched"] = self._swalr()
         _load_optimizer_state(self.opt, st["opt"])
-        if self.sched is not None:
-            self.sched.load_state_dict(st["sched"])
         if self.swa is not None:
             self.swa["avg"].load_state_dict(st["swa"]["avg"])
             if swa_sched:
@@ -280,15 +347,26 @@ class _Run:
         self.walk_end = None if st["walk_end"] is None else st["walk_end"].to(dev)
         set_rng_states(st["rng"])
 
+    def _build_optimizer(self) -> None:
+        self.opt = _optimizer(self.arm, self.base, self.param, self.rows)
+        self.stepper = PerInstanceLR(self.opt, self.param, self.rate)
+
+    def _rates_now(self) -> torch.Tensor:
+        if self.warm is None:
+            return self.rate
+        return self.rate * torch.clamp((self.step + 1) / self.warm, max=1.0)
+
     def _swalr(self) -> SWALR:
-        return SWALR(self.opt, swa_lr=self.arm.hp.get("swa_lr", self.base.lr),
+        # the optimiser runs at lr = 1 (rows scale it): SWALR anneals to a factor of each
+        # row's rate, 1 = the row's own rate
+        return SWALR(self.opt, swa_lr=self.arm.hp.get("swa_lr_factor", 1.0),
                      anneal_epochs=int(self.arm.hp.get("anneal_epochs", 1)),
                      anneal_strategy="cos")
 
     # -- steps --------------------------------------------------------------------------------
     def record(self, th: torch.Tensor, phase: str) -> None:
         ev = evaluate(self.net, th, self.data)
-        self.snapshots.append(th[0].detach().cpu().clone())
+        self.snapshots.append(th[self.snap_rows].detach().cpu().clone())
         for s in range(th.shape[0]):
             self.history.append({"step": self.step, "grad_evals": self.grad_evals,
                                  "epochs": self.grad_evals / self.per_epoch, "phase": phase,
@@ -301,7 +379,8 @@ class _Run:
     def one_step(self) -> torch.Tensor:
         """One optimiser step of the arm's method; returns the minibatch losses [S]."""
         arm, param, opt = self.arm, self.param, self.opt
-        if arm.method in ("sam", "asam"):
+        self.stepper.set_rates(self._rates_now())
+        if arm.method in ("sam", "asam", "gsam"):
             batch = self.sampler()
 
             def closure(batch=batch):
@@ -309,7 +388,7 @@ class _Run:
                 loss = self.net.losses(param, *batch)
                 loss.sum().backward()
                 return loss.detach()
-            return opt.step(closure)
+            return self.stepper.step(closure)
         if arm.method == "gam":
             batch = self.sampler()
             losses, direction = gam_direction(
@@ -319,12 +398,14 @@ class _Run:
         elif arm.method == "entropy_sgd":
             hp = {k: v for k, v in arm.hp.items() if k in
                   ("langevin_steps", "inner_lr", "gamma0", "gamma1", "noise", "beta1")}
+            if "gamma0" in self.rows.hp:
+                hp["gamma0"] = row_values(arm, self.rows, "gamma0", 0.0, param.device)[:, None]
             losses, direction = entropy_sgd_direction(param.detach(), self.minibatch_grad,
                                                       self.step, **hp)
         else:
             losses, direction = self.minibatch_grad(param.detach())
         param.grad = direction
-        opt.step()
+        self.stepper.step()
         return losses
 
     def sgd_phase(self, n_steps: int, eval_every: int, phase: str) -> None:
@@ -332,8 +413,6 @@ class _Run:
         while self.k < n_steps:
             before = self.param.detach().clone()
             losses = self.one_step()
-            if self.sched is not None:
-                self.sched.step()
             self.grad_evals += self.cost
             self.div.update(losses, self.step)
             self.path[:] += (self.param.detach() - before).norm(dim=-1).nan_to_num(0.0) \
@@ -364,16 +443,24 @@ class _Run:
                 self.phase, self.k = 1, 0
             if self.phase == 1:
                 self.walk_start = self.param.detach().clone()
-                idx = data.walk_index[min(arm.contour.probe, len(data.X_train) // 2)]
+                idx = data.walk_index[min(arm.contour.probe, len(data.X_train) // 3)]
+                sel = data.select_index[min(arm.contour.probe, len(data.X_train) // 3)]
+                step_size = row_values(arm, self.rows, "step_size", arm.contour.step_size,
+                                       self.param.device) if "step_size" in self.rows.hp \
+                    else None
                 chosen, walk = contour_walk(self.net, self.param.detach(), data.X_train[idx],
-                                            data.y_train[:, idx], arm.contour, self.seed)
+                                            data.y_train[:, idx], arm.contour, self.seed,
+                                            select_on=(data.X_train[sel], data.y_train[:, sel]),
+                                            step_size=step_size,
+                                            row_seed=torch.as_tensor(self.rows.seed,
+                                                                     device=self.param.device))
                 n_probe = len(idx)
                 walk_equiv = (walk.grad_evals + walk.forwards / 3) * n_probe / base.batch_size
                 self.grad_evals += walk_equiv
                 with torch.no_grad():
                     self.param.copy_(chosen)
                 # the walk moved theta: momentum from before it would point the wrong way
-                self.opt = _optimizer(arm, base, self.param)
+                self._build_optimizer()
                 self.walk, self.walk_end = walk, chosen.clone()
                 self.record(self.param.detach(), "walk")
                 self.remaining = self.budget_steps - start_steps
@@ -398,14 +485,20 @@ class _Run:
 
 
 def train_arm(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,
-              seed: int, job: Job | None = None) -> Result:
-    """Train every row of theta0 with ``arm``; evaluate once per epoch of its budget. Inside
-    ``job`` (rose.engine) the training resumes from its last checkpoint."""
+              seed: int, job: Job | None = None, rows: Rows | None = None) -> Result:
+    """Train every row of theta0 [S, P] (one per seed) with ``arm``, or the ``rows`` (grid
+    points x seeds, each starting from its seed's theta0 row); evaluate once per epoch of its
+    budget. Inside ``job`` (rose.engine) the training resumes from its last checkpoint."""
     if arm.method not in METHODS:
         raise ValueError(f"unknown method {arm.method!r}; known: {METHODS}")
     job = job or NoJob()
     torch.manual_seed(seed)
-    run = _Run(net, theta0, data, arm, base, seed, job)
+    rows = rows or Rows.seeds(theta0.shape[0])
+    unknown = sorted(set(rows.hp) - set(STACKABLE))
+    if unknown:
+        raise ValueError(f"per-row hyperparameters {unknown} cannot be stacked; stackable: "
+                         f"{STACKABLE}")
+    run = _Run(net, theta0, data, arm, base, seed, job, rows)
     saved = job.resume()
     if saved is not None:
         run.load(saved)

@@ -23,11 +23,23 @@ from sklearn.decomposition import PCA
 from rose.nn import StackedNet
 
 
+def random_rows(shape: tuple[int, ...] | torch.Size, generator: torch.Generator,
+                device: torch.device, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Standard normal draws of ``shape`` [S, ...]; with ``rows`` one draw per seed index,
+    repeated for every row of that seed (row i gets draw rows[i])."""
+    if rows is None:
+        return torch.randn(shape, generator=generator, device=device)
+    n = int(rows.max()) + 1
+    return torch.randn((n, *shape[1:]), generator=generator, device=device)[rows]
+
+
 def filter_normalized_direction(net: StackedNet, theta: torch.Tensor,
-                                generator: torch.Generator) -> torch.Tensor:
+                                generator: torch.Generator,
+                                rows: torch.Tensor | None = None) -> torch.Tensor:
     """A random direction [S, P] with every filter scaled to the weights' filter norm; biases
-    zero (ignore='biasbn')."""
-    r = torch.randn(theta.shape, generator=generator, device=theta.device)
+    zero (ignore='biasbn'). With ``rows`` [S] (each row's seed index) one Gaussian draw per
+    seed is shared by that seed's rows (common random numbers across grid points)."""
+    r = random_rows(theta.shape, generator, theta.device, rows)
     d = r * net.filter_norm(theta) / (net.filter_norm(r) + 1e-10)
     return d * net.weight_mask(theta.device)
 

@@ -1,0 +1,134 @@
+"""Equal tuning of an arm (PROTOCOL.md section 2, rose.tuning): every point of the arm's declared
+grid trains for every seed under the same budget, and the point with the best mean validation
+accuracy of the early-stopped model (the highest validation accuracy over the run's evaluations,
+on the noisy validation labels a practitioner has) is selected. Test data never enter the choice;
+the selected point's rows are the arm's reported runs (no retraining), and every point's
+validation and test numbers are kept for the learning-rate sweep figure.
+
+Grid points x seeds train as the rows of one stacked run wherever the points differ only in
+``rose.explore.trainer.STACKABLE`` hyperparameters (row = point * S + seed); points that differ
+in anything else (walk length, SWA start, ...) form separate stacked runs. Rows of one seed share
+initial weights, labels and minibatches, so the grid is paired across points as the arms are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rose.engine import Job
+from rose.explore.contour import WalkRecord
+from rose.explore.trainer import STACKABLE, Arm, Base, Data, Result, Rows, train_arm
+from rose.nn import StackedNet
+from rose.tuning import Grid, TuningResult, select
+
+# what each method may tune (config key explore.arms.<arm>.grid); contour keys in CONTOUR_KEYS
+# go to the walk's settings
+TUNABLE = {
+    "sgd": {"lr", "weight_decay"}, "warmup": {"lr", "warmup_steps", "weight_decay"},
+    "adam": {"lr"}, "radam": {"lr"}, "sam": {"lr", "rho"}, "asam": {"lr", "rho"},
+    "gsam": {"lr", "rho", "alpha"}, "gam": {"lr", "grad_rho", "grad_norm_rho"},
+    "swa": {"lr", "swa_start"}, "entropy_sgd": {"gamma0", "inner_lr", "outer_lr"},
+    "contour": {"lr", "step_size", "steps", "start_epochs", "rho"},
+}
+CONTOUR_KEYS = ("step_size", "steps")
+
+
+def grid_points(arm: Arm) -> list[dict[str, Any]]:
+    """The arm's grid points ([{}]: an untuned arm is a grid of one point)."""
+    return Grid(arm.name, arm.grid).points if arm.grid else [{}]
+
+
+def stackable(arm: Arm, key: str) -> bool:
+    # the contour arm's rho is the walk's SAM radius, not an optimiser's: not stackable
+    return key in STACKABLE and not (arm.method == "contour" and key == "rho")
+
+
+def at_point(arm: Arm, point: dict[str, Any]) -> Arm:
+    """The arm with ``point``'s values in place of its own (contour keys into the walk's
+    settings, ``start_epochs`` into the arm)."""
+    contour_over = {k: v for k, v in point.items()
+                    if arm.method == "contour" and k in (*CONTOUR_KEYS, "rho")}
+    hp = {k: v for k, v in point.items() if k not in contour_over and k != "start_epochs"}
+    return replace(arm, hp={**arm.hp, **hp}, grid={},
+                   contour=replace(arm.contour, **contour_over) if contour_over else arm.contour,
+                   start_epochs=float(point.get("start_epochs", arm.start_epochs)))
+
+
+def _groups(arm: Arm, points: list[dict]) -> list[tuple[dict, list[int]]]:
+    """Points grouped by their non-stackable values: [(those values, point indices)]."""
+    out: dict[str, tuple[dict, list[int]]] = {}
+    for i, p in enumerate(points):
+        fixed = {k: v for k, v in p.items() if not stackable(arm, k)}
+        out.setdefault(json.dumps(fixed, sort_keys=True), (fixed, []))[1].append(i)
+    return list(out.values())
+
+
+def _plain(res: Result) -> dict:
+    return asdict(res)
+
+
+def _result(d: dict) -> Result:
+    walk = d.pop("walk")
+    return Result(**d, walk=None if walk is None else WalkRecord(**walk))
+
+
+def early_val_acc(res: Result, row: int) -> float:
+    """The validation accuracy of row ``row``'s early-stopped model (NaN if it diverged)."""
+    if res.diverged[row]:
+        return float("nan")
+    vals = [h["val_acc"] for h in res.history if h["seed_row"] == row and h["phase"] != "init"]
+    return float(max(vals)) if vals else float("nan")
+
+
+def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, seeds: list[int],
+             job: Job) -> tuple[Result, TuningResult, list[dict]]:
+    """Train every grid point x seed, select on validation; returns (the selected point's
+    result with one row per seed, the tuning result, one sweep row per point and seed)."""
+    points = grid_points(arm)
+    S = len(seeds)
+    scores = np.full((len(points), S), np.nan)
+    where: dict[int, tuple[Result, int]] = {}          # point -> (its group's result, position)
+    sweep = []
+    for gi, (fixed, members) in enumerate(_groups(arm, points)):
+        rows = Rows(np.tile(np.arange(S), len(members)),
+                    {k: np.repeat([points[i][k] for i in members], S)
+                     for k in points[members[0]] if stackable(arm, k)})
+        arm_g = at_point(arm, fixed)
+        res = _result(job.unit(f"{arm.name}/grid{gi}", lambda arm_g=arm_g, rows=rows: _plain(
+            train_arm(net, theta0, data, arm_g, base, seeds[0], job, rows))))
+        for q, i in enumerate(members):
+            where[i] = (res, q)
+            for s in range(S):
+                r = q * S + s
+                scores[i, s] = early_val_acc(res, r)
+                h = [x for x in res.history if x["seed_row"] == r and x["phase"] != "init"]
+                best = max(h, key=lambda x: x["val_acc"]) if h else None
+                dead = bool(res.diverged[r])
+                sweep.append({"arm": arm.name, "method": arm.method,
+                              "point": json.dumps(points[i], sort_keys=True),
+                              **{f"hp.{k}": v for k, v in points[i].items()},
+                              "seed": seeds[s], "diverged": dead,
+                              "early_val_acc": scores[i, s],
+                              "final_val_acc": np.nan if dead or not h else h[-1]["val_acc"],
+                              "early_test_acc": np.nan if dead or not h else best["test_acc"],
+                              "final_test_acc": np.nan if dead or not h else h[-1]["test_acc"],
+                              "final_train_loss": np.nan if dead or not h
+                              else h[-1]["train_loss"]})
+    choice = select(arm.name, points, scores)
+    res, q = where[choice.selected]
+    for row in sweep:
+        row["selected"] = row["point"] == json.dumps(choice.selected_point, sort_keys=True)
+    return res.rows(q * S + np.arange(S), snap=q), choice, sweep
+
+
+def selected_point(tuning: pd.DataFrame, arm: str) -> dict[str, Any]:
+    """The point selected for ``arm`` in a written tuning table (rose.tuning.tuning_table)."""
+    sel = tuning[(tuning.arm == arm) & tuning.selected]
+    if len(sel) != 1:
+        raise ValueError(f"the tuning table has {len(sel)} selected points for arm {arm!r}")
+    return json.loads(sel.point.iloc[0])
