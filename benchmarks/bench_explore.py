@@ -10,15 +10,31 @@
   (rose.nn.StackedNet, the functional path direction 1 trains through) vs 5 separate models
   stepped in a loop, on the quick config's MLP 784-128-10 with batch 100 (below 1: stacking is
   faster), and the stacked SAM step / stacked SGD step.
+- one GSAM step / one SGD step (goal <= 2.1: two gradients plus a decomposition).
+- equal tuning: the whole tuning of sgd and contour_eq as the quick config runs it, the grid
+  points stacked as rows of one run (rose.nn.optim.PerInstanceLR) vs one run per point (the
+  seeds stacked), interleaved (below 1: stacking the grid is faster; the trainer stacks).
+- full.yaml's estimated cost for direction 1 in core-hours: the measured core-seconds per unit
+  of work of the last quick run (results/explore/*/benchmark.tsv) times full.yaml's work, work
+  = rows x epochs x (training examples x gradient evaluations per step + evaluated examples / 3)
+  x parameters, summed over settings, arms and grid points (the measurements' HVPs are left
+  out, so it is a lower bound).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
 import torch.nn.functional as F
+import yaml
 
 from benchmarks.timing import interleaved, median_time
+from rose.explore.experiments import ABLATION, arms_for
 from rose.explore.sam import SAM
+from rose.explore.trainer import step_cost
+from rose.explore.tuned import grid_points
 from rose.measure.hessian import double_backward_hvp, flat_hvp, jvp_hvp
 from rose.nn import StackedNet
 
@@ -51,6 +67,19 @@ def main() -> dict[str, float]:
     def sam_step():
         sam.step(closure)
     t_sgd, t_sam = interleaved(sgd_step, sam_step, 300)
+    gsam_model = _mlp()
+    gsam = SAM(gsam_model.parameters(), torch.optim.SGD, rho=0.05, alpha=0.4, lr=0.01,
+               momentum=0.9)
+
+    def gsam_closure():
+        gsam.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(gsam_model(x), y)
+        loss.backward()
+        return loss
+
+    def gsam_step():
+        gsam.step(gsam_closure)
+    t_sgd2, t_gsam = interleaved(sgd_step, gsam_step, 300)
 
     model = _mlp()
     ours, dim = flat_hvp(model, F.cross_entropy, x, y)
@@ -97,9 +126,19 @@ def main() -> dict[str, float]:
     def stacked_sam_step():
         st_sam.step(st_closure)
     t_stacked, t_loop = interleaved(stacked_step, loop_step, 200)
+    t_grid, t_grid_loop = _grid_runs()
     t_st_sgd, t_st_sam = interleaved(stacked_step, stacked_sam_step, 200)
     print(f"SAM step {1e3 * t_sam:.2f} ms / SGD step {1e3 * t_sgd:.2f} ms = "
           f"{t_sam / t_sgd:.2f} (goal <= 2.1)")
+    print(f"GSAM step {1e3 * t_gsam:.2f} ms / SGD step {1e3 * t_sgd2:.2f} ms = "
+          f"{t_gsam / t_sgd2:.2f} (goal <= 2.1)")
+    print(f"tuning sgd and contour_eq on quick's mnist_noisy (6 points x {S} seeds, 2 epochs): "
+          f"points stacked {t_grid:.1f} s / one run per point {t_grid_loop:.1f} s = "
+          f"{t_grid / t_grid_loop:.2f} (below 1: stacking the grid is faster; the trainer "
+          "stacks)")
+    hours = full_core_hours()
+    print(f"full.yaml, direction 1: about {hours:.0f} core-hours on this CPU (from the last "
+          "quick run's measured core-seconds per unit of work; measurements left out)")
     print(f"HVP, {dim} parameters: ours (cached gradient graph) {1e3 * t_ours:.2f} ms per HVP "
           f"({1e3 * t_first:.2f} ms for the first, graph included); plain double-backward "
           f"{1e3 * t_plain:.2f} ms; torch.func jvp-of-grad {1e3 * t_func:.2f} ms -> ours / "
@@ -110,7 +149,67 @@ def main() -> dict[str, float]:
           f"stacked SAM / stacked SGD = {t_st_sam / t_st_sgd:.2f}")
     return {"sam_over_sgd": t_sam / t_sgd, "hvp_ratio": t_ours / faster,
             "first_hvp_ratio": t_first / faster, "stacked_over_loop": t_stacked / t_loop,
-            "stacked_sam_over_sgd": t_st_sam / t_st_sgd}
+            "stacked_sam_over_sgd": t_st_sam / t_st_sgd, "gsam_over_sgd": t_gsam / t_sgd2,
+            "grid_stacked_over_loop": t_grid / t_grid_loop, "full_core_hours": hours}
+
+
+def _grid_runs(repeats: int = 2) -> tuple[float, float]:
+    """Tuning one arm as the quick config does (mnist_noisy, 6 grid points x 5 seeds, 2
+    epochs): the points stacked as rows of one run vs one run per point (seeds stacked), the
+    whole trainer (steps, evaluations, the walk) for sgd and the contour arm; interleaved."""
+    from snakemake.utils import validate
+
+    from rose.engine import NoJob
+    from rose.explore.experiments import load_setting
+    from rose.explore.trainer import Base
+    from rose.explore.tuned import tune_arm
+
+    cfg = yaml.safe_load(Path("config/quick.yaml").read_text())
+    validate(cfg, "workflow/schemas/config.schema.yaml")
+    b = {**cfg["explore"], "epochs": 2}
+    data, spec = load_setting(b, "mnist_noisy", cfg["seeds"], "data/processed")
+    net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
+    theta0 = net.init(cfg["seeds"])
+    base = Base(2, b["batch_size"], b["lr"], b["momentum"], b["weight_decay"])
+    arms = [a for a in arms_for(b, "mnist_noisy") if a.name in ("sgd", "contour_eq")]
+
+    def run(stack):
+        return lambda: [tune_arm(net, theta0, data, a, base, cfg["seeds"], NoJob(), stack)
+                        for a in arms]
+    return interleaved(run(True), run(False), repeats)
+
+
+def _work(block: dict, sizes: dict[str, dict[str, int]], shapes: dict[str, tuple],
+          seeds: int) -> float:
+    """Training work of every setting, arm and grid point: rows x epochs x (training examples
+    x gradient evaluations per step + evaluated examples / 3) x parameters."""
+    total = 0.0
+    for st in [*block["settings"], ABLATION]:
+        spec = block["settings"][block["ablation"]["setting"] if st == ABLATION else st]
+        n = sizes[spec["dataset"]]
+        params = StackedNet(spec["model"], shapes[spec["dataset"]], 10).dim
+        for arm in arms_for(block, st):
+            cost = step_cost(arm) if arm.budget == "steps" else 1
+            per_row = block["epochs"] * (n["train"] * cost + sum(n.values()) / 3) * params
+            total += len(grid_points(arm)) * seeds * per_row
+    return total
+
+
+def full_core_hours(root: Path = Path(".")) -> float:
+    """full.yaml's direction-1 training cost in core-hours, scaled from the last quick run."""
+    from rose.data.splits import load
+
+    sizes, shapes = {}, {}
+    for d in ("mnist5k", "digits"):
+        split = load(root / f"data/processed/{d}.npz")
+        sizes[d] = {k: len(v) for k, v in split.y.items()}
+        shapes[d] = split.input_shape
+    core_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0])
+                 for p in sorted((root / "results/explore").glob("*/benchmark.tsv")))
+    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
+    full = yaml.safe_load((root / "config/full.yaml").read_text())
+    rate = core_s / _work(quick["explore"], sizes, shapes, len(quick["seeds"]))
+    return rate * _work(full["explore"], sizes, shapes, len(full["seeds"])) / 3600
 
 
 if __name__ == "__main__":

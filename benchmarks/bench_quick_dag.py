@@ -24,7 +24,7 @@ DIRECTION_TARGETS = {
     "1 explore": ["explore", "figures_explore", "paper/generated/explore_macros.tex"],
 }
 DIRECTION_GOAL_S = {"3b superposition": 120, "3a active": 180, "2 continual": 180,
-                    "1 explore": 180}
+                    "1 explore": 150}
 
 
 def main() -> float:

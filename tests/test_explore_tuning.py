@@ -100,7 +100,7 @@ def test_tuning_selects_on_validation_and_never_reads_test_labels():
     arm = Arm("sgd", "sgd", grid={"lr": [0.0, 0.05, 0.5]})
     res, choice, sweep = tune_arm(NET, theta0, data, arm, BASE, [0, 1], NoJob())
     scrambled = replace(data, y_test=(data.y_test + 1) % 3)
-    res2, choice2, sweep2 = tune_arm(NET, theta0, scrambled, arm, BASE, [0, 1], NoJob())
+    _res2, choice2, sweep2 = tune_arm(NET, theta0, scrambled, arm, BASE, [0, 1], NoJob())
     assert choice2.selected == choice.selected
     assert np.array_equal(choice2.scores, choice.scores)
     assert [r["final_test_acc"] for r in sweep2] != [r["final_test_acc"] for r in sweep]
@@ -186,7 +186,7 @@ def test_each_ablation_makes_its_move():
     tang = replace(base, direction="random", corrector=False)
     contour = base
     for s in (iso, tang, contour):
-        net, th0, th1, g, loss0, loss1, rec = _one_step(s)
+        _net, th0, th1, g, loss0, loss1, rec = _one_step(s)
         step = th1 - th0
         eta = eta_frac * th0.norm(dim=1)
         cos = (step * g).sum(1) / (step.norm(dim=1) * g.norm(dim=1))
@@ -277,7 +277,8 @@ def test_a_walk_longer_than_the_budget_is_refused_naming_the_key():
     block = _schema_defaults(copy.deepcopy(_quick()))
     check_walk_budget(block, "mnist_large_batch", 3500)
     block["arms"]["contour_eq"]["contour"]["steps"] = 400
-    with pytest.raises(ValueError, match="explore.arms.contour_eq.contour.steps: a walk of 400"):
+    key = r"explore\.arms\.contour_eq\.contour\.steps: a walk of 400"
+    with pytest.raises(ValueError, match=key):
         check_walk_budget(block, "mnist_large_batch", 3500)
     # the cost counts what the walk does: 1 + T (2 gradients + a forward) + scoring forwards
     c = ContourSettings(steps=10, keep_every=5, perturb_samples=4)
@@ -299,3 +300,14 @@ def test_ablation_variants_run_at_the_selected_point_and_say_what_they_are():
     assert moved.hp["lr"] == 0.3 and moved.contour.step_size == 0.02
     assert moved.contour.direction == "random"              # the variant's own settings stay
     assert make_arm("x", {"method": "sgd", "grid": {"lr": [1.0]}}).grid == {"lr": [1.0]}
+
+
+def test_random_rows_share_one_draw_per_seed():
+    from rose.measure.landscape import random_rows
+
+    rows = torch.tensor([0, 1, 0, 1, 2])
+    got = random_rows((5, 3), torch.Generator().manual_seed(4), torch.device("cpu"), rows)
+    want = torch.randn((3, 3), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(got, want[rows])
+    plain = random_rows((5, 3), torch.Generator().manual_seed(4), torch.device("cpu"))
+    assert torch.equal(plain, torch.randn((5, 3), generator=torch.Generator().manual_seed(4)))

@@ -5,7 +5,7 @@
 EXPL = config["explore"]
 EXPL_SETTINGS = list(EXPL["settings"]) + ["ablation"]
 EXPL_FIGURES = ["accuracy", "sharpness", "curves", "spectrum", "surfaces", "trajectories",
-                "ablation"]
+                "ablation", "sweep"]
 EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "spectrum",
                "tuning", "sweep"]
 
@@ -48,6 +48,8 @@ rule explore_setting:
 rule aggregate_explore:
     input:
         runs=expand("results/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
+        tuning=expand("results/explore/{setting}/tuning.csv", setting=EXPL_SETTINGS),
+        sweep=expand("results/explore/{setting}/sweep.csv", setting=EXPL_SETTINGS),
         code=rose_code("explore/report.py", *STATS_CODE),
     output:
         runs="results/explore/runs.csv",
@@ -56,6 +58,8 @@ rule aggregate_explore:
         correlation="results/explore/correlation.csv",
         primary="results/explore/primary.csv",
         metrics="results/explore/metrics.json",
+        tuning="results/explore/tuning.csv",
+        sweep="results/explore/sweep.csv",
     params:
         ablation_base=EXPL["ablation"]["base"],
         primary=EXPL["primary"],

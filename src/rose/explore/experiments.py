@@ -30,7 +30,6 @@ from rose.engine import Job
 from rose.explore.contour import ContourSettings
 from rose.explore.trainer import Arm, Base, Data, Result
 from rose.explore.tuned import TUNABLE, at_point, grid_points, selected_point, tune_arm
-from rose.tuning import check_grids, tuning_table
 from rose.measure.hessian import hutchinson_trace, spectral_density, top_eigenvalue
 from rose.measure.landscape import (
     filter_normalized_direction,
@@ -41,6 +40,7 @@ from rose.measure.landscape import (
 from rose.measure.sharpness import adaptive_sharpness, sigma_prime
 from rose.nn import StackedNet
 from rose.sampling import stratified_partition, stratified_sample
+from rose.tuning import check_grids, tuning_table
 
 ABLATION = "ablation"
 
@@ -213,7 +213,7 @@ def check_config(block: dict) -> None:
 
     pools = block.get("pools", {})
     runs_on = {st: {a.name for a in arms_for(block, st)} for st in [*block["settings"], ABLATION]}
-    for st, names in runs_on.items():      # a pool runs where all of its members run
+    for names in runs_on.values():         # a pool runs where all of its members run
         names.update(p for p, members in pools.items() if set(members) <= names)
     check_contrasts(block["primary"], "explore.primary", set().union(*runs_on.values()),
                     [*METRICS, *EXTRA],

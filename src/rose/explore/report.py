@@ -41,13 +41,18 @@ def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 
 def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base: str,
-              primary: list[dict]) -> None:
+              primary: list[dict], tuning_csvs: Sequence[str | Path] = (),
+              sweep_csvs: Sequence[str | Path] = ()) -> None:
     """runs.csv, summary.csv, paired.csv (vs sgd; ablation variants vs their base),
     primary.csv (the declared family), correlation.csv (Kendall tau of each sharpness measure
-    with test accuracy), metrics.json."""
+    with test accuracy), metrics.json; tuning.csv and sweep.csv gathered over settings."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
+    for name, paths in (("tuning", tuning_csvs), ("sweep", sweep_csvs)):
+        frames = [pd.read_csv(p) for p in paths if Path(p).stat().st_size > 1]
+        (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()).to_csv(
+            out / f"{name}.csv", index=False)
     parts = [summarize_frame(runs, ["setting", "arm"], m).assign(metric=m)
              for m in [*METRICS, *EXTRA] if m in runs]
     pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
@@ -112,6 +117,9 @@ def figures(agg_dir: str | Path, tables: dict[str, Sequence[str]], out: dict[str
                 "Trajectory projections", prov)
     save_figure(plots.ablation(paired[paired.setting == ABLATION]), out["ablation"],
                 "Ablations of the contour warm-up", prov)
+    sweep = pd.read_csv(Path(agg_dir) / "sweep.csv")
+    save_figure(plots.lr_sweep(sweep[sweep.setting != ABLATION]), out["sweep"],
+                "Learning-rate sweep", prov)
 
 
 _cell = paper.seed_cell
@@ -174,6 +182,53 @@ def sanity_sentence(runs: pd.DataFrame) -> str:
     return _capital("; ".join(parts) + ".") if parts else ""
 
 
+def tuning_sentence(tuning: pd.DataFrame) -> str:
+    """Per setting, each tuned arm's grid size and selected point (chosen on validation)."""
+    parts = []
+    for s, g in tuning[tuning.setting != ABLATION].groupby("setting", sort=False):
+        sel = g[g.selected]
+        parts.append(f"on {_tt(s)}, " + ", ".join(
+            f"{_tt(r.arm)} {_point(r.point)} (of {r.grid_size})" for r in sel.itertuples()))
+    return _capital("; ".join(parts) + ".") if parts else ""
+
+
+def _point(point: str) -> str:
+    p = json.loads(point)
+    return "at " + ", ".join(f"{paper.latex_escape(k)} {v:g}" for k, v in p.items()) if p \
+        else "untuned"
+
+
+def regime_sentence(sweep: pd.DataFrame, reference: str = REFERENCE,
+                    warmup: str = "warmup") -> str:
+    """Where SGD without warm-up stops working in each setting's sweep: the largest rate with
+    its early-stopped validation accuracy within 2 points of its best, the next rate's
+    accuracy, and the warm-up arm's best accuracy at that next rate (a diverged seed counts as
+    0)."""
+    parts = []
+    if "hp.lr" not in sweep:
+        return ""
+    sw = sweep[(sweep.setting != ABLATION) & sweep["hp.lr"].notna()]
+    for s, g in sw.groupby("setting", sort=False):
+        val = g.assign(v=g.early_val_acc.fillna(0.0)).groupby(["arm", "point", "hp.lr"]).v \
+            .mean().groupby(["arm", "hp.lr"]).max()
+        if reference not in val.index.get_level_values(0):
+            continue
+        ref = val[reference]
+        ok = ref[ref >= ref.max() - 0.02]
+        above = ref[ref.index > ok.index.max()]
+        if above.empty:
+            parts.append(f"on {_tt(s)} {_tt(reference)} stays within 2 points of its best up "
+                         f"to the largest rate tried ({ok.index.max():g})")
+            continue
+        lr = above.index.min()
+        text = (rf"on {_tt(s)} {_tt(reference)} reaches {100 * ref.max():.1f}\% validation "
+                rf"accuracy at best and {100 * above[lr]:.1f}\% at learning rate {lr:g}")
+        if warmup in val.index.get_level_values(0) and lr in val[warmup].index:
+            text += rf", where {_tt(warmup)} reaches {100 * val[warmup][lr]:.1f}\%"
+        parts.append(text)
+    return _capital("; ".join(parts) + ".") if parts else ""
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -216,6 +271,8 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     runs = pd.read_csv(agg / "runs.csv")
     paired = pd.read_csv(agg / "paired.csv")
     corr = pd.read_csv(agg / "correlation.csv")
+    tuning = _read(agg / "tuning.csv")
+    sweep = _read(agg / "sweep.csv")
     settings = [s for s in dict.fromkeys(runs.setting) if s != ABLATION]
     others = sorted(set(runs[runs.setting != ABLATION].arm) - {REFERENCE})
     variants = sorted(set(runs[runs.setting == ABLATION].arm) - {contour_arm})
@@ -248,7 +305,9 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
          "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
                                    diverged.items()) or "none"),
          "ExpSanitySentence": sanity_sentence(runs),
-         "ExpRadamSentence": radam_sentence(runs)}
+         "ExpRadamSentence": radam_sentence(runs),
+         "ExpTuningSentence": tuning_sentence(tuning) if len(tuning) else "",
+         "ExpRegimeSentence": regime_sentence(sweep) if len(sweep) else ""}
     if block is not None:
         c = block["arms"][contour_arm]["contour"]
         v.update({"ExpEpochs": str(block["epochs"]), "ExpBatch": str(block["batch_size"]),
@@ -263,6 +322,10 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     Path(table_tex).write_text("".join(setting_table(runs[runs.setting == s], s)
                                        for s in [*settings, ABLATION]
                                        if (runs.setting == s).any()))
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
 
 
 def setting_table(runs: pd.DataFrame, setting: str) -> str:

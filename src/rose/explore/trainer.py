@@ -152,8 +152,9 @@ class Result:
 
 
 def step_cost(arm: Arm) -> int:
-    return {"sam": 2, "asam": 2, "gsam": 2, "gam": 4}.get(arm.method, 1) if arm.method != "entropy_sgd" \
-        else int(arm.hp.get("langevin_steps", 20))
+    if arm.method == "entropy_sgd":
+        return int(arm.hp.get("langevin_steps", 20))
+    return {"sam": 2, "asam": 2, "gsam": 2, "gam": 4}.get(arm.method, 1)
 
 
 class Sampler:

@@ -59,8 +59,12 @@ def at_point(arm: Arm, point: dict[str, Any]) -> Arm:
                    start_epochs=float(point.get("start_epochs", arm.start_epochs)))
 
 
-def _groups(arm: Arm, points: list[dict]) -> list[tuple[dict, list[int]]]:
-    """Points grouped by their non-stackable values: [(those values, point indices)]."""
+def _groups(arm: Arm, points: list[dict], stack: bool = True) -> list[tuple[dict, list[int]]]:
+    """Points grouped by their non-stackable values: [(those values, point indices)]; every
+    point alone when ``stack`` is off."""
+    if not stack:
+        return [({k: v for k, v in p.items() if not stackable(arm, k)}, [i])
+                for i, p in enumerate(points)]
     out: dict[str, tuple[dict, list[int]]] = {}
     for i, p in enumerate(points):
         fixed = {k: v for k, v in p.items() if not stackable(arm, k)}
@@ -86,15 +90,17 @@ def early_val_acc(res: Result, row: int) -> float:
 
 
 def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, seeds: list[int],
-             job: Job) -> tuple[Result, TuningResult, list[dict]]:
+             job: Job, stack: bool = True) -> tuple[Result, TuningResult, list[dict]]:
     """Train every grid point x seed, select on validation; returns (the selected point's
-    result with one row per seed, the tuning result, one sweep row per point and seed)."""
+    result with one row per seed, the tuning result, one sweep row per point and seed).
+    ``stack`` trains the points of a group as rows of one run; off, one run per point (the
+    seeds stacked): the same numbers, and on a CPU the faster (``make bench``)."""
     points = grid_points(arm)
     S = len(seeds)
     scores = np.full((len(points), S), np.nan)
     where: dict[int, tuple[Result, int]] = {}          # point -> (its group's result, position)
     sweep = []
-    for gi, (fixed, members) in enumerate(_groups(arm, points)):
+    for gi, (fixed, members) in enumerate(_groups(arm, points, stack)):
         rows = Rows(np.tile(np.arange(S), len(members)),
                     {k: np.repeat([points[i][k] for i in members], S)
                      for k in points[members[0]] if stackable(arm, k)})

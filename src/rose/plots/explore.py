@@ -190,3 +190,48 @@ def ablation(paired: pd.DataFrame) -> plt.Figure:
         ax.set_xlabel(f"{m}: variant - contour", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def lr_sweep(sweep: pd.DataFrame) -> plt.Figure:
+    """The learning-rate sweep behind the tuning, per setting: each arm's early-stopped
+    validation accuracy (top) and final training loss (bottom) against its learning rate, at the
+    best value of its other hyperparameters for that rate (chosen on validation; mean over seeds,
+    a diverged seed counts as chance accuracy and is marked). The selected point is circled."""
+    if "hp.lr" not in sweep:
+        fig, ax = plt.subplots(figsize=(3.6, 1.2))
+        ax.text(0.5, 0.5, "no learning-rate grid in this configuration", ha="center",
+                va="center", fontsize=8)
+        ax.axis("off")
+        return fig
+    sw = sweep[sweep["hp.lr"].notna()].copy()
+    settings = list(dict.fromkeys(sw.setting))
+    fig, axes = plt.subplots(2, len(settings), figsize=(3.6 * len(settings), 4.6),
+                             squeeze=False, sharex="col")
+    for j, s in enumerate(settings):
+        sub = sw[sw.setting == s]
+        per_point = sub.groupby(["arm", "point", "hp.lr"], sort=False).agg(
+            val=("early_val_acc", lambda v: v.fillna(0.0).mean()),
+            loss=("final_train_loss", "mean"), diverged=("diverged", "mean"),
+            selected=("selected", "any")).reset_index()
+        best = per_point.loc[per_point.groupby(["arm", "hp.lr"]).val.idxmax()]
+        for arm, g in best.groupby("arm", sort=False):
+            g = g.sort_values("hp.lr")
+            line = axes[0, j].plot(g["hp.lr"], g.val, marker="o", ms=3, lw=1, label=arm)[0]
+            axes[1, j].plot(g["hp.lr"], g.loss, marker="o", ms=3, lw=1,
+                            color=line.get_color())
+            for _, r in g[g.selected].iterrows():
+                axes[0, j].plot(r["hp.lr"], r.val, "o", ms=8, mfc="none",
+                                color=line.get_color())
+            dead = g[g.diverged > 0]
+            axes[0, j].plot(dead["hp.lr"], dead.val, "x", ms=6, color=line.get_color())
+        for i in range(2):
+            axes[i, j].set_xscale("log", base=2)
+            axes[i, j].tick_params(labelsize=7)
+        axes[1, j].set_yscale("log")
+        axes[0, j].set_title(s, fontsize=9)
+        axes[1, j].set_xlabel("learning rate", fontsize=8)
+        axes[0, j].set_ylabel("early-stopped val. acc." if j == 0 else "", fontsize=8)
+        axes[1, j].set_ylabel("final train loss" if j == 0 else "", fontsize=8)
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
