@@ -137,7 +137,8 @@ def test_contour_walk_on_a_tiny_net_stays_on_the_level_set():
     assert rec.grad_evals == 1 + 2 * 20
     # the isotropic ablation drifts off the level set
     _iso, rec_iso = contour_walk(net, theta, X, Y, ContourSettings(
-        steps=20, step_size=0.01, direction="random", tangent=False, select="none"))
+        steps=20, step_size=0.01, direction="random", tangent=False, corrector=False,
+        select="none"))
     assert np.abs(np.asarray(rec_iso.loss) - np.asarray(rec_iso.level)).max() > \
         10 * np.abs(loss - level).max()
     assert rec_iso.chosen_step.tolist() == [20, 20]    # select none: the end point

@@ -520,5 +520,40 @@ def test_sam_with_a_radius_per_row_equals_one_sam_per_row():
     assert not torch.allclose(rows[0].detach(), rows[2].detach())
     with pytest.raises(ValueError, match="rho must be >= 0"):
         SAM([theta], torch.optim.SGD, rho=torch.tensor([0.1, -0.1, 0.1]), batched=True, lr=0.1)
-    with pytest.raises(ValueError, match="batched"):
+    with pytest.raises(ValueError, match="^a per-row SAM rho needs batched=True$"):
         SAM([rows[0]], torch.optim.SGD, rho=torch.tensor([0.1, 0.1, 0.1]), lr=0.1)
+    # a 0-d tensor radius is one radius: fine without batched
+    one = SAM([rows[0]], torch.optim.SGD, rho=torch.tensor(0.05), lr=0.1)
+    one.step(closure(rows[0]))
+    assert torch.isfinite(rows[0]).all()
+
+
+def test_gsam_applies_each_groups_own_alpha_after_a_group_without_it():
+    """Group 0 at alpha 0 keeps g_p; group 1 at alpha 0.7 is decomposed with the dot product
+    over both groups (a group without alpha does not stop the later ones)."""
+    w = torch.nn.Parameter(torch.tensor([[1.0, -0.5], [0.3, 2.0]]))
+    b = torch.nn.Parameter(torch.tensor([0.2, -1.0]))
+    opt = SAM([{"params": [w], "alpha": 0.0}, {"params": [b], "alpha": 0.7}], torch.optim.SGD,
+              rho=0.1, lr=1.0)
+    x = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -0.2]])
+
+    def f(w_, b_):
+        return ((x @ w_ + b_) ** 2).sum() / 2 + (w_ ** 3).sum() / 3
+    wv, bv = w.detach().clone(), b.detach().clone()
+    gw, gb = torch.autograd.functional.jacobian(f, (wv, bv))
+    g = torch.cat([gw.flatten(), gb])
+    eps = 0.1 * g / g.norm()
+    pw, pb = torch.autograd.functional.jacobian(f, (wv + eps[:4].view(2, 2), bv + eps[4:]))
+    gp = torch.cat([pw.flatten(), pb])
+    c = g @ gp / (gp @ gp)
+    want_w = wv - pw
+    want_b = bv - (pb - 0.7 * (gb - c * pb))
+
+    def closure():
+        opt.zero_grad()
+        loss = f(w, b)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    assert torch.allclose(w.detach(), want_w, atol=1e-5)
+    assert torch.allclose(b.detach(), want_b, atol=1e-5)

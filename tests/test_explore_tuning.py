@@ -311,3 +311,130 @@ def test_random_rows_share_one_draw_per_seed():
     assert torch.equal(got, want[rows])
     plain = random_rows((5, 3), torch.Generator().manual_seed(4), torch.device("cpu"))
     assert torch.equal(plain, torch.randn((5, 3), generator=torch.Generator().manual_seed(4)))
+
+
+def _result(history, diverged):
+    from rose.explore.trainer import Result
+
+    n = len(diverged)
+    return Result(torch.zeros(n, 2), history, np.asarray(diverged), 0.0, 0, np.zeros(n), [])
+
+
+def test_sweep_row_reads_the_early_stopped_and_final_numbers_of_its_row_only():
+    """The initial weights are no early-stopping candidate; the early-stopped model is the
+    evaluation with the best validation accuracy; a diverged row has no numbers."""
+    from rose.explore.tuned import sweep_row
+
+    def h(row, phase, val, test, loss):
+        return {"seed_row": row, "phase": phase, "val_acc": val, "test_acc": test,
+                "train_loss": loss}
+    hist = [h(0, "init", 0.9, 0.91, 2.3), h(1, "init", 0.1, 0.1, 2.3),
+            h(0, "train", 0.5, 0.55, 1.0), h(1, "train", 0.95, 0.2, 0.5),
+            h(0, "train", 0.7, 0.65, 0.8), h(1, "train", 0.3, 0.3, 0.4),
+            h(0, "train", 0.6, 0.62, 0.7), h(1, "train", 0.2, 0.25, 0.3)]
+    got = sweep_row(_result(hist, [False, False]), 0)
+    assert got == {"diverged": False, "early_val_acc": 0.7, "early_test_acc": 0.65,
+                   "final_val_acc": 0.6, "final_test_acc": 0.62, "final_train_loss": 0.7}
+    assert sweep_row(_result(hist, [False, False]), 1)["early_test_acc"] == 0.2
+    dead = sweep_row(_result(hist, [False, True]), 1)
+    assert dead["diverged"] is True
+    assert all(np.isnan(dead[k]) for k in dead if k != "diverged")
+    only_init = sweep_row(_result(hist[:2], [False, False]), 0)
+    assert only_init["diverged"] is False and np.isnan(only_init["early_val_acc"])
+
+
+def test_stacked_and_per_point_tuning_agree_and_equal_the_separate_runs():
+    """stack=True (rows of one run) and stack=False (one run per point) give the same scores,
+    selection and sweep; both equal train_arm at each point with the first seed as the run's
+    seed; the sweep names each point as the tuning table does."""
+    data = _data()
+    seeds = [3, 5]
+    theta0 = NET.init(seeds)
+    arm = Arm("c", "contour", "grad_evals", contour=replace(WALK, select="random"),
+              grid={"step_size": [0.03, 0.005], "lr": [0.05, 0.3]})
+    a = tune_arm(NET, theta0, data, arm, BASE, seeds, NoJob())
+    b = tune_arm(NET, theta0, data, arm, BASE, seeds, NoJob(), stack=False)
+    assert np.array_equal(a[1].scores, b[1].scores, equal_nan=True)
+    assert a[1].selected == b[1].selected
+    assert pd.DataFrame(a[2]).equals(pd.DataFrame(b[2]))
+    assert torch.allclose(a[0].theta, b[0].theta, atol=2e-5)
+    table = tuning_table([a[1]])
+    assert set(pd.DataFrame(a[2]).point) == set(table.point)
+    for i, p in enumerate(a[1].points):
+        alone = train_arm(NET, theta0, data, at_point(arm, p), BASE, seeds[0])
+        val = [max(h["val_acc"] for h in alone.history if h["seed_row"] == s
+                   and h["phase"] != "init") for s in range(2)]
+        assert np.allclose(a[1].scores[i], val), p
+    sel = a[1].selected_point
+    alone = train_arm(NET, theta0, data, at_point(arm, sel), BASE, seeds[0])
+    assert torch.allclose(a[0].theta, alone.theta, atol=2e-5)
+    assert np.array_equal(a[0].walk.chosen_step, alone.walk.chosen_step)
+
+
+def test_each_group_is_its_own_resumable_unit(tmp_path, monkeypatch):
+    """Points that cannot share a run (walk lengths) are separate units of the job: a second
+    tuning in the same job trains nothing and returns the same numbers."""
+    from rose.engine import Job
+    import rose.explore.tuned as tuned
+
+    data = _data()
+    arm = Arm("c", "contour", contour=WALK, grid={"steps": [2, 4]})
+    job = Job(tmp_path, {"spec": 1})
+    job._unit = None
+    first = tune_arm(NET, NET.init([0, 1]), data, arm, BASE, [0, 1], job)
+    assert len({r["final_val_acc"] for r in first[2]}) > 1 or \
+        first[1].scores[0].tolist() != first[1].scores[1].tolist()
+
+    def fail(*a, **k):
+        raise AssertionError("trained again")
+    monkeypatch.setattr(tuned, "train_arm", fail)
+    again = tune_arm(NET, NET.init([0, 1]), data, arm, BASE, [0, 1], job)
+    assert np.array_equal(again[1].scores, first[1].scores)
+    assert again[1].selected == first[1].selected
+    walks = {len(r.walk.loss) for r in (first[0], again[0])}
+    assert walks == {first[1].selected_point["steps"] + 1}
+
+
+def test_points_reach_their_arm_as_the_method_reads_them():
+    """A grid point's values land where the method reads them: the contour arm's step size,
+    length and rho in the walk's settings (its rho is the walk's SAM radius, not stackable),
+    start_epochs in the arm, the rest in the hyperparameters; the grid is emptied."""
+    from rose.explore.tuned import stackable
+
+    arm = Arm("c", "contour", contour=WALK, grid={"lr": [0.1]}, hp={"lr": 0.5})
+    got = at_point(arm, {"lr": 0.2, "step_size": 0.03, "steps": 7, "rho": 0.4,
+                         "start_epochs": 2})
+    assert got.hp == {"lr": 0.2} and got.grid == {} and got.start_epochs == 2.0
+    assert (got.contour.step_size, got.contour.steps, got.contour.rho) == (0.03, 7, 0.4)
+    assert at_point(arm, {}).start_epochs == 0.0 and at_point(arm, {}).contour == WALK
+    sam = Arm("s", "sam", hp={"rho": 0.05})
+    assert at_point(sam, {"rho": 0.2}).hp == {"rho": 0.2}
+    assert stackable(sam, "rho") and not stackable(arm, "rho")
+    assert stackable(arm, "step_size") and stackable(arm, "lr") and not stackable(arm, "steps")
+    assert stackable(Arm("w", "warmup"), "warmup_steps")
+    assert not stackable(Arm("x", "swa"), "swa_start")
+    assert grid_points(Arm("u", "sgd")) == [{}]
+    assert grid_points(Arm("g", "sgd", grid={"lr": [1.0, 2.0]})) == [{"lr": 1.0}, {"lr": 2.0}]
+
+
+def test_rows_of_one_seed_pick_the_same_random_candidate_as_alone():
+    net = StackedNet({"name": "mlp", "hidden": [4]}, (5,), 3)
+    th = net.init([0, 1])
+    X, y = torch.randn(20, 5), torch.randint(0, 3, (2, 20))
+    s = ContourSettings(steps=6, keep_every=1, select="random", step_size=0.02)
+    alone, rec = contour_walk(net, th, X, y, s, seed=2, row_seed=torch.tensor([0, 1]))
+    both, rec2 = contour_walk(net, th.repeat(2, 1), X, y.repeat(2, 1),
+                              replace(s), seed=2, row_seed=torch.tensor([0, 1, 0, 1]))
+    assert torch.allclose(both, alone.repeat(2, 1), atol=1e-6)
+    assert rec2.chosen_step.tolist() == rec.chosen_step.tolist() * 2
+    plain, rec3 = contour_walk(net, th, X, y, s, seed=2)
+    assert torch.equal(plain, alone) and rec3.chosen_step.tolist() == rec.chosen_step.tolist()
+
+
+def test_random_rows_consume_one_draw_per_seed():
+    from rose.measure.landscape import random_rows
+
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    random_rows((4, 3), g1, torch.device("cpu"), torch.tensor([1, 0, 1, 0]))
+    torch.randn((2, 3), generator=g2)
+    assert torch.equal(torch.randn(5, generator=g1), torch.randn(5, generator=g2))

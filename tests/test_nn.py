@@ -123,7 +123,7 @@ def test_per_instance_learning_rates_equal_separate_optimisers(make):
             singles[i].step()
     for i in range(3):
         assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^build the wrapped optimiser with lr=1.0$"):
         PerInstanceLR(torch.optim.SGD([theta], lr=0.1), theta, lrs)
 
 
@@ -163,8 +163,26 @@ def test_per_instance_rates_for_sam_with_a_warm_up_equal_separate_optimisers():
             scheds[i].step()
     for i in range(3):
         assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
-    with pytest.raises(TypeError, match="not linear in lr"):
+    with pytest.raises(TypeError, match="^LBFGS's step is not linear in lr$"):
         PerInstanceLR(torch.optim.LBFGS([theta], lr=1.0), theta, lrs)
+
+
+def test_per_instance_lr_passes_zero_grad_and_state_through():
+    theta = torch.nn.Parameter(torch.randn(3, 4))
+    opt = PerInstanceLR(torch.optim.SGD([theta], lr=1.0, momentum=0.9), theta,
+                        torch.tensor([0.1, 0.2, 0.3]))
+    theta.grad = torch.ones(3, 4)
+    opt.step()
+    opt.zero_grad(set_to_none=False)
+    assert theta.grad is not None and torch.equal(theta.grad, torch.zeros(3, 4))
+    opt.zero_grad()
+    assert theta.grad is None
+    state = opt.state_dict()
+    fresh = PerInstanceLR(torch.optim.SGD([theta], lr=1.0, momentum=0.9), theta,
+                          torch.tensor([0.1, 0.2, 0.3]))
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.optimizer.state[theta]["momentum_buffer"],
+                       opt.optimizer.state[theta]["momentum_buffer"])
 
 
 def test_parameters_alias_theta_and_train_like_theta():

@@ -62,13 +62,11 @@ def at_point(arm: Arm, point: dict[str, Any]) -> Arm:
 def _groups(arm: Arm, points: list[dict], stack: bool = True) -> list[tuple[dict, list[int]]]:
     """Points grouped by their non-stackable values: [(those values, point indices)]; every
     point alone when ``stack`` is off."""
-    if not stack:
-        return [({k: v for k, v in p.items() if not stackable(arm, k)}, [i])
-                for i, p in enumerate(points)]
-    out: dict[str, tuple[dict, list[int]]] = {}
+    out: dict[Any, tuple[dict, list[int]]] = {}
     for i, p in enumerate(points):
         fixed = {k: v for k, v in p.items() if not stackable(arm, k)}
-        out.setdefault(json.dumps(fixed, sort_keys=True), (fixed, []))[1].append(i)
+        key = tuple(sorted(fixed.items())) if stack else i
+        out.setdefault(key, (fixed, []))[1].append(i)
     return list(out.values())
 
 
@@ -81,12 +79,23 @@ def _result(d: dict) -> Result:
     return Result(**d, walk=None if walk is None else WalkRecord(**walk))
 
 
-def early_val_acc(res: Result, row: int) -> float:
-    """The validation accuracy of row ``row``'s early-stopped model (NaN if it diverged)."""
-    if res.diverged[row]:
-        return float("nan")
-    vals = [h["val_acc"] for h in res.history if h["seed_row"] == row and h["phase"] != "init"]
-    return float(max(vals)) if vals else float("nan")
+def sweep_row(res: Result, row: int) -> dict[str, Any]:
+    """Row ``row``'s numbers for the sweep: whether it diverged, the validation accuracy of its
+    early-stopped model (the evaluation with the best validation accuracy; the selection score)
+    with that model's test accuracy, and the final validation and test accuracy and training
+    loss; all NaN for a diverged row. The initial weights are not a candidate for early
+    stopping."""
+    dead = bool(res.diverged[row])
+    h = [x for x in res.history if x["seed_row"] == row and x["phase"] != "init"]
+    out = {"diverged": dead, "early_val_acc": np.nan, "early_test_acc": np.nan,
+           "final_val_acc": np.nan, "final_test_acc": np.nan, "final_train_loss": np.nan}
+    if dead or not h:
+        return out
+    best = max(h, key=lambda x: x["val_acc"])
+    return {**out, "early_val_acc": float(best["val_acc"]),
+            "early_test_acc": float(best["test_acc"]), "final_val_acc": float(h[-1]["val_acc"]),
+            "final_test_acc": float(h[-1]["test_acc"]),
+            "final_train_loss": float(h[-1]["train_loss"])}
 
 
 def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, seeds: list[int],
@@ -110,21 +119,12 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
         for q, i in enumerate(members):
             where[i] = (res, q)
             for s in range(S):
-                r = q * S + s
-                scores[i, s] = early_val_acc(res, r)
-                h = [x for x in res.history if x["seed_row"] == r and x["phase"] != "init"]
-                best = max(h, key=lambda x: x["val_acc"]) if h else None
-                dead = bool(res.diverged[r])
+                row = sweep_row(res, q * S + s)
+                scores[i, s] = row["early_val_acc"]
                 sweep.append({"arm": arm.name, "method": arm.method,
                               "point": json.dumps(points[i], sort_keys=True),
                               **{f"hp.{k}": v for k, v in points[i].items()},
-                              "seed": seeds[s], "diverged": dead,
-                              "early_val_acc": scores[i, s],
-                              "final_val_acc": np.nan if dead or not h else h[-1]["val_acc"],
-                              "early_test_acc": np.nan if dead or not h else best["test_acc"],
-                              "final_test_acc": np.nan if dead or not h else h[-1]["test_acc"],
-                              "final_train_loss": np.nan if dead or not h
-                              else h[-1]["train_loss"]})
+                              "seed": seeds[s], **row})
     choice = select(arm.name, points, scores)
     res, q = where[choice.selected]
     for row in sweep:
