@@ -6,18 +6,48 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fon
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install tex reproduce figures test bench mutation lint pull push clean
+LOCK  := requirements.lock
+
+.PHONY: install check-lock lock tex reproduce figures test bench mutation lint pull push clean
 
 install: $(VENV)/.installed
 
-# torch first and pinned: on these machines torch==2.13.0 is a CPU wheel on disk, while an
-# unpinned torch pulls a multi-GB CUDA build. torchvision is deliberately not installed.
-$(VENV)/.installed: pyproject.toml
+# The environment is installed from requirements.lock: every package pinned (made by `make
+# lock`), torch as the CPU build torch==2.13.0+cpu (on these machines a wheel on disk; elsewhere
+# from https://download.pytorch.org/whl/cpu, see the README), torchvision deliberately absent.
+# A lock made from another pyproject.toml stops the install.
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	@$(MAKE) --no-print-directory check-lock
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	touch $@
+
+check-lock:
+	@want=$$(sed -n 's/^# pyproject-sha256: //p' $(LOCK)); \
+	have=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
+	if [ "$$want" != "$$have" ]; then \
+		echo "error: $(LOCK) was made from another pyproject.toml (sha256 $${want:-none}, now $$have)." >&2; \
+		echo "  Update it with 'make lock' (a fresh resolve of pyproject.toml, torch==2.13.0 first)" >&2; \
+		echo "  and commit both files." >&2; \
+		exit 2; \
+	fi
+
+# A fresh resolve of pyproject.toml in a scratch venv: torch==2.13.0 first (the CPU build here),
+# then rose with its dev extra; every installed package pinned, rose itself left out.
+lock:
+	rm -rf .lock-venv
+	python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet -e ".[dev]"
+	{ echo "# rose's locked environment: every package pinned by 'make lock' (pip freeze of a"; \
+	  echo "# fresh resolve). Install with 'make install'. torch is the CPU build; elsewhere than"; \
+	  echo "# these machines pip finds it with PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu"; \
+	  echo "# pyproject-sha256: $$(sha256sum pyproject.toml | cut -d' ' -f1)"; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^rose[= ]'; } > $(LOCK)
+	rm -rf .lock-venv
 
 # TeX for paper/main.pdf: installed with apt when we are root on Debian/Ubuntu; elsewhere a
 # clear message (every figure still builds with `make figures`).

@@ -360,6 +360,13 @@ def test_stacked_and_per_point_tuning_agree_and_equal_the_separate_runs():
     assert torch.allclose(a[0].theta, b[0].theta, atol=2e-5)
     table = tuning_table([a[1]])
     assert set(pd.DataFrame(a[2]).point) == set(table.point)
+    frame = pd.DataFrame(a[2])
+    assert frame.selected.sum() == 2                        # the selected point, each seed
+    assert set(frame.columns) >= {"arm", "method", "point", "hp.lr", "hp.step_size", "seed",
+                                  "diverged", "early_val_acc", "selected"}
+    assert set(frame.arm) == {"c"} and set(frame.method) == {"contour"}
+    assert frame.seed.tolist() == seeds * 4
+    assert all(s.shape == (NET.dim,) for s in a[0].snapshots)
     for i, p in enumerate(a[1].points):
         alone = train_arm(NET, theta0, data, at_point(arm, p), BASE, seeds[0])
         val = [max(h["val_acc"] for h in alone.history if h["seed_row"] == s
@@ -378,12 +385,19 @@ def test_each_group_is_its_own_resumable_unit(tmp_path, monkeypatch):
     import rose.explore.tuned as tuned
 
     data = _data()
-    arm = Arm("c", "contour", contour=WALK, grid={"steps": [2, 4]})
+    arm = Arm("c", "contour", contour=replace(WALK, select="none"), grid={"steps": [2, 4]})
     job = Job(tmp_path, {"spec": 1})
-    job._unit = None
+    seen = []
+    real = tuned.train_arm
+
+    def spy(*args):
+        seen.append(args[6])
+        return real(*args)
+    monkeypatch.setattr(tuned, "train_arm", spy)
     first = tune_arm(NET, NET.init([0, 1]), data, arm, BASE, [0, 1], job)
-    assert len({r["final_val_acc"] for r in first[2]}) > 1 or \
-        first[1].scores[0].tolist() != first[1].scores[1].tolist()
+    assert seen == [job, job]                 # each group's training resumes inside the job
+    loss = pd.DataFrame(first[2]).groupby("point").final_train_loss.mean()
+    assert len(loss) == 2 and abs(loss.iloc[0] - loss.iloc[1]) > 1e-6   # 2 vs 4 walk steps
 
     def fail(*a, **k):
         raise AssertionError("trained again")
@@ -414,6 +428,8 @@ def test_points_reach_their_arm_as_the_method_reads_them():
     assert stackable(Arm("w", "warmup"), "warmup_steps")
     assert not stackable(Arm("x", "swa"), "swa_start")
     assert grid_points(Arm("u", "sgd")) == [{}]
+    with pytest.raises(ValueError, match="^the tuning table has 0 selected points for arm 'x'$"):
+        selected_point(pd.DataFrame({"arm": ["x"], "selected": [False], "point": ["{}"]}), "x")
     assert grid_points(Arm("g", "sgd", grid={"lr": [1.0, 2.0]})) == [{"lr": 1.0}, {"lr": 2.0}]
 
 

@@ -87,12 +87,19 @@ def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str
     Path(macros_tex).write_text(paper.macros(values))
 
 
-def tex_provenance(config_name: str, config_hash: str, out: str | Path) -> None:
+def tex_provenance(config_name: str, config_hash: str, out: str | Path,
+                   lock: str | Path | None = None) -> None:
+    """The build's provenance macros: commit, config name and hash, and the first 12 hex digits
+    of the environment lock's sha256 (requirements.lock)."""
+    import hashlib
+
     from rose import paper
     from rose.provenance import git_commit
 
+    lock_hash = hashlib.sha256(Path(lock).read_bytes()).hexdigest()[:12] if lock else "none"
     Path(out).write_text(paper.macros({
         "RoseGitCommit": paper.latex_escape(git_commit()),
         "RoseConfigHash": config_hash,
         "RoseConfigName": paper.latex_escape(config_name),
+        "RoseLockHash": lock_hash,
     }))

@@ -115,3 +115,19 @@ def test_pull_without_the_remote_says_so_and_what_to_do(pushed, tool_env, tmp_pa
     r = sh(["rose", "pull"], dest, tool_env, check=False)
     assert r.returncode == 2 and "is empty" in r.stderr
     assert not (dest / "results").exists()
+
+
+def test_params_diff_names_the_edited_hyperparameter(pushed, tool_env):
+    """Each stage's params are the config keys it reads: after an edit of one hyperparameter,
+    `dvc params diff` names that key (and `dvc status` the stages that read it)."""
+    clone = fresh_clone(pushed, tool_env, "params")
+    cfg = clone / "config/tiny.yaml"
+    text = cfg.read_text()
+    assert "  lr: 0.05\n" in text
+    cfg.write_text(text.replace("  lr: 0.05\n", "  lr: 0.07\n", 1))
+    diff = json.loads(sh(["dvc", "params", "diff", "--json"], clone, tool_env).stdout)
+    changed = {k for f in diff.values() for k in f}
+    assert changed, diff
+    assert all(k.split(".")[0] in ("explore", "baseline", "superposition", "active",
+                                   "continual", "data") for k in changed)
+    assert any(k.endswith(".lr") for k in changed), changed

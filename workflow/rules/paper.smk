@@ -82,6 +82,7 @@ rule tex_explore:
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
+        lock="requirements.lock",
     output:
         "paper/generated/provenance.tex",
     params:
