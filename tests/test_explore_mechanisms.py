@@ -520,7 +520,7 @@ def test_sam_with_a_radius_per_row_equals_one_sam_per_row():
     assert not torch.allclose(rows[0].detach(), rows[2].detach())
     with pytest.raises(ValueError, match="rho must be >= 0"):
         SAM([theta], torch.optim.SGD, rho=torch.tensor([0.1, -0.1, 0.1]), batched=True, lr=0.1)
-    with pytest.raises(ValueError, match="^a per-row SAM rho needs batched=True$"):
+    with pytest.raises(ValueError, match=r"^a per-row SAM rho needs batched=True$"):
         SAM([rows[0]], torch.optim.SGD, rho=torch.tensor([0.1, 0.1, 0.1]), lr=0.1)
     # a 0-d tensor radius is one radius: fine without batched
     one = SAM([rows[0]], torch.optim.SGD, rho=torch.tensor(0.05), lr=0.1)

@@ -287,6 +287,19 @@ def test_a_walk_longer_than_the_budget_is_refused_naming_the_key():
     assert walk_cost(n, 100, 50) == pytest.approx(2 * (1 + 10))
 
 
+def test_an_over_budget_walk_is_refused_from_the_prepared_split_before_any_job(tmp_path):
+    from rose.explore.experiments import check_walk_budgets
+
+    block = _schema_defaults(copy.deepcopy(_quick()))
+    manifest = {"arrays": {"y_train": {"shape": [3500]}}}
+    (tmp_path / "mnist5k.manifest.json").write_text(json.dumps(manifest))
+    check_walk_budgets(block, tmp_path)
+    check_walk_budgets(block, tmp_path / "absent")          # no split yet: the job checks
+    block["arms"]["contour_eq"]["contour"]["steps"] = 400
+    with pytest.raises(ValueError, match=r"contour_eq\.contour\.steps"):
+        check_walk_budgets(block, tmp_path)
+
+
 def test_ablation_variants_run_at_the_selected_point_and_say_what_they_are():
     block = _schema_defaults(copy.deepcopy(_quick()))
     arms = {a.name: a for a in arms_for(block, ABLATION)}
@@ -381,8 +394,8 @@ def test_stacked_and_per_point_tuning_agree_and_equal_the_separate_runs():
 def test_each_group_is_its_own_resumable_unit(tmp_path, monkeypatch):
     """Points that cannot share a run (walk lengths) are separate units of the job: a second
     tuning in the same job trains nothing and returns the same numbers."""
-    from rose.engine import Job
     import rose.explore.tuned as tuned
+    from rose.engine import Job
 
     data = _data()
     arm = Arm("c", "contour", contour=replace(WALK, select="none"), grid={"steps": [2, 4]})
@@ -428,7 +441,7 @@ def test_points_reach_their_arm_as_the_method_reads_them():
     assert stackable(Arm("w", "warmup"), "warmup_steps")
     assert not stackable(Arm("x", "swa"), "swa_start")
     assert grid_points(Arm("u", "sgd")) == [{}]
-    with pytest.raises(ValueError, match="^the tuning table has 0 selected points for arm 'x'$"):
+    with pytest.raises(ValueError, match=r"^the tuning table has 0 selected points for arm 'x'$"):
         selected_point(pd.DataFrame({"arm": ["x"], "selected": [False], "point": ["{}"]}), "x")
     assert grid_points(Arm("g", "sgd", grid={"lr": [1.0, 2.0]})) == [{"lr": 1.0}, {"lr": 2.0}]
 

@@ -123,7 +123,7 @@ def test_per_instance_learning_rates_equal_separate_optimisers(make):
             singles[i].step()
     for i in range(3):
         assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
-    with pytest.raises(ValueError, match="^build the wrapped optimiser with lr=1.0$"):
+    with pytest.raises(ValueError, match=r"^build the wrapped optimiser with lr=1\.0$"):
         PerInstanceLR(torch.optim.SGD([theta], lr=0.1), theta, lrs)
 
 
@@ -163,7 +163,7 @@ def test_per_instance_rates_for_sam_with_a_warm_up_equal_separate_optimisers():
             scheds[i].step()
     for i in range(3):
         assert torch.allclose(theta.detach()[i], rows[i].detach(), atol=1e-6)
-    with pytest.raises(TypeError, match="^LBFGS's step is not linear in lr$"):
+    with pytest.raises(TypeError, match=r"^LBFGS's step is not linear in lr$"):
         PerInstanceLR(torch.optim.LBFGS([theta], lr=1.0), theta, lrs)
 
 

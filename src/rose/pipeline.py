@@ -103,3 +103,9 @@ def tex_provenance(config_name: str, config_hash: str, out: str | Path,
         "RoseConfigName": paper.latex_escape(config_name),
         "RoseLockHash": lock_hash,
     }))
+
+
+def retry_runtime(minutes: int):
+    """A rule's runtime in minutes that grows with each retry (the slurm profile sets
+    `retries`): Snakemake calls it with the job's attempt, 1 on the first submission."""
+    return lambda wildcards, attempt: minutes * attempt

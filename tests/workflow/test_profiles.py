@@ -38,3 +38,33 @@ def test_the_readme_cluster_command_submits_with_the_profiles_resources(tmp_path
     for line in resources:
         assert "slurm_partition=debugq" in line and "slurm_account=acct1" in line, line
         assert "cpus_per_task=" in line, line
+
+
+def test_the_slurm_profile_retries_with_growing_runtimes_and_full_scale_resources(tmp_path,
+                                                                                  tool_env):
+    """Retries are on; explore's jobs at full scale ask for a day and 8 GB on their first
+    attempt; a rule's own runtime grows with the attempt; `device: cuda` asks for a GPU."""
+    import yaml
+
+    prof = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    assert prof["retries"] >= 1
+    assert prof["set-resources"]["explore_setting"]["runtime"] == "1440 * attempt"
+    repo = copy_repo(tmp_path / "repo", tool_env)
+    cmd = readme_cluster_command()
+    cmd[cmd.index("--configfile") + 1] = "config/tiny.yaml"
+    r = sh([cmd[0], "explore", *cmd[1:], "-n"], repo, tool_env)
+    lines = {m.group(1): m.group(2) for m in re.finditer(
+        r"rule (\w+):.*?resources: ([^\n]*)", r.stdout + r.stderr, re.S)}
+    assert "runtime=1440" in lines["explore_setting"] and "mem_mb=8000" in lines[
+        "explore_setting"], lines
+    assert "gpu=0" in lines["explore_setting"]
+    (repo / "params.yaml").write_text("configfile: config/tiny.yaml\n")
+    cfg = (repo / "config/tiny.yaml").read_text().replace("device: auto", "device: cuda", 1)
+    (repo / "config/cuda.yaml").write_text(cfg)
+    r = sh(["snakemake", "explore", "--configfile", "config/cuda.yaml", "-n"], repo, tool_env)
+    assert re.search(r"rule explore_setting:.*?resources: [^\n]*gpu=1", r.stdout + r.stderr,
+                     re.S)
+    # the rules' own runtimes grow with the attempt
+    from rose.pipeline import retry_runtime
+
+    assert [retry_runtime(120)(None, a) for a in (1, 2, 3)] == [120, 240, 360]

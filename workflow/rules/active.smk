@@ -25,7 +25,8 @@ rule active_learning:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/active/al/{bench}.log",
     benchmark:
@@ -48,7 +49,8 @@ rule active_curriculum:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/active/curriculum/{bench}.log",
     benchmark:

@@ -22,7 +22,8 @@ rule train_baseline:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=retry_runtime(60),
+        gpu=GPU,
     log:
         "results/baseline/{dataset}/{method}/seed{seed}/train.log",
     benchmark:

@@ -7,6 +7,7 @@ from rose.active import experiments as rose_active
 from rose.continual import experiments as rose_continual
 from rose.explore import experiments as rose_explore
 from rose.superposition import experiments as rose_superposition
+from rose.pipeline import retry_runtime
 from rose.provenance import stable_hash
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -29,6 +30,7 @@ try:
     rose_active.check_config(config["active"])
     rose_continual.check_config(config["continual"])
     rose_explore.check_config(config["explore"])
+    rose_explore.check_walk_budgets(config["explore"], "data/processed")
 except ValueError as e:
     raise WorkflowError(str(e)) from None
 
@@ -49,6 +51,9 @@ LAYER_CODE = ["nn/__init__.py", "nn/stacked.py", "nn/activations.py", "nn/optim.
 # what every aggregation runs: statistics, primary contrasts, tuning
 STATS_CODE = ["stats.py", "contrasts.py", "tuning.py"]
 DEVICE = config["device"]
+# GPUs a training job asks the scheduler for (the slurm executor's `gpu` resource; 0 asks none)
+GPU = 1 if DEVICE == "cuda" else 0
+
 CHECKPOINT_SECONDS = config["checkpoint_seconds"]
 
 

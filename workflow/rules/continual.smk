@@ -23,7 +23,8 @@ rule continual_stream:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/continual/{stream}/run.log",
     benchmark:

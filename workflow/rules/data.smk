@@ -16,7 +16,7 @@ rule prepare_data:
         "data/processed/{dataset}.benchmark.tsv"
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=retry_runtime(30),
     script:
         "../scripts/prepare_data.py"
 

@@ -36,7 +36,8 @@ rule explore_setting:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/explore/{setting}/run.log",
     benchmark:

@@ -29,7 +29,8 @@ rule superposition_toy_sweep:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/superposition/toy/{sweep}/run.log",
     benchmark:
@@ -50,7 +51,8 @@ rule superposition_phase:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/superposition/phase/run.log",
     benchmark:
@@ -72,7 +74,8 @@ rule superposition_toy_penalty:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/superposition/toy_penalty/{variant}/run.log",
     benchmark:
@@ -95,7 +98,8 @@ rule superposition_shortcut:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=120,
+        runtime=retry_runtime(120),
+        gpu=GPU,
     log:
         "results/superposition/shortcut/{benchmark}.log",
     benchmark:

@@ -170,6 +170,18 @@ def check_walk_budget(block: dict, setting: str, n_train: int) -> None:
                     f"the whole budget of {budget} (explore.epochs x steps per epoch)")
 
 
+def check_walk_budgets(block: dict, data_dir: str | Path) -> None:
+    """check_walk_budget on every setting whose prepared split exists (its manifest gives the
+    training-set size), so an over-budget walk is refused before any job; on a fresh clone the
+    job refuses it when it starts."""
+    for st in [*block["settings"], ABLATION]:
+        spec = block["settings"][block["ablation"]["setting"] if st == ABLATION else st]
+        manifest = Path(data_dir) / f"{spec['dataset']}.manifest.json"
+        if manifest.exists():
+            n = json.loads(manifest.read_text())["arrays"]["y_train"]["shape"][0]
+            check_walk_budget(block, st, n)
+
+
 def check_config(block: dict) -> None:
     """Cross-key checks the JSON schema cannot express; a ValueError names the key."""
     ab = block["ablation"]
