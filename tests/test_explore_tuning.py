@@ -53,7 +53,7 @@ WALK = ContourSettings(steps=4, probe=10, keep_every=2, perturb_samples=2)
     (Arm("sam", "sam", hp={"rho": 0.05}), {"lr": [0.05, 0.3], "rho": [0.0, 0.2]}),
     (Arm("gsam", "gsam", hp={"rho": 0.1, "alpha": 0.5}), {"lr": [0.05, 0.3]}),
     (Arm("radam", "radam"), {"lr": [0.001, 0.01]}),
-    (Arm("entropy_sgd", "entropy_sgd", hp={"langevin_steps": 2, "noise": 0.0}),
+    (Arm("entropy_sgd", "entropy_sgd", hp={"langevin_steps": 2, "noise": 0.01}),
      {"gamma0": [0.0, 0.5]}),
     (Arm("contour", "contour", "grad_evals", contour=WALK), {"lr": [0.05, 0.3],
                                                             "step_size": [0.005, 0.03]}),
@@ -467,3 +467,45 @@ def test_random_rows_consume_one_draw_per_seed():
     random_rows((4, 3), g1, torch.device("cpu"), torch.tensor([1, 0, 1, 0]))
     torch.randn((2, 3), generator=g2)
     assert torch.equal(torch.randn(5, generator=g1), torch.randn(5, generator=g2))
+
+
+def test_a_walk_after_sgd_that_overruns_the_budget_is_refused_not_clamped():
+    data = _data()
+    arm = Arm("c", "contour", "grad_evals", contour=WALK, start_epochs=3.0)
+    with pytest.raises(ValueError, match="more than the budget of 12"):
+        train_arm(NET, NET.init([0, 1]), data, arm, BASE, 0)
+    block = _schema_defaults(copy.deepcopy(_quick()))
+    block["arms"]["contour_eq"]["start_epochs"] = 7.9
+    with pytest.raises(ValueError, match=r"after 55 SGD steps \(start_epochs\)"):
+        check_walk_budget(block, "mnist_large_batch", 3500)
+
+
+@pytest.mark.parametrize("name", ["tiny", "quick", "full"])
+def test_every_shipped_config_passes_its_checks_on_the_prepared_split_sizes(name, tmp_path):
+    """The shipped configs' walks fit their budgets on the splits the data rule prepares
+    (mnist5k: 3,500 training examples, digits: 1,258)."""
+    from snakemake.utils import validate
+
+    from rose.explore.experiments import check_walk_budgets
+
+    cfg = yaml.safe_load(open(f"config/{name}.yaml"))
+    validate(cfg, "workflow/schemas/config.schema.yaml")
+    check_config(cfg["explore"])
+    for dataset, n in (("mnist5k", 3500), ("digits", 1258)):
+        (tmp_path / f"{dataset}.manifest.json").write_text(
+            json.dumps({"arrays": {"y_train": {"shape": [n]}}}))
+    check_walk_budgets(cfg["explore"], tmp_path)
+
+
+def test_scores_under_common_random_numbers_are_equal_for_equal_candidates():
+    """A walk that cannot move (step size 0) keeps identical candidates: under common random
+    numbers they score exactly alike, however many draws the walk made in between."""
+    net = StackedNet({"name": "mlp", "hidden": [4]}, (5,), 3)
+    th = net.init([0, 1])
+    X, y = torch.randn(20, 5), torch.randint(0, 3, (2, 20))
+    s = ContourSettings(steps=4, keep_every=1, step_size=0.0, direction="random",
+                        select="perturbation")
+    _, rec = contour_walk(net, th, X, y, s, seed=3, select_on=(X + 1.0, y))
+    sc = np.asarray(rec.candidate_scores)
+    assert sc.shape == (5, 2) and np.all(sc == sc[0])
+    assert np.all(sc[0] != 0)

@@ -77,6 +77,13 @@ def baseline_spec(wildcards):
     return rose_baseline.run_spec(config, wildcards.dataset, wildcards.method, wildcards.seed)
 
 
+def explore_tuned(wildcards):
+    """The ablation runs at the point selected for its base arm on its setting."""
+    if wildcards.setting != "ablation":
+        return []
+    return f"results/explore/{config['explore']['ablation']['setting']}/tuning.csv"
+
+
 def explore_dataset(wildcards):
     """The prepared split an explore job trains on (the ablation uses its setting's)."""
     ex = config["explore"]

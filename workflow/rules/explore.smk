@@ -10,12 +10,6 @@ EXPL_TABLES = ["runs", "history", "walk", "curves", "surface", "trajectory", "sp
                "tuning", "sweep"]
 
 
-def explore_tuned(wildcards):
-    """The ablation runs at the point selected for its base arm on its setting."""
-    if wildcards.setting != "ablation":
-        return []
-    return f"results/explore/{EXPL['ablation']['setting']}/tuning.csv"
-
 
 rule explore_setting:
     input:

@@ -16,15 +16,18 @@ from collections.abc import Callable
 
 import torch
 
+from rose.measure.landscape import random_rows
+
 
 def entropy_sgd_direction(theta: torch.Tensor, grad: Callable[[torch.Tensor],
                           tuple[torch.Tensor, torch.Tensor]], t: int, langevin_steps: int = 20,
                           inner_lr: float = 0.1, gamma0: float = 1e-4, gamma1: float = 1e-3,
                           noise: float = 1e-4, beta1: float = 0.75, inner_momentum: float = 0.9,
-                          weight_decay: float = 0.0, generator: torch.Generator | None = None
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+                          weight_decay: float = 0.0, generator: torch.Generator | None = None,
+                          rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean minibatch loss over the Langevin steps [S], outer direction w - mu [S, P]).
-    ``grad(w')`` draws a fresh minibatch on every call."""
+    ``grad(w')`` draws a fresh minibatch on every call. ``rows`` [S] (each row's seed index)
+    shares the Langevin noise among the rows of one seed (grid points stay paired)."""
     with torch.no_grad():
         gamma = gamma0 * (1 + gamma1) ** t
         w_in = theta.clone()
@@ -36,8 +39,8 @@ def entropy_sgd_direction(theta: torch.Tensor, grad: Callable[[torch.Tensor],
             losses.append(loss)
             g = g + weight_decay * w_in + gamma * (w_in - theta)
             if noise > 0:
-                g = g + noise / (0.5 * inner_lr) ** 0.5 * torch.randn(
-                    theta.shape, generator=generator, device=theta.device)
+                g = g + noise / (0.5 * inner_lr) ** 0.5 * random_rows(
+                    theta.shape, generator, theta.device, rows)
             buf.mul_(inner_momentum).add_(g)
             g = g + inner_momentum * buf                   # Nesterov
             w_in.sub_(inner_lr * g)

@@ -153,21 +153,27 @@ def walk_cost(c: ContourSettings, n_walk: int, batch_size: int) -> float:
 
 
 def check_walk_budget(block: dict, setting: str, n_train: int) -> None:
-    """A contour arm whose walk costs at least its whole budget is refused, naming the key."""
+    """A contour arm whose walk, with the SGD steps before it (``start_epochs``), costs at
+    least its whole budget is refused, naming the key."""
     spec = block["settings"][block["ablation"]["setting"] if setting == ABLATION else setting]
     bs = spec.get("batch_size", block["batch_size"])
-    budget = block["epochs"] * (n_train // bs)
+    per_epoch = n_train // bs
+    budget = block["epochs"] * per_epoch
     for arm in arms_for(block, setting):
         if arm.contour is None:
             continue
-        for steps in {p.get("steps", arm.contour.steps) for p in grid_points(arm)}:
-            c = replace(arm.contour, steps=int(steps))
+        for p in grid_points(arm):
+            steps = int(p.get("steps", arm.contour.steps))
+            start = round(float(p.get("start_epochs", arm.start_epochs)) * per_epoch)
+            c = replace(arm.contour, steps=steps)
             cost = walk_cost(c, min(c.probe, n_train // 3), bs)
-            if cost >= budget:
+            if cost + start >= budget:
                 raise ValueError(
                     f"config key explore.arms.{arm.name}.contour.steps: a walk of {steps} steps "
-                    f"costs {cost:.0f} minibatch gradient evaluations on {setting!r}, at least "
-                    f"the whole budget of {budget} (explore.epochs x steps per epoch)")
+                    f"costs {cost:.0f} minibatch gradient evaluations on {setting!r}"
+                    + (f" after {start} SGD steps (start_epochs)" if start else "")
+                    + f", at least the whole budget of {budget} (explore.epochs x steps per "
+                    "epoch)")
 
 
 def check_walk_budgets(block: dict, data_dir: str | Path) -> None:
@@ -381,17 +387,19 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"explore": block, "setting": setting, "seeds": seeds}, checkpoint_seconds,
-              device)
-    data, spec = load_setting(block, setting, seeds, data_dir, dev)
-    check_walk_budget(block, setting, len(data.X_train))
     arms = arms_for(block, setting)
+    point = None
     if setting == ABLATION:
         if tuned is None:
             raise ValueError("the ablation runs at the base arm's selected point: pass the "
                              "ablation setting's tuning.csv")
         point = selected_point(pd.read_csv(tuned), block["ablation"]["base"])
         arms = [at_point(a, point) for a in arms]
+    # the ablation's point is part of what its checkpoint belongs to
+    job = Job(out, {"explore": block, "setting": setting, "seeds": seeds, "point": point},
+              checkpoint_seconds, device)
+    data, spec = load_setting(block, setting, seeds, data_dir, dev)
+    check_walk_budget(block, setting, len(data.X_train))
     m = block["measure"]
     net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
     theta0 = net.init(seeds, dev)

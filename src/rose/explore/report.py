@@ -136,18 +136,24 @@ def _pair(paired: pd.DataFrame, setting: str, arm: str, metric: str) -> str:
 
 
 def walk_sentence(runs: pd.DataFrame, arm: str) -> str:
-    """What the walk did on each setting: level error, distance, where the selection stopped,
-    and lambda_max / trace before and after it."""
+    """What the walk did on each setting: how many seeds descended from the start point (the
+    walk then changed nothing but the budget), the level error, and, over the seeds that moved,
+    the distance to the selected point, where the selection stopped, and lambda_max / trace
+    before and after."""
     parts = []
     for s, g in runs[(runs.arm == arm) & (runs.setting != ABLATION)].groupby("setting",
                                                                               sort=False):
-        parts.append(
-            f"on {_tt(s)} the walk kept $|L_P-c|\\le$ {_sci(g.walk_level_error.max())}, moved "
-            f"{g.walk_chosen_distance.mean():.2f} in weight space to the selected point "
-            f"(step {g.walk_chosen_step.mean():.0f} on average), and took "
-            f"$\\lambda_{{\\max}}$ from {g.walk_start_lambda_max.mean():.3g} to "
-            f"{g.walk_end_lambda_max.mean():.3g} and tr$H$ from "
-            f"{g.walk_start_trace.mean():.3g} to {g.walk_end_trace.mean():.3g}")
+        moved = g[g.walk_chosen_step > 0]
+        text = (f"on {_tt(s)} the walk kept $|L_P-c|\\le$ {_sci(g.walk_level_error.max())}; "
+                f"{len(g) - len(moved)} of {len(g)} seeds selected the start point")
+        if len(moved):
+            m = moved.mean(numeric_only=True)
+            text += (f", and the {len(moved)} that moved went {m.walk_chosen_distance:.2f} in "
+                     f"weight space (step {m.walk_chosen_step:.0f} on average), taking "
+                     f"$\\lambda_{{\\max}}$ from {m.walk_start_lambda_max:.3g} to "
+                     f"{m.walk_end_lambda_max:.3g} and tr$H$ from {m.walk_start_trace:.3g} to "
+                     f"{m.walk_end_trace:.3g}")
+        parts.append(text)
     return _capital("; ".join(parts) + ".") if parts else ""
 
 
@@ -183,12 +189,19 @@ def sanity_sentence(runs: pd.DataFrame) -> str:
 
 
 def tuning_sentence(tuning: pd.DataFrame) -> str:
-    """Per setting, each tuned arm's grid size and selected point (chosen on validation)."""
+    """Per setting, each tuned arm's grid size and selected point (chosen on validation); a
+    selected value at the edge of its grid is flagged."""
     parts = []
     for s, g in tuning[tuning.setting != ABLATION].groupby("setting", sort=False):
-        sel = g[g.selected]
-        parts.append(f"on {_tt(s)}, " + ", ".join(
-            f"{_tt(r.arm)} {_point(r.point)} (of {r.grid_size})" for r in sel.itertuples()))
+        items = []
+        for r in g[g.selected].to_dict("records"):
+            arm = g[g.arm == r["arm"]]
+            edge = [k[3:] for k in arm.columns if k.startswith("hp.") and arm[k].nunique() > 2
+                    and r[k] in (arm[k].min(), arm[k].max())]
+            items.append(f"{_tt(r['arm'])} {_point(r['point'])} (of {r['grid_size']}"
+                         + (f"; {', '.join(paper.latex_escape(e) for e in edge)} at the edge of "
+                            "its grid" if edge else "") + ")")
+        parts.append(f"on {_tt(s)}, " + ", ".join(items))
     return _capital("; ".join(parts) + ".") if parts else ""
 
 

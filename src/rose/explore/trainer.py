@@ -401,8 +401,9 @@ class _Run:
                   ("langevin_steps", "inner_lr", "gamma0", "gamma1", "noise", "beta1")}
             if "gamma0" in self.rows.hp:
                 hp["gamma0"] = row_values(arm, self.rows, "gamma0", 0.0, param.device)[:, None]
-            losses, direction = entropy_sgd_direction(param.detach(), self.minibatch_grad,
-                                                      self.step, **hp)
+            losses, direction = entropy_sgd_direction(
+                param.detach(), self.minibatch_grad, self.step,
+                rows=torch.as_tensor(self.rows.seed, device=param.device), **hp)
         else:
             losses, direction = self.minibatch_grad(param.detach())
         param.grad = direction
@@ -466,7 +467,12 @@ class _Run:
                 self.record(self.param.detach(), "walk")
                 self.remaining = self.budget_steps - start_steps
                 if arm.budget == "grad_evals":
-                    self.remaining = max(0, self.remaining - math.ceil(walk_equiv))
+                    self.remaining -= math.ceil(walk_equiv)
+                    if self.remaining < 0:      # never spend more than the reference
+                        raise ValueError(
+                            f"arm {arm.name}: the walk and the SGD before it cost "
+                            f"{start_steps + math.ceil(walk_equiv)} minibatch gradient "
+                            f"evaluations, more than the budget of {self.budget_steps}")
                 self.phase, self.k = 2, 0
                 self.job.tick(self.state, force=True)
             self.sgd_phase(self.remaining, self.per_epoch, "descent")

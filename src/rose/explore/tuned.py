@@ -103,33 +103,50 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
     """Train every grid point x seed, select on validation; returns (the selected point's
     result with one row per seed, the tuning result, one sweep row per point and seed).
     ``stack`` trains the points of a group as rows of one run; off, one run per point (the
-    seeds stacked): the same numbers, and on a CPU the faster (``make bench``)."""
+    seeds stacked): the same numbers, and on a CPU the faster (``make bench``). Each group is
+    a unit of ``job`` that keeps only its sweep rows and its best point's result (the selected
+    point is the best of its group), so a checkpoint holds one point's weights per group."""
     points = grid_points(arm)
     S = len(seeds)
     scores = np.full((len(points), S), np.nan)
-    where: dict[int, tuple[Result, int]] = {}          # point -> (its group's result, position)
+    best: dict[int, Result] = {}                       # group's best point -> its result
     sweep = []
     for gi, (fixed, members) in enumerate(_groups(arm, points, stack)):
         rows = Rows(np.tile(np.arange(S), len(members)),
                     {k: np.repeat([points[i][k] for i in members], S)
                      for k in points[members[0]] if stackable(arm, k)})
         arm_g = at_point(arm, fixed)
-        res = _result(job.unit(f"{arm.name}/grid{gi}", lambda arm_g=arm_g, rows=rows: _plain(
-            train_arm(net, theta0, data, arm_g, base, seeds[0], job, rows))))
-        for q, i in enumerate(members):
-            where[i] = (res, q)
-            for s in range(S):
-                row = sweep_row(res, q * S + s)
-                scores[i, s] = row["early_val_acc"]
-                sweep.append({"arm": arm.name, "method": arm.method,
-                              "point": json.dumps(points[i], sort_keys=True),
-                              **{f"hp.{k}": v for k, v in points[i].items()},
-                              "seed": seeds[s], **row})
+        unit = job.unit(f"{arm.name}/grid{gi}", lambda arm_g=arm_g, rows=rows, members=members:
+                        _group_unit(net, theta0, data, arm, arm_g, base, seeds, job, rows,
+                                    members, points))
+        sweep.extend(unit["sweep"])
+        scores[members] = unit["scores"]
+        best[members[unit["best"]]] = _result(unit["result"])
     choice = select(arm.name, points, scores)
-    res, q = where[choice.selected]
     for row in sweep:
         row["selected"] = row["point"] == json.dumps(choice.selected_point, sort_keys=True)
-    return res.rows(q * S + np.arange(S), snap=q), choice, sweep
+    return best[choice.selected], choice, sweep
+
+
+def _group_unit(net: StackedNet, theta0: Any, data: Data, arm: Arm, arm_g: Arm, base: Base,
+                seeds: list[int], job: Job, rows: Rows, members: list[int],
+                points: list[dict]) -> dict:
+    """Train one group's points x seeds; return its sweep rows, scores [members, S], the
+    position of its best point (rose.tuning.select on the group) and that point's result."""
+    S = len(seeds)
+    res = train_arm(net, theta0, data, arm_g, base, seeds[0], job, rows)
+    sweep, scores = [], np.full((len(members), S), np.nan)
+    for q, i in enumerate(members):
+        for s in range(S):
+            row = sweep_row(res, q * S + s)
+            scores[q, s] = row["early_val_acc"]
+            sweep.append({"arm": arm.name, "method": arm.method,
+                          "point": json.dumps(points[i], sort_keys=True),
+                          **{f"hp.{k}": v for k, v in points[i].items()},
+                          "seed": seeds[s], **row})
+    q = select(arm.name, [points[i] for i in members], scores).selected
+    return {"sweep": sweep, "scores": scores, "best": q,
+            "result": _plain(res.rows(q * S + np.arange(S), snap=q))}
 
 
 def selected_point(tuning: pd.DataFrame, arm: str) -> dict[str, Any]:
