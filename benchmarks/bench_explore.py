@@ -132,7 +132,7 @@ def main() -> dict[str, float]:
           f"{t_sam / t_sgd:.2f} (goal <= 2.1)")
     print(f"GSAM step {1e3 * t_gsam:.2f} ms / SGD step {1e3 * t_sgd2:.2f} ms = "
           f"{t_gsam / t_sgd2:.2f} (goal <= 2.1)")
-    print(f"tuning sgd and contour_eq on quick's mnist_noisy (6 points x {S} seeds, 2 epochs): "
+    print(f"tuning sgd and contour_eq on quick's mnist_noisy (their grids x {S} seeds, 2 epochs): "
           f"points stacked {t_grid:.1f} s / one run per point {t_grid_loop:.1f} s = "
           f"{t_grid / t_grid_loop:.2f} (below 1: stacking the grid is faster; the trainer "
           "stacks)")
@@ -154,7 +154,7 @@ def main() -> dict[str, float]:
 
 
 def _grid_runs(repeats: int = 2) -> tuple[float, float]:
-    """Tuning one arm as the quick config does (mnist_noisy, 6 grid points x 5 seeds, 2
+    """Tuning two arms as the quick config does (mnist_noisy, their grid points x 5 seeds, 2
     epochs): the points stacked as rows of one run vs one run per point (seeds stacked), the
     whole trainer (steps, evaluations, the walk) for sgd and the contour arm; interleaved."""
     from snakemake.utils import validate
