@@ -45,6 +45,10 @@ def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
     assert "mnist5k" in json.dumps(metrics)
     plots = sh(["dvc", "plots", "show", "--json"], clone, tool_env)
     assert "test_acc" in plots.stdout
+    shown = json.loads(plots.stdout)["data"]
+    for d in ("superposition", "active", "continual", "explore"):   # every direction
+        assert shown.get(f"results/{d}/primary.csv"), d
+    assert shown.get("results/explore/sweep.csv")
 
 
 def test_pull_refuses_a_dirty_work_tree(pushed, tool_env):
