@@ -46,40 +46,31 @@ def _mlp() -> torch.nn.Module:
                                torch.nn.Linear(256, 10))
 
 
+def _sam_step(x: torch.Tensor, y: torch.Tensor, alpha: float):
+    """One SAM (alpha = 0) or GSAM step of a fresh baseline MLP, as a callable."""
+    model = _mlp()
+    opt = SAM(model.parameters(), torch.optim.SGD, rho=0.05, alpha=alpha, lr=0.01, momentum=0.9)
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    return lambda: opt.step(closure)
+
+
 def main() -> dict[str, float]:
     torch.set_num_threads(1)
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
-    sgd_model, sam_model = _mlp(), _mlp()
+    sgd_model = _mlp()
     sgd = torch.optim.SGD(sgd_model.parameters(), lr=0.01, momentum=0.9)
-    sam = SAM(sam_model.parameters(), torch.optim.SGD, rho=0.05, lr=0.01, momentum=0.9)
 
     def sgd_step():
         sgd.zero_grad(set_to_none=True)
         F.cross_entropy(sgd_model(x), y).backward()
         sgd.step()
-
-    def closure():
-        sam.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(sam_model(x), y)
-        loss.backward()
-        return loss
-
-    def sam_step():
-        sam.step(closure)
-    t_sgd, t_sam = interleaved(sgd_step, sam_step, 300)
-    gsam_model = _mlp()
-    gsam = SAM(gsam_model.parameters(), torch.optim.SGD, rho=0.05, alpha=0.4, lr=0.01,
-               momentum=0.9)
-
-    def gsam_closure():
-        gsam.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(gsam_model(x), y)
-        loss.backward()
-        return loss
-
-    def gsam_step():
-        gsam.step(gsam_closure)
-    t_sgd2, t_gsam = interleaved(sgd_step, gsam_step, 300)
+    t_sgd, t_sam = interleaved(sgd_step, _sam_step(x, y, alpha=0.0), 300)
+    t_sgd2, t_gsam = interleaved(sgd_step, _sam_step(x, y, alpha=0.4), 300)
 
     model = _mlp()
     ours, dim = flat_hvp(model, F.cross_entropy, x, y)
