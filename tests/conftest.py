@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rose import data
 
@@ -72,3 +73,13 @@ def kill_after_checkpoint(cmd: list[str], cwd, env: dict, ckpt: Path, min_step: 
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def quadratic_closure(p: torch.Tensor, A: torch.Tensor):
+    """A closure (zero grad, loss, backward) of f(p) = 1/2 sum_i p_i^T A p_i over the rows of p."""
+    def f():
+        p.grad = None
+        loss = 0.5 * ((p @ A) * p).sum()
+        loss.backward()
+        return loss
+    return f

@@ -22,6 +22,8 @@ from rose.explore.sam import SAM
 from rose.measure.landscape import filter_normalized_direction
 from rose.nn import StackedNet
 
+from .conftest import quadratic_closure
+
 
 def _problem(S=2, n=30, din=5, C=3, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -505,12 +507,7 @@ def test_sam_with_a_radius_per_row_equals_one_sam_per_row():
     singles = [SAM([r], torch.optim.SGD, rho=float(rhos[i]), lr=0.1) for i, r in enumerate(rows)]
 
     def closure(p):
-        def f():
-            p.grad = None
-            loss = 0.5 * ((p @ A) * p).sum()
-            loss.backward()
-            return loss
-        return f
+        return quadratic_closure(p, A)
     for _ in range(3):
         stacked.step(closure(theta))
         for o, r in zip(singles, rows, strict=True):

@@ -10,6 +10,8 @@ from rose.nn import StackedNet
 from rose.nn.activations import hidden_activation
 from rose.nn.optim import PerInstanceLR
 
+from .conftest import quadratic_closure
+
 ARCHS = [({"name": "mlp", "hidden": [12, 6]}, (1, 6, 6)), ({"name": "cnn", "width": 3}, (1, 8, 8))]
 
 
@@ -149,12 +151,7 @@ def test_per_instance_rates_for_sam_with_a_warm_up_equal_separate_optimisers():
             o, lambda k, w=float(warm[i]): min(1.0, (k + 1) / w)))
 
     def closure(p):
-        def f():
-            p.grad = None
-            loss = 0.5 * ((p @ A) * p).sum()
-            loss.backward()
-            return loss
-        return f
+        return quadratic_closure(p, A)
     for t in range(6):
         stacked.set_rates(lrs * torch.clamp((t + 1) / warm, max=1.0))
         stacked.step(closure(theta))

@@ -277,6 +277,7 @@ class _Run:
             net, data, arm, base, seed, job, rows
         self.sampler = Sampler(data, base.batch_size, seed, rows.seed)
         self.snap_rows = torch.as_tensor(np.flatnonzero(rows.seed == 0), device=dev)
+        self.row_seed = rs                    # each row's seed index, for shared random draws
         self.per_epoch = self.sampler.per_epoch
         self.cost = step_cost(arm)
         self.budget_steps = base.epochs * self.per_epoch
@@ -403,7 +404,7 @@ class _Run:
                 hp["gamma0"] = row_values(arm, self.rows, "gamma0", 0.0, param.device)[:, None]
             losses, direction = entropy_sgd_direction(
                 param.detach(), self.minibatch_grad, self.step,
-                rows=torch.as_tensor(self.rows.seed, device=param.device), **hp)
+                rows=self.row_seed, **hp)
         else:
             losses, direction = self.minibatch_grad(param.detach())
         param.grad = direction
@@ -454,8 +455,7 @@ class _Run:
                                             data.y_train[:, idx], arm.contour, self.seed,
                                             select_on=(data.X_train[sel], data.y_train[:, sel]),
                                             step_size=step_size,
-                                            row_seed=torch.as_tensor(self.rows.seed,
-                                                                     device=self.param.device))
+                                            row_seed=self.row_seed)
                 n_probe = len(idx)
                 walk_equiv = (walk.grad_evals + walk.forwards / 3) * n_probe / base.batch_size
                 self.grad_evals += walk_equiv
