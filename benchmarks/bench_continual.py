@@ -1,11 +1,20 @@
 """Cost per batch of enforcing each distance's ball (reference features + projection or
 bisection, and for fisher the Fisher update) relative to one plain SGD step, on the quick
 config's MLP (196-100-100-10), stream batch 10, 5 seeds as one batched model, 1 thread.
-Median of many repetitions, measured side by side in one run."""
+Median of many repetitions, measured side by side in one run. Also a whole batch of K = 5 steps
+with the ball enforced once at the end and after every step (the per-step projection), each
+relative to one plain SGD step, and full.yaml's estimated training cost for direction 2 in
+core-hours: the last quick run's measured core-seconds (results/continual/*/benchmark.tsv)
+per unit of work (instances x batches x K x weights, validation grids and test runs) times
+full.yaml's work."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import torch
+import yaml
 import torch.nn.functional as F
 
 from benchmarks.timing import median_time
@@ -38,6 +47,10 @@ def main() -> dict[str, float]:
     fisher = empirical_fisher(net, theta, x, y)
     start = theta.clone()
     moved = start + 0.05 * torch.randn(start.shape, generator=g)
+    ratios_radius = {}
+    for name in DISTANCES:
+        ref = Reference(net, start, x, fisher)
+        ratios_radius[name] = ref.distance(name)(moved).mean().detach()
     ratios = {}
     for name in DISTANCES:
         def enforce_once(name=name):
@@ -47,12 +60,70 @@ def main() -> dict[str, float]:
             d = ref.distance(name)
             enforce(theta, ref.theta, d, name, 0.5 * d(theta).detach())
         ratios[name] = _median(enforce_once) / step
+    batch = {}
+    for name in DISTANCES:
+        for where in ("end", "step"):
+            def one_batch(name=name, where=where):
+                theta.copy_(start)
+                f = empirical_fisher(net, theta, x, y) if name == "fisher" else fisher
+                ref = Reference(net, start, x, f)
+                d = ref.distance(name)
+                r = torch.full((5,), 0.5 * float(ratios_radius[name]))
+                for _ in range(5):
+                    sgd_step()
+                    if where == "step":
+                        enforce(theta, ref.theta, d, name, r)
+                if where == "end":
+                    enforce(theta, ref.theta, d, name, r)
+            batch[(name, where)] = _median(one_batch, REPEATS // 4) / step
     print(f"one plain SGD step (5 instances, batch 10): {1e3 * step:.2f} ms")
     for name, r in ratios.items():
         how = "closed form" if name in ("euclidean", "fisher") else "bisection, 20 iterations"
-        print(f"  enforcing {name:9s} per batch: {r:5.2f}x one SGD step ({how}; "
-              f"K = 5 steps cost 5x)")
-    return ratios
+        print(f"  enforcing {name:9s} per batch: {r:5.2f}x one SGD step ({how}); a batch of "
+              f"K = 5 steps: {batch[(name, 'end')]:5.2f}x enforced at the end, "
+              f"{batch[(name, 'step')]:5.2f}x enforced after every step")
+    out = {**ratios, **{f"{n}_batch_{w}": v for (n, w), v in batch.items()}}
+    try:
+        hours = full_core_hours()
+        print(f"full.yaml, direction 2: about {hours:.0f} core-hours on this CPU (from the "
+              "last quick run's measured job times, scaled by instances x batches x K x "
+              "weights)")
+        out["full_core_hours"] = hours
+    except FileNotFoundError as e:
+        print(f"full.yaml, direction 2: no estimate ({e}; run the quick config first)")
+    return out
+
+
+def _work(block: dict, seeds: int) -> float:
+    """Instances x batches x steps x weights of one config's direction-2 jobs, the validation
+    grids included (the bisection and feature distances are counted as plain steps)."""
+    from rose import tuning
+    from rose.continual.experiments import UNTUNED, arms_from_config, grid_of
+
+    side = 8 if block.get("dataset") == "digits" else 28 // block.get("downsample", 2)
+    sizes = [side * side, *block["model"]["hidden"], 10]
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    total = 0.0
+    for s in block["streams"].values():
+        tasks = s["tasks"]
+        batches = tasks * block["samples_per_task"] // block["batch_size"]
+        for group, arm in arms_from_config(block):
+            runs = 1 if group in UNTUNED else 1 + tuning.Grid(
+                arm.name, grid_of(block, group, arm)).size
+            total += runs * seeds * batches * arm.k * weights
+    return total
+
+
+def full_core_hours(root: Path = Path(".")) -> float:
+    """full.yaml's direction-2 training cost in core-hours, scaled from the last quick run."""
+    tsvs = sorted((root / "results/continual").glob("*/benchmark.tsv"))
+    if not tsvs:
+        raise FileNotFoundError("no results/continual/*/benchmark.tsv")
+    core_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in tsvs)
+    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
+    full = yaml.safe_load((root / "config/full.yaml").read_text())
+    rate = core_s / _work(quick["continual"], len(quick["seeds"]))
+    return rate * _work(full["continual"], len(full["seeds"])) / 3600
 
 
 if __name__ == "__main__":

@@ -99,11 +99,15 @@ def test_streams_from_digits(tmp_path):
                streams={"split": {"tasks": 5}, "rotated": {"tasks": 3, "max_angle": 90}},
                ball={"euclidean": 0.2}, controllers={**blk["controllers"], "names": []},
                frontier={"distance": "euclidean", "ks": [1], "radii": [0.2]},
-               baselines={"finetune": {"kind": "sgd", "k": 1}})
+               baselines={"finetune": {"kind": "sgd", "k": 1}}, per_step=[],
+               primary=[{"stream": "split", "arm": "ball_best", "reference": "finetune",
+                         "metric": "final_acc"}],
+               tuning={"metric": "final_acc", "grids": {"distance": {"radius_scale": [1]},
+                                                        "finetune": {"lr": [0.05]}}})
     for s in ("split", "rotated"):
         stream_run(blk, s, [0], tmp_path / s)
         runs = __import__("pandas").read_csv(tmp_path / s / "runs.csv")
-        assert len(runs) == 4 and runs.final_acc.between(0, 1).all()
+        assert len(runs) == 5 and runs.final_acc.between(0, 1).all()
 
 
 # ----------------------------------------------------------------------------- distances
@@ -320,7 +324,7 @@ def test_quick_config_expands_and_passes_checks():
 def test_controller_distance_without_a_radius_is_rejected():
     bad = copy.deepcopy(block())
     del bad["ball"]["euclidean"]
-    with pytest.raises(ValueError, match=r"continual\.controllers\.distance"):
+    with pytest.raises(ValueError, match=r"continual\.controllers\.distances\[0\]"):
         check_config(bad)
 
 

@@ -17,7 +17,8 @@ from .conftest import ROOT
 EXPECTED = {  # the kinds of subset each direction draws (names given to rose.sampling)
     "data": {"data.split.test", "data.split.val", "data.split.train"},
     "explore": {"explore.probe.probe", "explore.probe.walk"},
-    "continual": {"continual.split.test", "continual.task_samples", "continual.evaluation"},
+    "continual": {"continual.split.test", "continual.task_samples", "continual.evaluation",
+                  "continual.validation_split.eval", "continual.validation_split.train"},
     "active": {"active.split.pool", "active.split.test", "active.split.val",
                "active.split.holdout", "active.initial_labels"},
     "superposition": {"superposition.shortcut.split.test", "superposition.shortcut.val.val",
@@ -54,8 +55,9 @@ def _draws(direction: str, cfg: dict, data_dir) -> list:
             from rose.continual.learner import evaluation_sets
             block = cfg["continual"]
             for stream in block["streams"]:
-                evaluation_sets(streams_for(block, stream, seeds), block["test_per_task"],
-                                seeds, "cpu")
+                for role in ("test", "validation"):
+                    evaluation_sets(streams_for(block, stream, seeds, role),
+                                    block["test_per_task"], seeds, "cpu")
         elif direction == "active":
             from rose.active.experiments import group_splits
             from rose.active.loop import initial_labels

@@ -1,10 +1,11 @@
 # Direction 2: several steps per batch inside an adaptive ball (src/rose/continual).
-# One job per stream runs every arm and seed; then aggregation, figures and generated LaTeX.
+# One job per stream tunes every arm on the validation stream and runs it on the test stream;
+# then aggregation, figures and generated LaTeX.
 
 CONT = config["continual"]
 CONT_STREAMS = list(CONT["streams"])
 CONT_FIGURES = ["matrices", "anytime", "frontier", "radius"]
-CONT_TABLES = ["runs", "matrix", "anytime", "trace"]
+CONT_TABLES = ["runs", "matrix", "anytime", "trace", "tuning"]
 
 
 rule continual_stream:
@@ -12,6 +13,7 @@ rule continual_stream:
         code=rose_code("continual/streams.py", "continual/learner.py", "continual/ball.py",
                        "continual/distances.py", "continual/radius.py",
                        "continual/metrics.py", "continual/experiments.py",
+                       "continual/penalties.py", "tuning.py", "contrasts.py",
                        "data/bundled.py", *LAYER_CODE),
     output:
         expand("results/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
@@ -45,6 +47,7 @@ rule aggregate_continual:
         primary="results/continual/primary.csv",
         metrics="results/continual/metrics.json",
         trace="results/continual/trace.csv",
+        tuning="results/continual/tuning.csv",
     params:
         primary=CONT["primary"],
     log:

@@ -91,6 +91,17 @@ def empirical_fisher(net: StackedNet, theta: torch.Tensor, x: torch.Tensor, y: t
     return torch.cat(parts, -1)
 
 
+def corrected_fisher(ema: torch.Tensor, n: int, decay: float) -> torch.Tensor:
+    """The running Fisher with Adam's bias correction (Kingma & Ba 2015, alg. 1): the EMA
+    F_n = decay F_{n-1} + (1 - decay) F_batch started at zero is (1 - decay^n) times the
+    decay-weighted mean of the n batch Fishers; dividing by (1 - decay^n) gives that mean.
+    Uncorrected, the Fisher ball after n batches is 1 / sqrt(1 - decay^n) times wider than its
+    nominal radius (10x at n = 1 with decay 0.99)."""
+    if n < 1:
+        raise ValueError("the running Fisher has seen no batch")
+    return ema / (1 - decay ** n)
+
+
 class Reference:
     """theta_ref and what the distances need of it on one batch (computed once, no grad)."""
 

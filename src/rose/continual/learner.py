@@ -10,12 +10,33 @@ unchanged). Evaluation on each task's test set uses a class-stratified sample of
 (rose.sampling). The loop is resumable batch by batch inside a rose.engine Job; an instance
 whose loss is not finite or exceeds 100 ln C is recorded as diverged (rose.divergence).
 
+Each instance has its own learning rate (``Arm.lr``, the settings' rate if None): the
+optimiser is plain SGD at lr = 1 on sum_i lr_i L_i, whose step on instance i is exactly
+-lr_i grad L_i (the instances share no weights), so a learning-rate grid trains stacked.
+
 Kinds (research notes sections 2 and 5):
   sgd            K plain steps per batch (K = 1: fine-tuning)
-  ball           K steps, then the ball around theta_ref (:mod:`rose.continual.ball`);
+  ball           K steps inside the ball around theta_ref (:mod:`rose.continual.ball`),
+                 enforced after the K steps (``enforce="end"``: the segment from theta_ref to
+                 theta_K) or after every step (``enforce="step"``: each step's end point is
+                 pulled back onto its segment from theta_ref, so every iterate is feasible);
                  theta_ref = the model before the batch ("prev", no task boundaries) or at the
                  start of the task ("task_start", uses boundaries); with memory > 0 the steps
-                 also replay (replay + ball)
+                 also replay (replay + ball). The Fisher ball uses an exponential moving
+                 average of per-batch empirical Fishers with Adam's bias correction
+                 (Kingma & Ba 2015, alg. 1): F_hat_n = F_ema_n / (1 - decay^n), so after n
+                 batches it is the decay-weighted mean of the n batch Fishers (not (1 - decay^n)
+                 times it, which would inflate the radius 1 / sqrt(1 - decay^n)-fold). CKA is
+                 measured on the batch plus ``cka_probe`` past inputs from a reservoir that
+                 only the distance reads (linear CKA of independent features is near 1 on a
+                 handful of samples: uninformative at batch 10).
+  mer            Meta-Experience Replay (Riemer et al. 2019) as Mammoth's models/mer.py runs
+                 it, with the stream batch in place of its single sample: theta_A0 = theta;
+                 K times: theta_W0 = theta, one SGD step on the batch plus as many reservoir
+                 samples, theta <- theta_W0 + beta (theta - theta_W0); then
+                 theta <- theta_A0 + gamma (theta - theta_A0) (within- and across-batch
+                 Reptile). With one step per inner batch, beta only rescales lr; gamma is the
+                 across-step Reptile interpolation, MER's fixed-fraction ball.
   replay         experience replay: reservoir memory of ``memory`` samples (Vitter 1985), each
                  step trains on the batch plus as many memory samples
   ewc            online EWC (Schwarz et al. 2018): at each task boundary F* <- gamma F* + F_task
@@ -40,7 +61,7 @@ import torch.nn.functional as F
 from rose.continual import penalties as pen
 from rose.continual import radius as ctl
 from rose.continual.ball import enforce
-from rose.continual.distances import Reference, empirical_fisher
+from rose.continual.distances import Reference, corrected_fisher, empirical_fisher
 from rose.continual.streams import Stream
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.divergence import Divergence, chance_loss
@@ -48,7 +69,8 @@ from rose.engine import Job, NoJob, restore_training, training_state
 from rose.nn import StackedNet
 from rose.sampling import stratified_sample
 
-KINDS = ("sgd", "ball", "replay", "ewc", "lwf", "l2sp", "ldifs_penalty")
+KINDS = ("sgd", "ball", "replay", "ewc", "lwf", "l2sp", "ldifs_penalty", "mer")
+ENFORCE = ("end", "step")
 USES_BOUNDARIES = ("ewc", "lwf", "l2sp", "ldifs_penalty")
 
 
@@ -64,7 +86,10 @@ class Arm:
     memory: int = 0
     lam: float = 0.0
     temperature: float = 2.0
-    gamma: float = 1.0
+    gamma: float = 1.0          # online EWC's Fisher decay; MER's across-batch Reptile fraction
+    beta: float = 1.0           # MER's within-batch Reptile fraction
+    lr: float | None = None     # None: Settings.lr
+    enforce: str = "end"        # ball: after the K steps, or after every step
 
     @property
     def uses_boundaries(self) -> bool:
@@ -85,6 +110,7 @@ class Settings:
     shrink_below: float = 0.25  # ratio test thresholds
     grow_above: float = 0.75
     bisection_iters: int = 20
+    cka_probe: int = 64        # past inputs added to the batch for the CKA distance
 
 
 @dataclass
@@ -138,10 +164,12 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     """Train every (arm, seed) instance along its seed's stream."""
     job = job or NoJob()
     dev = resolve_device(device)
-    kinds = {(a.kind, a.distance, a.controller, a.anchor) for a in arms}
+    kinds = {(a.kind, a.distance, a.controller, a.anchor, a.enforce) for a in arms}
     if len(kinds) != 1:
         raise ValueError(f"one call runs one kind of arm, got {sorted(kinds)}")
-    kind, dist_name, controller, anchor = kinds.pop()
+    kind, dist_name, controller, anchor, enforce_at = kinds.pop()
+    if enforce_at not in ENFORCE:
+        raise ValueError(f"unknown enforcement {enforce_at!r}; expected one of {ENFORCE}")
     S, A = len(streams), len(arms)
     I = S * A
     seed_of = np.tile(np.arange(S), A)
@@ -160,15 +188,20 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     net = StackedNet({"name": "mlp", "hidden": list(settings.hidden)}, (d,), C)
     theta = net.init([seeds[s] for s in seed_of], dev, scheme="xavier")   # paired by seed
     params = net.parameters(theta)
-    opt = torch.optim.SGD(params, lr=settings.lr)
+    opt = torch.optim.SGD(params, lr=1.0)      # each instance's rate scales its loss
     g = generator(seeds[0], dev)
     K = per_instance(lambda a: a.k, torch.long)
+    lr = per_instance(lambda a: settings.lr if a.lr is None else a.lr)
     r0 = per_instance(lambda a: a.radius)
     r_min, r_max = r0 / settings.r_range, r0 * settings.r_range
     lam_pen = per_instance(lambda a: a.lam)
     gam = per_instance(lambda a: a.gamma)
+    beta = per_instance(lambda a: a.beta)
     mem_cap = per_instance(lambda a: a.memory, torch.long)
-    M = int(mem_cap.max())
+    probe = settings.cka_probe if kind == "ball" and dist_name == "cka" else 0
+    replays = int(mem_cap.max()) > 0           # the steps train on memory samples too
+    store = torch.clamp(mem_cap, min=probe)    # reservoir capacity (training or probe)
+    M = int(store.max())
     K_max = int(K.max())
     div = Divergence(I, chance_loss(C))
     # everything below changes along the stream and is checkpointed
@@ -176,10 +209,12 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
           "mem_x": torch.zeros(I, max(M, 1), d, device=dev),
           "mem_y": torch.zeros(I, max(M, 1), dtype=torch.long, device=dev),
           "n_seen": torch.zeros(I, dtype=torch.long, device=dev),
-          "fisher": torch.zeros_like(theta),          # EMA (fisher distance)
+          "fisher": torch.zeros_like(theta), "fisher_n": 0,   # EMA (fisher distance)
           "ewc_f": torch.zeros_like(theta),           # consolidated F*
           "task_f": torch.zeros_like(theta), "task_batches": 0,
-          "anchor": theta.clone(), "prev_ref": None,
+          "anchor": theta.clone(), "prev_theta": None,
+          "pred": torch.zeros(I, device=dev), "was_active": torch.zeros(I, dtype=torch.bool,
+                                                                        device=dev),
           "radius_log": np.zeros((I, n_batches), np.float32),
           "alpha_log": np.zeros((I, n_batches), np.float32),
           "lam_log": np.zeros((I, n_batches), np.float32),
@@ -196,6 +231,14 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     def snapshot() -> dict:
         return {**training_state(theta, opt, (g,), div.state()), "state": st}
 
+    def memory_sample(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n reservoir samples per instance (uniform over what is stored) and whether the
+        instance has any (n_seen is the same for every instance: they share the stream)."""
+        filled = torch.minimum(st["n_seen"], store)
+        idx = (torch.rand(I, n, generator=g, device=dev) * filled.clamp(min=1)[:, None]).long()
+        return (st["mem_x"].gather(1, idx[..., None].expand(-1, -1, d)),
+                st["mem_y"].gather(1, idx), filled > 0)
+
     while st["t"] < n_batches:
         t = st["t"]
         r = st["r"]
@@ -207,52 +250,62 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 st["task_batches"] = 0
             st["anchor"].copy_(theta)
         xb, yb = Xs[rows, t], Ys[rows, t]
-        fit_x, fit_y, chk_x, chk_y = xb, yb, None, None
-        if controller == "ratio":
-            h = b // 2
-            fit_x, fit_y, chk_x, chk_y = xb[:, :h], yb[:, :h], xb[:, h:], yb[:, h:]
-        if controller == "prequential" and st["prev_ref"] is not None and kind == "ball":
+        if kind == "ball" and controller in ("ratio", "prequential") and \
+                st["prev_theta"] is not None:
+            # prequential check (Gama et al. 2013): the last batch's update, judged on this
+            # batch before the model trains on it (every sample is learned; none held out)
             with torch.no_grad():
-                helped = _ce(net, theta, xb, yb) < _ce(net, st["prev_ref"], xb, yb)
-            r = ctl.prequential_update(r, helped, settings.up, settings.down, r_min, r_max)
+                before = _ce(net, st["prev_theta"], xb, yb)
+                now = _ce(net, theta, xb, yb)
+            if controller == "prequential":
+                r = ctl.prequential_update(r, now < before, settings.up, settings.down,
+                                           r_min, r_max)
+            else:
+                actual = before - now
+                rho = torch.where(st["pred"] > 0, actual / st["pred"].clamp(min=1e-12),
+                                  torch.zeros_like(actual))
+                r = ctl.ratio_update(r, rho, st["was_active"], r_min, r_max,
+                                     settings.shrink_below, settings.grow_above)
         if kind == "ball" and dist_name == "fisher":
-            f_now = empirical_fisher(net, theta, fit_x, fit_y)
+            f_now = empirical_fisher(net, theta, xb, yb)
             st["fisher"].mul_(settings.fisher_decay).add_((1 - settings.fisher_decay) * f_now)
+            st["fisher_n"] += 1
         # the first task has nothing to preserve: task-start anchors and penalties start at
         # the first boundary (before it, the ball is around the previous model)
         after_first = float(task_of[t] > 0)
         ref_theta = st["anchor"] if anchor == "task_start" and after_first else theta
         if kind == "ball":   # theta_ref and its features on the batch, once per batch
-            ref = Reference(net, ref_theta, fit_x,
-                            st["fisher"] if dist_name == "fisher" else None)
+            ref_x = xb
+            if probe and int(st["n_seen"][0]) > 0:
+                px, _, _ = memory_sample(min(probe, int(st["n_seen"][0])))
+                ref_x = torch.cat([xb, px], 1)
+            fisher = None
+            if dist_name == "fisher":
+                fisher = corrected_fisher(st["fisher"], st["fisher_n"], settings.fisher_decay)
+            ref = Reference(net, ref_theta, ref_x, fisher)
             distance = ref.distance(dist_name)
-            if controller == "prequential":
-                st["prev_ref"] = ref.theta
-        if controller == "ratio":
-            with torch.no_grad():
-                start_fit = _ce(net, theta, fit_x, fit_y)
-                start_chk = _ce(net, theta, chk_x, chk_y)
+        st["prev_theta"] = theta.detach().clone()
+        with torch.no_grad():
+            start_fit = _ce(net, theta, xb, yb)
         if kind == "lwf":
             with torch.no_grad():
-                old_logits = net.forward(st["anchor"], fit_x)[0]
+                old_logits = net.forward(st["anchor"], xb)[0]
         if kind == "ldifs_penalty":
             with torch.no_grad():
-                anchor_taps = [a for _, a in net.forward(st["anchor"], fit_x)[1]]
+                anchor_taps = [a for _, a in net.forward(st["anchor"], xb)[1]]
         first_loss = None
+        alpha = torch.ones(I, device=dev)
+        start_all = theta.detach().clone() if kind == "mer" else None
         for k in range(K_max):
             active = (k < K).float()
-            x_s, y_s = fit_x, fit_y
-            weight = torch.ones_like(fit_y, dtype=torch.float32)
-            if M > 0:
-                filled = torch.minimum(st["n_seen"], mem_cap)
-                idx = (torch.rand(I, fit_x.shape[1], generator=g, device=dev) *
-                       filled.clamp(min=1)[:, None]).long()
-                rx = st["mem_x"].gather(1, idx[..., None].expand(-1, -1, d))
-                ry = st["mem_y"].gather(1, idx)
-                use = (filled > 0)[:, None]
-                x_s = torch.cat([fit_x, rx], 1)
-                y_s = torch.cat([fit_y, ry], 1)
-                weight = torch.cat([weight, use.float().expand_as(ry)], 1)
+            x_s, y_s = xb, yb
+            weight = torch.ones_like(yb, dtype=torch.float32)
+            if replays:
+                rx, ry, use = memory_sample(b)
+                x_s = torch.cat([xb, rx], 1)
+                y_s = torch.cat([yb, ry], 1)
+                weight = torch.cat([weight, (use & (mem_cap > 0))[:, None].float()
+                                    .expand_as(ry)], 1)
             logits, hidden = net.forward(params, x_s)
             ce = F.cross_entropy(logits.transpose(1, 2), y_s, reduction="none")
             loss = (ce * weight).sum(1) / weight.sum(1)
@@ -267,43 +320,48 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 loss = loss + after_first * pen.l2sp_penalty(flat, st["anchor"], lam_pen)
             elif kind == "lwf":
                 loss = loss + after_first * pen.lwf_penalty(
-                    logits[:, :fit_x.shape[1]], old_logits, lam_pen, arms[0].temperature)
+                    logits[:, :b], old_logits, lam_pen, arms[0].temperature)
             elif kind == "ldifs_penalty":
-                taps = [a[:, :fit_x.shape[1]] for _, a in hidden]
+                taps = [a[:, :b] for _, a in hidden]
                 loss = loss + after_first * pen.ldifs_penalty(taps, anchor_taps, lam_pen)
             elif kind == "ball" and controller == "dual":
                 # lambda (d / r)^2: the same constraint, with a gradient that vanishes at
                 # theta_ref (d itself is a norm, whose gradient has unit length everywhere)
                 loss = loss + st["lam_dual"] * (distance(params) / r) ** 2
+            step_start = theta.detach().clone() if kind == "mer" else None
             opt.zero_grad(set_to_none=True)
-            (loss * active).sum().backward()
+            (loss * active * lr).sum().backward()
             opt.step()
+            if kind == "mer":      # within-batch Reptile
+                with torch.no_grad():
+                    theta.copy_(torch.lerp(step_start, theta, beta[:, None]))
+            if kind == "ball" and enforce_at == "step":
+                alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
+                                                     settings.bisection_iters))
+        if kind == "mer":          # across-batch Reptile
+            with torch.no_grad():
+                theta.copy_(torch.lerp(start_all, theta, gam[:, None]))
         div.update(first_loss, t)
         st["steps"] += K
         if kind == "ball":
             if controller == "dual":
                 with torch.no_grad():
                     st["lam_dual"] = ctl.dual_update(st["lam_dual"], distance(theta), r,
-                                                     settings.eta, r ** 2 / (2 * settings.lr))
-            alpha = enforce(theta, ref.theta, distance, dist_name, r, settings.bisection_iters)
+                                                     settings.eta, r ** 2 / (2 * lr))
+            alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
+                                                 settings.bisection_iters))
             st["alpha_log"][:, t] = alpha.cpu().numpy()
             with torch.no_grad():
                 st["dist_log"][:, t] = distance(theta).cpu().numpy()
+                st["pred"] = start_fit - _ce(net, theta, xb, yb)   # the ratio's prediction
+            st["was_active"] = alpha < 1
             st["radius_log"][:, t] = r.cpu().numpy()
-            if controller == "ratio":
-                with torch.no_grad():
-                    predicted = start_fit - _ce(net, theta, fit_x, fit_y)
-                    actual = start_chk - _ce(net, theta, chk_x, chk_y)
-                rho = torch.where(predicted > 0, actual / predicted.clamp(min=1e-12),
-                                  torch.zeros_like(predicted))
-                r = ctl.ratio_update(r, rho, alpha < 1, r_min, r_max,
-                                     settings.shrink_below, settings.grow_above)
         st["lam_log"][:, t] = st["lam_dual"].cpu().numpy()
         if kind == "ewc":
             st["task_f"].add_(empirical_fisher(net, theta, xb, yb))
             st["task_batches"] += 1
         if M > 0:
-            pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], mem_cap, xb, yb, g)
+            pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], store, xb, yb, g)
         last_of_task = t == n_batches - 1 or task_of[t + 1] != task_of[t]
         if (t + 1) % settings.eval_every == 0 or last_of_task:
             acc = _accuracy(net, theta, test_x, test_y, rows)
@@ -323,4 +381,3 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     return Record(np.stack(st["anytime"], 1), np.asarray(st["eval_batch"]), st["matrix"],
                   st["radius_log"], st["alpha_log"], st["lam_log"], st["dist_log"], noisy,
                   st["steps"].cpu().numpy(), div.at_step)
-

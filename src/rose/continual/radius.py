@@ -1,14 +1,14 @@
 """Radius controllers: how r changes from batch to batch (vectorised over instances).
 
 fixed        r stays at its initial value.
-ratio        trust-region ratio test (Nocedal & Wright 2006, Alg. 4.1): the K steps use the
-             first half of the batch ("fit"), the second half ("check") is held out;
-             rho = (L_check(theta_ref) - L_check(theta)) / (L_fit(theta_ref) - L_fit(theta)),
-             the actual over the predicted decrease. r <- r / 2 if rho < shrink_below (1/4 in
-             Nocedal & Wright); r <- 2 r if rho > grow_above (3/4) and the constraint was active
-             (alpha < 1); else unchanged. The thresholds are config: on 10-way streams with
-             5-sample halves rho is small even for useful steps, and with 1/4 the radius
-             collapses to r_min within a dozen batches (measured on the permuted stream).
+ratio        trust-region ratio test (Nocedal & Wright 2006, Alg. 4.1), made prequential: the
+             K steps train on the whole batch t; the check is the next batch t + 1, before
+             the model trains on it (Gama et al. 2013), so no sample is held out of training:
+             rho = (L_{t+1}(theta_ref) - L_{t+1}(theta)) / (L_t(theta_ref) - L_t(theta)),
+             the actual decrease on unseen data over the decrease on the batch fitted.
+             r <- r / 2 if rho < shrink_below (1/4 in Nocedal & Wright); r <- 2 r if
+             rho > grow_above (3/4) and the constraint was active (alpha < 1); else unchanged.
+             The thresholds are config; the validation stream tunes the start radius r0.
 prequential  test-then-train (Gama et al. 2013): before training on batch t + 1, compare the
              loss on it of the model after batch t with the model before batch t; if the last
              update helped on unseen data r <- up r, else r <- down r.

@@ -24,7 +24,7 @@ METRICS = {"final_acc": "final acc.", "forgetting": "forgetting", "learning_acc"
            "aaa": "anytime acc.", "noisy_acc": "noisy acc."}
 EXTRA = ("bwt", "curve_auc", "samples_to_threshold", "threshold_reached", "constraint_active",
          "steps_per_sample")
-REFERENCE = "finetune_k"
+REFERENCE = "finetune"      # tuned K = 1: the strongest simple alternative (PROTOCOL.md 2)
 METRIC_WORDS = {"final_acc": "final accuracy", "forgetting": "forgetting",
                 "learning_acc": "learning accuracy", "aaa": "average anytime accuracy",
                 "noisy_acc": "noisy-input accuracy"}
@@ -36,9 +36,9 @@ def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 
 def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, primary: list[dict]) -> None:
-    """runs.csv, summary.csv, paired.csv, primary.csv, metrics.json, and trace.csv (the
-    adaptive controllers' r along the stream; the per-stream trace.csv files sit beside
-    runs.csv)."""
+    """runs.csv, summary.csv, paired.csv, primary.csv, metrics.json, trace.csv (the
+    adaptive controllers' r along the stream) and tuning.csv (every arm's grid on the
+    validation stream); the per-stream trace.csv and tuning.csv files sit beside runs.csv."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
@@ -46,10 +46,12 @@ def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, primary: list
                        ignore_index=True)
     controller_arms = runs[runs.group == "controller"].arm.unique()
     traces[traces.arm.isin(controller_arms)].to_csv(out / "trace.csv", index=False)
+    pd.concat([pd.read_csv(Path(p).parent / "tuning.csv") for p in run_csvs],
+              ignore_index=True).to_csv(out / "tuning.csv", index=False)
     parts = [summarize_frame(runs, ["stream", "group", "arm"], m).assign(metric=m)
              for m in [*METRICS, *EXTRA]]
     pd.concat(parts, ignore_index=True).to_csv(out / "summary.csv", index=False)
-    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
+    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune_k"
     _paired(runs, ref).to_csv(out / "paired.csv", index=False)
     contrasts.evaluate(runs, primary).to_csv(out / "primary.csv", index=False)
     m = {f"{s}/{a}/{k}": _num(g[k].mean()) for (s, a), g in runs.groupby(["stream", "arm"])
@@ -138,26 +140,63 @@ def sanity_sentence(runs: pd.DataFrame) -> str:
     return s + "."
 
 
+def controller_pairs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each controller arm ``<distance>_<controller>`` minus ``ball_<distance>`` (paired)."""
+    ctl = runs[runs.group == "controller"]
+    parts = []
+    for dist, g in ctl.groupby("distance"):
+        fixed = f"ball_{dist}"
+        if (runs.arm == fixed).any():
+            parts.append(_paired(runs[runs.arm.isin([*g.arm.unique(), fixed])], fixed)
+                         .assign(reference=fixed))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def selection_sentence(runs: pd.DataFrame, tuning: pd.DataFrame) -> str:
+    """Per stream: the ball arm selected on the validation stream, and the tuned values of
+    the references."""
+    parts = []
+    for s, g in runs[runs.arm == "ball_best"].groupby("stream", sort=False):
+        t = tuning[(tuning.stream == s) & tuning.selected]
+        point = {a: json.loads(p) for a, p in zip(t.arm, t.point, strict=True)}
+        picked = g.selected_arm.iloc[0]
+        bits = [f"{_tt(picked)} ({_point(point.get(picked, {}))}, validation final accuracy "
+                f"{paper.fmt_percent(g.val_score.iloc[0])}\\%)"]
+        for ref in ("finetune", "finetune_k"):
+            if ref in point:
+                bits.append(f"{_tt(ref)} at {_point(point[ref])}")
+        parts.append(f"on {_tt(s)}, " + "; ".join(bits))
+    return ("Selected on the validation stream: " + "; ".join(parts) + ".") if parts else ""
+
+
+def _point(p: dict) -> str:
+    names = {"lr": "$\\eta$", "radius_scale": "$r/r_{\\mathrm{nom}}$", "lam": "$\\lambda$",
+             "beta": "$\\beta$", "gamma": "$\\gamma$"}
+    return ", ".join(f"{names.get(k, k)}={v:g}" for k, v in p.items())
+
+
 def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> None:
     agg = Path(agg_dir)
     runs = pd.read_csv(agg / "runs.csv")
     paired = pd.read_csv(agg / "paired.csv")
     trace = pd.read_csv(agg / "trace.csv")
-    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune"
+    tuning = pd.read_csv(agg / "tuning.csv")
+    ref = REFERENCE if (runs.arm == REFERENCE).any() else "finetune_k"
     dist_arms = sorted(runs[runs.group == "distance"].arm.unique())
-    ctl_arms = sorted(runs[runs.group == "controller"].arm.unique())
     base_arms = sorted(set(runs[runs.group == "baseline"].arm) - {ref})
-    ctl_ref = runs[runs.group == "controller"]
-    ctl_paired = pd.DataFrame()
-    if len(ctl_ref):
-        dist = ctl_ref.distance.iloc[0]
-        fixed = f"ball_{dist}"
-        sub = runs[runs.arm.isin([*ctl_arms, fixed])]
-        ctl_paired = _paired(sub, fixed) if (sub.arm == fixed).any() else pd.DataFrame()
+    ctl_paired = controller_pairs(runs)
+    ctl_text = []
+    for fixed, g in (ctl_paired.groupby("reference") if len(ctl_paired) else []):
+        ctl_text.append(paper.exploratory(g, "arm", sorted(g.arm.unique()), "final_acc",
+                                          "Final accuracy", fixed, "stream"))
+    grid_sizes = tuning.groupby("arm").grid_size.first()
     v = {"ContSeeds": str(runs.seed.nunique()),
          "ContK": str(int(runs[runs.group == "distance"].k.max()) if len(dist_arms) else 1),
          "ContStreams": ", ".join(_tt(s) for s in dict.fromkeys(runs.stream)),
          "ContReference": _tt(ref),
+         "ContGridSize": str(int(grid_sizes.max())) if len(grid_sizes) else "0",
+         "ContTunedArms": str(len(grid_sizes)),
+         "ContSelectionSentence": selection_sentence(runs, tuning),
          "ContSanitySentence": sanity_sentence(runs),
          "ContPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"),
                                                 METRIC_WORDS),
@@ -167,10 +206,8 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
              paired, "arm", dist_arms, "forgetting", "Forgetting", ref, "stream"),
          "ContExploratoryBaselines": paper.exploratory(
              paired, "arm", base_arms, "final_acc", "Final accuracy", ref, "stream"),
-         "ContExploratoryControllers": (paper.exploratory(
-             ctl_paired, "arm", ctl_arms, "final_acc", "Final accuracy",
-             f"ball_{ctl_ref.distance.iloc[0]}", "stream")
-             if len(ctl_paired) else "No adaptive controller was run."),
+         "ContExploratoryControllers": " ".join(ctl_text) if ctl_text
+         else "No adaptive controller was run.",
          "ContFrontierSentence": frontier_sentence(runs),
          "ContControllerSentence": controller_sentence(trace, runs)}
     Path(macros_tex).write_text(paper.macros(v))
@@ -179,7 +216,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
 
 
 def stream_table(runs: pd.DataFrame, stream: str) -> str:
-    rows = runs[runs.group != "frontier"]
+    rows = runs[~runs.group.isin(["frontier", "selected"])]
     lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
              "\\scriptsize",
              f"\\caption{{Stream \\texttt{{{paper.latex_escape(stream)}}}: mean over "

@@ -60,8 +60,10 @@ def anytime(any_: pd.DataFrame) -> plt.Figure:
 
 def frontier(runs: pd.DataFrame) -> plt.Figure:
     """Plasticity (learning accuracy) against forgetting: the fixed-radius ball over r x K
-    (colour: K, size: r; crosses: no constraint), the adaptive controllers and the baselines
-    (mean over seeds)."""
+    (colour: K, size: r; crosses: no constraint), the tuned ball arms, the adaptive controllers
+    and the baselines at their selected points (mean over seeds); a star marks tuned
+    fine-tuning (K = 1, learning rate chosen on the validation stream), the reference of the
+    primary contrasts."""
     streams = list(dict.fromkeys(runs.stream))
     fig, axes = plt.subplots(1, len(streams), figsize=(4.4 * len(streams), 3.8), squeeze=False)
     means = runs.groupby(["stream", "group", "arm", "kind", "k", "radius"], as_index=False)[
@@ -81,11 +83,16 @@ def frontier(runs: pd.DataFrame) -> plt.Figure:
         free = f[~np.isfinite(f.radius)]
         ax.scatter(free.learning_acc, free.forgetting, marker="x", c=[colours[k] for k in free.k],
                    label="no constraint")
-        others = m[m.group.isin(["controller", "baseline"])]
+        others = m[m.group.isin(["distance", "controller", "baseline"]) & (m.arm != "finetune")]
+        style = {"distance": ("o", "tab:blue"), "controller": ("s", "tab:red"),
+                 "baseline": ("^", "0.4")}
         for r in others.itertuples():
-            ax.scatter(r.learning_acc, r.forgetting, marker="s" if r.group == "controller"
-                       else "^", s=18, color="tab:red" if r.group == "controller" else "0.4")
+            marker, colour = style[r.group]
+            ax.scatter(r.learning_acc, r.forgetting, marker=marker, s=18, color=colour)
             ax.annotate(r.arm, (r.learning_acc, r.forgetting), fontsize=5)
+        tuned = m[m.arm == "finetune"]
+        ax.scatter(tuned.learning_acc, tuned.forgetting, marker="*", s=120, color="gold",
+                   edgecolor="k", zorder=5, label="tuned K=1")
         ax.set_title(s, fontsize=9)
         ax.set_xlabel("learning accuracy (plasticity)")
         ax.set_ylabel("forgetting")
