@@ -160,7 +160,7 @@ def test_controllers_run_on_every_listed_distance_and_the_grid_scales_the_radius
         for name in blk["controllers"]["names"]:
             a = arms[f"{dist}_{name}"]
             assert (a.distance, a.controller, a.radius) == (dist, name, blk["ball"][dist])
-    assert arms["ball_kl_step"].enforce == "step"
+    assert arms["ball_euclidean_step"].enforce == "step"
     assert at_point(arms["ball_fisher"], {"radius_scale": 3}).radius == pytest.approx(0.06)
     assert at_point(arms["finetune"], {"lr": 0.3}).lr == 0.3
 

@@ -55,7 +55,11 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     cruns = pd.read_csv(built / "results/continual/runs.csv")
     from rose.continual.experiments import arms_from_config
 
-    assert len(cruns) == len(con["streams"]) * len(cfg["seeds"]) * len(arms_from_config(con))
+    # every arm plus ball_best (the ball arm selected on the validation stream), per seed
+    assert len(cruns) == (len(con["streams"]) * len(cfg["seeds"])
+                          * (len(arms_from_config(con)) + 1))
+    ctuning = pd.read_csv(built / "results/continual/tuning.csv")
+    assert ctuning.groupby(["stream", "arm"]).selected.sum().eq(1).all()
     trace = pd.read_csv(built / "results/continual/split/trace.csv")
     assert (trace.distance <= trace.radius * (1 + 1e-4) + 1e-9).all()   # the ball held
     for name in ("matrices", "anytime", "frontier", "radius"):

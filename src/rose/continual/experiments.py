@@ -236,7 +236,8 @@ def settings_of(block: dict) -> Settings:
     return Settings(block["model"]["hidden"], block["model"]["lr"], block["eval_every"],
                     block["test_per_task"], up=c["up"], down=c["down"], eta=c["eta"],
                     shrink_below=c["shrink_below"], grow_above=c["grow_above"],
-                    r_range=c["r_range"], cka_probe=block["cka_probe"])
+                    r_range=c["r_range"], cka_probe=block["cka_probe"],
+                    bisection_iters=block["bisection_iters"])
 
 
 def _batched(members: list[tuple[str, Arm]]) -> dict[tuple, list[tuple[str, Arm]]]:
@@ -280,7 +281,8 @@ def tune_arms(block: dict, arms: list[tuple[str, Arm]], val_streams: list, seeds
 
         def unit(arm_list=arm_list) -> list[list[float]]:
             t0 = time.perf_counter()
-            record = run(val_streams, arm_list, settings, seeds, 0.0, device, job)
+            record = run(val_streams, arm_list, settings, seeds, 0.0, device, job,
+                         anytime=block["tuning"]["metric"] == "aaa")
             print(f"{label} validation: {len(arm_list)} grid points of kind "
                   f"{arm_list[0].kind} ({arm_list[0].distance}, {arm_list[0].controller}, "
                   f"{arm_list[0].enforce}) x {S} seeds in {time.perf_counter() - t0:.1f} s",

@@ -109,7 +109,7 @@ class Settings:
     eta: float = 1.0           # dual ascent step
     shrink_below: float = 0.25  # ratio test thresholds
     grow_above: float = 0.75
-    bisection_iters: int = 20
+    bisection_iters: int = 12   # alpha within 2^-12 of the boundary, always feasible
     cka_probe: int = 64        # past inputs added to the batch for the CKA distance
 
 
@@ -160,8 +160,10 @@ def _ce(net: StackedNet, theta, x: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 
 def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[int],
-        noise_std: float = 0.0, device: Device = "cpu", job: Job | None = None) -> Record:
-    """Train every (arm, seed) instance along its seed's stream."""
+        noise_std: float = 0.0, device: Device = "cpu", job: Job | None = None,
+        anytime: bool = True) -> Record:
+    """Train every (arm, seed) instance along its seed's stream. ``anytime=False`` evaluates
+    only at the end of each task (the accuracy matrix; what tuning on final accuracy needs)."""
     job = job or NoJob()
     dev = resolve_device(device)
     kinds = {(a.kind, a.distance, a.controller, a.anchor, a.enforce) for a in arms}
@@ -284,9 +286,10 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 fisher = corrected_fisher(st["fisher"], st["fisher_n"], settings.fisher_decay)
             ref = Reference(net, ref_theta, ref_x, fisher)
             distance = ref.distance(dist_name)
-        st["prev_theta"] = theta.detach().clone()
-        with torch.no_grad():
-            start_fit = _ce(net, theta, xb, yb)
+        if kind == "ball" and controller in ("ratio", "prequential"):
+            st["prev_theta"] = theta.detach().clone()
+            with torch.no_grad():
+                start_fit = _ce(net, theta, xb, yb)
         if kind == "lwf":
             with torch.no_grad():
                 old_logits = net.forward(st["anchor"], xb)[0]
@@ -353,7 +356,8 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
             st["alpha_log"][:, t] = alpha.cpu().numpy()
             with torch.no_grad():
                 st["dist_log"][:, t] = distance(theta).cpu().numpy()
-                st["pred"] = start_fit - _ce(net, theta, xb, yb)   # the ratio's prediction
+                if controller == "ratio":           # its predicted decrease, checked next batch
+                    st["pred"] = start_fit - _ce(net, theta, xb, yb)
             st["was_active"] = alpha < 1
             st["radius_log"][:, t] = r.cpu().numpy()
         st["lam_log"][:, t] = st["lam_dual"].cpu().numpy()
@@ -363,7 +367,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
         if M > 0:
             pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], store, xb, yb, g)
         last_of_task = t == n_batches - 1 or task_of[t + 1] != task_of[t]
-        if (t + 1) % settings.eval_every == 0 or last_of_task:
+        if (anytime and (t + 1) % settings.eval_every == 0) or last_of_task:
             acc = _accuracy(net, theta, test_x, test_y, rows)
             st["anytime"].append(acc)
             st["eval_batch"].append(t + 1)

@@ -169,6 +169,37 @@ def selection_sentence(runs: pd.DataFrame, tuning: pd.DataFrame) -> str:
     return ("Selected on the validation stream: " + "; ".join(parts) + ".") if parts else ""
 
 
+def grid_edges(tuning: pd.DataFrame) -> pd.DataFrame:
+    """The selected points at an end of their grid (a hyperparameter at its smallest or
+    largest declared value): where a wider grid might have chosen otherwise."""
+    rows = []
+    hps = [c for c in tuning.columns if c.startswith("hp.")]
+    for (s, arm), g in tuning.groupby(["stream", "arm"], sort=False):
+        sel = g[g.selected].iloc[0]
+        for hp in hps:
+            values = g[hp].dropna()
+            bound = hp in ("hp.beta", "hp.gamma") and sel[hp] == 1.0    # the domain's end
+            if values.nunique() > 1 and sel[hp] in (values.min(), values.max()) and not bound:
+                rows.append({"stream": s, "arm": arm, "hyperparameter": hp[3:],
+                             "value": sel[hp], "end": "low" if sel[hp] == values.min()
+                             else "high"})
+    return pd.DataFrame(rows, columns=["stream", "arm", "hyperparameter", "value", "end"])
+
+
+def edge_sentence(tuning: pd.DataFrame) -> str:
+    edges = grid_edges(tuning)
+    n = tuning.groupby(["stream", "arm"]).ngroups
+    if edges.empty:
+        return f"No selected point lies at an end of its grid ({n} tuned arm-streams)."
+    parts = []
+    for s, g in edges.groupby("stream", sort=False):
+        parts.append(f"on {_tt(s)}, " + ", ".join(
+            f"{_tt(r.arm)} ({r.end})" for r in g.drop_duplicates("arm").itertuples()))
+    return (f"{edges.groupby(['stream', 'arm']).ngroups} of {n} tuned arm-streams were "
+            "selected at an end of their grid, where a wider grid might choose otherwise: "
+            + "; ".join(parts) + ".")
+
+
 def _point(p: dict) -> str:
     names = {"lr": "$\\eta$", "radius_scale": "$r/r_{\\mathrm{nom}}$", "lam": "$\\lambda$",
              "beta": "$\\beta$", "gamma": "$\\gamma$"}
@@ -197,6 +228,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
          "ContGridSize": str(int(grid_sizes.max())) if len(grid_sizes) else "0",
          "ContTunedArms": str(len(grid_sizes)),
          "ContSelectionSentence": selection_sentence(runs, tuning),
+         "ContGridEdgeSentence": edge_sentence(tuning),
          "ContSanitySentence": sanity_sentence(runs),
          "ContPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"),
                                                 METRIC_WORDS),
