@@ -10,12 +10,13 @@ full.yaml's work."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 import torch.nn.functional as F
+import yaml
 
 from benchmarks.timing import median_time
 from rose.continual.ball import enforce
@@ -102,7 +103,7 @@ def _work(block: dict, seeds: int) -> float:
 
     side = 8 if block.get("dataset") == "digits" else 28 // block.get("downsample", 2)
     sizes = [side * side, *block["model"]["hidden"], 10]
-    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
     total = 0.0
     for s in block["streams"].values():
         tasks = s["tasks"]

@@ -19,7 +19,6 @@ from snakemake.utils import validate
 from rose.continual import learner as learner_mod
 from rose.continual.distances import (
     DISTANCES,
-    Reference,
     corrected_fisher,
     empirical_fisher,
     linear_cka,

@@ -38,7 +38,7 @@ import torch
 from rose import tuning
 from rose.continual import metrics
 from rose.continual.learner import Arm, Record, Settings, run
-from rose.continual.streams import STREAMS, make_stream, overlaps
+from rose.continual.streams import make_stream, overlaps
 from rose.contrasts import check_contrasts
 from rose.device import Device
 from rose.engine import Job
