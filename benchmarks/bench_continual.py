@@ -21,7 +21,10 @@ import yaml
 from benchmarks.timing import median_time
 from rose.continual.ball import enforce
 from rose.continual.distances import DISTANCES, Reference, empirical_fisher
+from rose.continual.learner import Settings
 from rose.nn import StackedNet
+
+ITERS = Settings.bisection_iters      # the learner's default
 
 REPEATS = 200
 
@@ -59,7 +62,7 @@ def main() -> dict[str, float]:
             f = empirical_fisher(net, theta, x, y) if name == "fisher" else fisher
             ref = Reference(net, start, x, f)
             d = ref.distance(name)
-            enforce(theta, ref.theta, d, name, 0.5 * d(theta).detach())
+            enforce(theta, ref.theta, d, name, 0.5 * d(theta).detach(), ITERS)
         ratios[name] = _median(enforce_once) / step
     batch = {}
     for name in DISTANCES:
@@ -73,13 +76,13 @@ def main() -> dict[str, float]:
                 for _ in range(5):
                     sgd_step()
                     if where == "step":
-                        enforce(theta, ref.theta, d, name, r)
+                        enforce(theta, ref.theta, d, name, r, ITERS)
                 if where == "end":
-                    enforce(theta, ref.theta, d, name, r)
+                    enforce(theta, ref.theta, d, name, r, ITERS)
             batch[(name, where)] = _median(one_batch, REPEATS // 4) / step
     print(f"one plain SGD step (5 instances, batch 10): {1e3 * step:.2f} ms")
     for name, r in ratios.items():
-        how = "closed form" if name in ("euclidean", "fisher") else "bisection, 20 iterations"
+        how = "closed form" if name in ("euclidean", "fisher") else f"bisection, {ITERS} iterations"
         print(f"  enforcing {name:9s} per batch: {r:5.2f}x one SGD step ({how}); a batch of "
               f"K = 5 steps: {batch[(name, 'end')]:5.2f}x enforced at the end, "
               f"{batch[(name, 'step')]:5.2f}x enforced after every step")

@@ -37,10 +37,12 @@ GOAL = 0.80
 ACTIVE_TESTS = ["tests/test_active.py", "tests/test_active_mechanisms.py"]
 TOY_TESTS = ["tests/test_superposition.py", "tests/test_superposition_mechanisms.py"]
 SHARED_TESTS = "tests/test_shared_mechanisms.py"
+CONTINUAL_TESTS = ["tests/test_continual.py", "tests/test_continual_protocol.py"]
 MODULES = {
     "src/rose/continual/ball.py": ["tests/test_continual.py"],
-    "src/rose/continual/distances.py": ["tests/test_continual.py"],
-    "src/rose/continual/radius.py": ["tests/test_continual.py"],
+    "src/rose/continual/distances.py": CONTINUAL_TESTS,
+    "src/rose/continual/radius.py": CONTINUAL_TESTS,
+    "src/rose/continual/streams.py": CONTINUAL_TESTS,
     "src/rose/continual/metrics.py": ["tests/test_continual.py"],
     "src/rose/continual/penalties.py": ["tests/test_continual.py"],
     "src/rose/explore/contour.py": ["tests/test_explore.py", "tests/test_explore_mechanisms.py",
