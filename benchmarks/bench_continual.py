@@ -110,7 +110,8 @@ def _work(block: dict, seeds: int) -> float:
     total = 0.0
     for s in block["streams"].values():
         tasks = s["tasks"]
-        batches = tasks * block["samples_per_task"] // block["batch_size"]
+        batches = tasks * s.get("samples_per_task", block["samples_per_task"]) // \
+            block["batch_size"]
         for group, arm in arms_from_config(block):
             runs = 1 if group in UNTUNED else 1 + tuning.Grid(
                 arm.name, grid_of(block, group, arm)).size

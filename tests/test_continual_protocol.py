@@ -100,6 +100,7 @@ def test_rotated_validation_angles_sit_between_the_test_angles(mnist14):
 
 @pytest.mark.parametrize("stream,key,value", [("rotated", "angle_offset", 1.0),
                                               ("rotated", "angle_offset", 0.0),
+                                              ("rotated", "angle_offset", 0.001),
                                               ("split", "class_shift", 2)])
 def test_a_validation_stream_overlapping_the_test_stream_is_refused(stream, key, value):
     blk = copy.deepcopy(quick()["continual"])
@@ -276,28 +277,72 @@ def test_the_ratio_controller_learns_every_sample(mnist14):
     np.testing.assert_allclose(a.anytime, b.anytime, atol=1e-6)
 
 
-def test_the_ratio_test_reads_the_next_batch_before_training_on_it():
-    """rho = (L_next(before) - L_next(after)) / (L_fit(before) - L_fit(after)): a tiny
-    model whose update helps the next batch as much as the fitted one doubles r when the
-    ball bound, and halves it when the next batch's loss goes up."""
+def test_the_ratio_test_reads_the_next_batch_before_training_on_it(mnist14, monkeypatch):
+    """rho at batch t + 1 = (L_{t+1}(theta_t) - L_{t+1}(theta_{t+1})) /
+    (L_t(theta_t) - L_t(theta_{t+1})), theta_t the model before batch t: recomputed from the
+    weights the learner starts each batch with (a spy on its Reference)."""
     from rose.continual import radius as ctl
 
-    r = torch.tensor([1.0, 1.0, 1.0])
-    rho = torch.tensor([1.0, -0.5, 0.5])
-    active = torch.tensor([True, True, True])
-    out = ctl.ratio_update(r, rho, active, r / 8, r * 8)
-    assert out.tolist() == [2.0, 0.5, 1.0]
+    x, y = mnist14
+    streams = [make_stream("permuted", x, y, 0, 2, 30, 10)]
+    starts, rhos = [], []
+    real_ref, real_update = learner_mod.Reference, ctl.ratio_update
+
+    class Spy(real_ref):
+        def __init__(self, net, theta, x, fisher=None):
+            starts.append(theta.detach().clone())
+            super().__init__(net, theta, x, fisher)
+
+    def spy_update(r, rho, *args):
+        rhos.append(rho.clone())
+        return real_update(r, rho, *args)
+    monkeypatch.setattr(learner_mod, "Reference", Spy)
+    monkeypatch.setattr(ctl, "ratio_update", spy_update)
+    run(streams, [Arm("r", "ball", 2, "euclidean", 0.05, "ratio")], SETTINGS, [0])
+    net = StackedNet({"name": "mlp", "hidden": [32]}, (196,), 10)
+    X, Y = torch.as_tensor(streams[0].x), torch.as_tensor(streams[0].y)
+    for t in (1, 2, 4):
+        with torch.no_grad():
+            def ce(theta, b):
+                return learner_mod._ce(net, theta, X[b][None], Y[b][None])
+            actual = ce(starts[t - 1], t) - ce(starts[t], t)
+            predicted = ce(starts[t - 1], t - 1) - ce(starts[t], t - 1)
+        assert len(rhos) == streams[0].n_batches - 1
+        torch.testing.assert_close(rhos[t - 1], actual / predicted, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("controller", ["ratio", "prequential", "dual"])
 @pytest.mark.parametrize("distance", ["fisher", "kl", "ldifs", "cka"])
-def test_controllers_run_with_every_distance_and_hold_the_ball(mnist14, controller, distance):
+def test_controllers_run_with_every_distance_hold_the_ball_and_adapt(mnist14, controller,
+                                                                     distance):
     x, y = mnist14
     streams = [make_stream("permuted", x, y, 0, 2, 30, 10)]
-    rec = run(streams, [Arm("c", "ball", 2, distance, RADIUS[distance], controller)],
+    rec = run(streams, [Arm("c", "ball", 2, distance, RADIUS[distance] / 50, controller)],
               SETTINGS, [0])
     assert (rec.dist <= rec.radius * (1 + 1e-4) + 1e-9).all()
     assert np.isfinite(rec.matrix).all()
+    if controller == "dual":         # the multiplier moved off zero; r is fixed
+        assert rec.lam.max() > 0 and np.ptp(rec.radius) == 0
+    else:                            # the radius moved
+        assert np.ptp(rec.radius) > 0
+
+
+def test_the_dual_multiplier_sees_the_distance_before_per_step_projection(mnist14):
+    x, y = mnist14
+    streams = [make_stream("permuted", x, y, 0, 2, 30, 10)]
+    rec = run(streams, [Arm("d", "ball", 3, "euclidean", 0.01, "dual", enforce="step")],
+              SETTINGS, [0])
+    assert rec.lam.max() > 0
+
+
+def test_per_arm_controller_constants_override_the_settings(mnist14):
+    x, y = mnist14
+    streams = [make_stream("permuted", x, y, 0, 2, 30, 10)]
+    arms = [Arm("a", "ball", 2, "euclidean", 0.02, "ratio", shrink_below=-1e9,
+                grow_above=1e9),
+            Arm("b", "ball", 2, "euclidean", 0.02, "ratio")]
+    rec = run(streams, arms, SETTINGS, [0])
+    assert np.ptp(rec.radius[0]) == 0 and np.ptp(rec.radius[1]) > 0   # a never adapts
 
 
 def test_cka_is_measured_on_the_batch_plus_the_probe_memory(mnist14, monkeypatch):
@@ -318,6 +363,16 @@ def test_cka_is_measured_on_the_batch_plus_the_probe_memory(mnist14, monkeypatch
     sizes.clear()
     run(streams, [Arm("k", "ball", 2, "kl", 0.2)], settings, [0])
     assert set(sizes) == {10}                  # only CKA reads the probe
+
+
+def test_the_cka_probe_is_not_training_memory(mnist14):
+    """An inactive CKA ball with a 20-sample replay memory trains exactly as replay with 20:
+    the probe's 64 inputs live in their own reservoir, drawn with their own generator."""
+    x, y = mnist14
+    streams = [make_stream("permuted", x, y, 0, 2, 40, 10)]
+    ball = run(streams, [Arm("c", "ball", 2, "cka", 1e9, memory=20)], SETTINGS, [0])
+    rep = run(streams, [Arm("r", "replay", 2, memory=20)], SETTINGS, [0])
+    np.testing.assert_allclose(ball.anytime, rep.anytime, atol=1e-6)
 
 
 def test_linear_cka_of_independent_features_is_uninformative_on_ten_samples():
@@ -365,6 +420,36 @@ def test_mer_gamma_scales_the_whole_batch_update_by_hand(mnist14, monkeypatch):
                                rtol=1e-4, atol=1e-7)
 
 
+def test_mer_two_inner_steps_by_hand(mnist14, monkeypatch):
+    """K = 2 on the first batch (empty memory): theta_a = theta_0 - beta lr g(theta_0),
+    theta_b = theta_a - beta lr g(theta_a), theta_1 = theta_0 + gamma (theta_b - theta_0)."""
+    import torch.nn.functional as F
+
+    x, y = mnist14
+    streams = [make_stream("permuted", x, y, 0, 2, 10, 10)]
+    got = []
+    real_acc = learner_mod._accuracy
+
+    def grab(net, theta, xs, ys, rows):
+        got.append(theta.detach().clone())
+        return real_acc(net, theta, xs, ys, rows)
+    monkeypatch.setattr(learner_mod, "_accuracy", grab)
+    s = Settings(**{**SETTINGS.__dict__, "eval_every": 1})
+    beta, gamma, lr = 0.5, 0.3, 0.1
+    run(streams, [Arm("m", "mer", 2, memory=5, gamma=gamma, beta=beta, lr=lr)], s, [0])
+    net = StackedNet({"name": "mlp", "hidden": [32]}, (196,), 10)
+    th = net.init([0], scheme="xavier")
+    X, Y = torch.as_tensor(streams[0].x[0])[None], torch.as_tensor(streams[0].y[0])[None]
+
+    def grad(t):
+        t = t.clone().requires_grad_()
+        loss = F.cross_entropy(net.forward(t, X)[0].transpose(1, 2), Y)
+        return torch.autograd.grad(loss, t)[0]
+    a = th - beta * lr * grad(th)
+    b = a - beta * lr * grad(a)
+    torch.testing.assert_close(got[0], th + gamma * (b - th), rtol=1e-4, atol=1e-6)
+
+
 # ---------------------------------------------------------------- tuning, end to end
 
 def test_tuning_never_reads_the_test_stream(tmp_path, monkeypatch):
@@ -393,6 +478,29 @@ def test_tuning_never_reads_the_test_stream(tmp_path, monkeypatch):
     assert (ra[ra.arm == SELECTED].selected_arm.iloc[0]
             == rb[rb.arm == SELECTED].selected_arm.iloc[0])
     assert not np.allclose(ra.final_acc, rb.final_acc)       # the test runs did change
+
+
+def test_validation_runs_start_from_other_weights_than_the_test_runs(tmp_path, monkeypatch):
+    from rose.continual import experiments
+
+    seen = []
+    real = experiments.run
+
+    def spy(streams, arms, settings, seeds, *args, **kwargs):
+        seen.append((kwargs.get("anytime", True), tuple(seeds)))
+        return real(streams, arms, settings, seeds, *args, **kwargs)
+    monkeypatch.setattr(experiments, "run", spy)
+    stream_run(tiny_block(), "split", [0, 1], tmp_path)
+    val = {s for anytime, s in seen if not anytime}
+    test = {s for anytime, s in seen if anytime}
+    assert test == {(0, 1)} and val and not val & test
+
+
+def test_a_validation_pool_too_small_for_the_stream_is_refused_naming_the_key(tmp_path):
+    blk = tiny_block()
+    blk["streams"]["split"]["samples_per_task"] = 700     # a pair has 640 validation images
+    with pytest.raises(ValueError, match=r"continual\.streams\.split\.samples_per_task"):
+        stream_run(blk, "split", [0], tmp_path)
 
 
 def test_every_tuned_arm_runs_its_selected_point_and_ball_best_is_the_best_ball(tmp_path):

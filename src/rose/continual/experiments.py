@@ -43,12 +43,16 @@ from rose.contrasts import check_contrasts
 from rose.device import Device
 from rose.engine import Job
 
-TUNABLE = {"sgd": ("lr",), "replay": ("lr",), "ball": ("radius_scale", "lr"),
+TUNABLE = {"sgd": ("lr",), "replay": ("lr",),
+           "ball": ("radius_scale", "lr", "shrink_below", "grow_above", "up", "down", "eta"),
            "ewc": ("lam", "lr"), "lwf": ("lam", "lr"), "l2sp": ("lam", "lr"),
            "ldifs_penalty": ("lam", "lr"), "mer": ("lr", "beta", "gamma")}
 BALL_GROUPS = ("distance", "controller")
 SELECTED = "ball_best"
 UNTUNED = ("frontier",)
+# the validation runs start from other initial weights than the test runs of the same seed
+# (and draw other evaluation samples): no choice is fitted to a test initialisation
+VALIDATION_SEED_OFFSET = 100_000
 
 
 def arms_from_config(block: dict) -> list[tuple[str, Arm]]:
@@ -223,7 +227,8 @@ def streams_for(block: dict, stream_name: str, seeds: list[int], role: str = "te
     if step > 1 and stream_name != "rotated":   # rotate at full resolution, then downsample
         images = images[:, :, ::step, ::step]
     streams = [make_stream(stream_name, images, labels, s, spec["tasks"],
-                           block["samples_per_task"], block["batch_size"],
+                           spec.get("samples_per_task", block["samples_per_task"]),
+                           block["batch_size"],
                            spec.get("max_angle", 180.0), role, v.get("angle_offset", 0.5),
                            v.get("class_shift", 1)) for s in seeds]
     if stream_name == "rotated" and step > 1:
@@ -281,7 +286,8 @@ def tune_arms(block: dict, arms: list[tuple[str, Arm]], val_streams: list, seeds
 
         def unit(arm_list=arm_list) -> list[list[float]]:
             t0 = time.perf_counter()
-            record = run(val_streams, arm_list, settings, seeds, 0.0, device, job,
+            record = run(val_streams, arm_list, settings,
+                         [s + VALIDATION_SEED_OFFSET for s in seeds], 0.0, device, job,
                          anytime=block["tuning"]["metric"] == "aaa")
             print(f"{label} validation: {len(arm_list)} grid points of kind "
                   f"{arm_list[0].kind} ({arm_list[0].distance}, {arm_list[0].controller}, "
@@ -312,12 +318,18 @@ def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     job = Job(out, {"continual": block, "stream": stream_name, "seeds": seeds},
               checkpoint_seconds, device)
-    results = tune_arms(block, arms, streams_for(block, stream_name, seeds, "validation"),
-                        seeds, settings, job, device, stream_name)
+    val_streams = streams_for(block, stream_name, seeds, "validation")
+    streams = streams_for(block, stream_name, seeds)
+    if val_streams[0].n_batches != streams[0].n_batches:
+        raise ValueError(
+            f"config key continual.streams.{stream_name}.samples_per_task: the validation "
+            f"stream holds {val_streams[0].n_batches} batches and the test stream "
+            f"{streams[0].n_batches}; the validation pool (training images only) is too small "
+            "for this many samples per task: lower it so both streams have the same length")
+    results = tune_arms(block, arms, val_streams, seeds, settings, job, device, stream_name)
     chosen = {r.arm: r for r in results}
     test_arms = [(g, at_point(a, chosen[a.name].selected_point) if a.name in chosen else a)
                  for g, a in arms]
-    streams = streams_for(block, stream_name, seeds)
     tables: list[list[dict]] = [[], [], [], []]
     for key, members in _batched(test_arms).items():
         groups, arm_list = zip(*members, strict=True)

@@ -71,6 +71,7 @@ from rose.sampling import stratified_sample
 
 KINDS = ("sgd", "ball", "replay", "ewc", "lwf", "l2sp", "ldifs_penalty", "mer")
 ENFORCE = ("end", "step")
+CONSTANTS = ("shrink_below", "grow_above", "up", "down", "eta")    # controllers, per arm
 USES_BOUNDARIES = ("ewc", "lwf", "l2sp", "ldifs_penalty")
 
 
@@ -90,6 +91,12 @@ class Arm:
     beta: float = 1.0           # MER's within-batch Reptile fraction
     lr: float | None = None     # None: Settings.lr
     enforce: str = "end"        # ball: after the K steps, or after every step
+    # controller constants (None: the Settings value), tunable per arm
+    shrink_below: float | None = None
+    grow_above: float | None = None
+    up: float | None = None
+    down: float | None = None
+    eta: float | None = None
 
     @property
     def uses_boundaries(self) -> bool:
@@ -192,8 +199,13 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     params = net.parameters(theta)
     opt = torch.optim.SGD(params, lr=1.0)      # each instance's rate scales its loss
     g = generator(seeds[0], dev)
+    g_probe = generator(seeds[0] + 2, dev)     # the CKA probe's reservoir: not g's draws
     K = per_instance(lambda a: a.k, torch.long)
-    lr = per_instance(lambda a: settings.lr if a.lr is None else a.lr)
+    def own(field: str):
+        return per_instance(lambda a: getattr(settings, field) if getattr(a, field) is None
+                            else getattr(a, field))
+    lr = own("lr")
+    shrink_below, grow_above, up, down, eta = (own(f) for f in CONSTANTS)
     r0 = per_instance(lambda a: a.radius)
     r_min, r_max = r0 / settings.r_range, r0 * settings.r_range
     lam_pen = per_instance(lambda a: a.lam)
@@ -202,8 +214,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
     mem_cap = per_instance(lambda a: a.memory, torch.long)
     probe = settings.cka_probe if kind == "ball" and dist_name == "cka" else 0
     replays = int(mem_cap.max()) > 0           # the steps train on memory samples too
-    store = torch.clamp(mem_cap, min=probe)    # reservoir capacity (training or probe)
-    M = int(store.max())
+    M = int(mem_cap.max())
     K_max = int(K.max())
     div = Divergence(I, chance_loss(C))
     # everything below changes along the stream and is checkpointed
@@ -211,6 +222,10 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
           "mem_x": torch.zeros(I, max(M, 1), d, device=dev),
           "mem_y": torch.zeros(I, max(M, 1), dtype=torch.long, device=dev),
           "n_seen": torch.zeros(I, dtype=torch.long, device=dev),
+          # the CKA probe: its own reservoir of past inputs, read by the distance only
+          "probe_x": torch.zeros(I, max(probe, 1), d, device=dev),
+          "probe_y": torch.zeros(I, max(probe, 1), dtype=torch.long, device=dev),
+          "probe_seen": torch.zeros(I, dtype=torch.long, device=dev),
           "fisher": torch.zeros_like(theta), "fisher_n": 0,   # EMA (fisher distance)
           "ewc_f": torch.zeros_like(theta),           # consolidated F*
           "task_f": torch.zeros_like(theta), "task_batches": 0,
@@ -225,18 +240,18 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
           "steps": torch.zeros(I, dtype=torch.long, device=dev)}
     saved = job.resume()
     if saved is not None:
-        restore_training(saved, theta, opt, (g,))
+        restore_training(saved, theta, opt, (g, g_probe))
         div.load(saved["diverged_at"])
         st = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v)
               for k, v in saved["state"].items()}
 
     def snapshot() -> dict:
-        return {**training_state(theta, opt, (g,), div.state()), "state": st}
+        return {**training_state(theta, opt, (g, g_probe), div.state()), "state": st}
 
     def memory_sample(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n reservoir samples per instance (uniform over what is stored) and whether the
-        instance has any (n_seen is the same for every instance: they share the stream)."""
-        filled = torch.minimum(st["n_seen"], store)
+        """n replay-memory samples per instance (uniform over what is stored) and whether the
+        instance has any."""
+        filled = torch.minimum(st["n_seen"], mem_cap)
         idx = (torch.rand(I, n, generator=g, device=dev) * filled.clamp(min=1)[:, None]).long()
         return (st["mem_x"].gather(1, idx[..., None].expand(-1, -1, d)),
                 st["mem_y"].gather(1, idx), filled > 0)
@@ -260,14 +275,15 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 before = _ce(net, st["prev_theta"], xb, yb)
                 now = _ce(net, theta, xb, yb)
             if controller == "prequential":
-                r = ctl.prequential_update(r, now < before, settings.up, settings.down,
-                                           r_min, r_max)
+                r = ctl.prequential_update(r, now < before, up, down, r_min, r_max)
             else:
+                # no predicted decrease on the fitted batch: no evidence either way, r kept
+                # (NaN fails both threshold tests)
                 actual = before - now
                 rho = torch.where(st["pred"] > 0, actual / st["pred"].clamp(min=1e-12),
-                                  torch.zeros_like(actual))
-                r = ctl.ratio_update(r, rho, st["was_active"], r_min, r_max,
-                                     settings.shrink_below, settings.grow_above)
+                                  torch.full_like(actual, float("nan")))
+                r = ctl.ratio_update(r, rho, st["was_active"], r_min, r_max, shrink_below,
+                                     grow_above)
         if kind == "ball" and dist_name == "fisher":
             f_now = empirical_fisher(net, theta, xb, yb)
             st["fisher"].mul_(settings.fisher_decay).add_((1 - settings.fisher_decay) * f_now)
@@ -278,9 +294,9 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
         ref_theta = st["anchor"] if anchor == "task_start" and after_first else theta
         if kind == "ball":   # theta_ref and its features on the batch, once per batch
             ref_x = xb
-            if probe and int(st["n_seen"][0]) > 0:
-                px, _, _ = memory_sample(min(probe, int(st["n_seen"][0])))
-                ref_x = torch.cat([xb, px], 1)
+            stored = min(probe, int(st["probe_seen"][0]))   # the same for every instance
+            if stored:
+                ref_x = torch.cat([xb, st["probe_x"][:, :stored]], 1)
             fisher = None
             if dist_name == "fisher":
                 fisher = corrected_fisher(st["fisher"], st["fisher_n"], settings.fisher_decay)
@@ -298,6 +314,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 anchor_taps = [a for _, a in net.forward(st["anchor"], xb)[1]]
         first_loss = None
         alpha = torch.ones(I, device=dev)
+        d_pre = torch.zeros(I, device=dev)     # the largest distance before any projection
         start_all = theta.detach().clone() if kind == "mer" else None
         for k in range(K_max):
             active = (k < K).float()
@@ -339,6 +356,9 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                 with torch.no_grad():
                     theta.copy_(torch.lerp(step_start, theta, beta[:, None]))
             if kind == "ball" and enforce_at == "step":
+                if controller == "dual":
+                    with torch.no_grad():
+                        d_pre = torch.maximum(d_pre, distance(theta))
                 alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
                                                      settings.bisection_iters))
         if kind == "mer":          # across-batch Reptile
@@ -347,10 +367,11 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
         div.update(first_loss, t)
         st["steps"] += K
         if kind == "ball":
-            if controller == "dual":
+            if controller == "dual":       # d before the projection (per step: the largest)
                 with torch.no_grad():
-                    st["lam_dual"] = ctl.dual_update(st["lam_dual"], distance(theta), r,
-                                                     settings.eta, r ** 2 / (2 * lr))
+                    d_pre = torch.maximum(d_pre, distance(theta))
+                    st["lam_dual"] = ctl.dual_update(st["lam_dual"], d_pre, r, eta,
+                                                     r ** 2 / (2 * lr))
             alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
                                                  settings.bisection_iters))
             st["alpha_log"][:, t] = alpha.cpu().numpy()
@@ -365,7 +386,10 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
             st["task_f"].add_(empirical_fisher(net, theta, xb, yb))
             st["task_batches"] += 1
         if M > 0:
-            pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], store, xb, yb, g)
+            pen.reservoir(st["mem_x"], st["mem_y"], st["n_seen"], mem_cap, xb, yb, g)
+        if probe:
+            pen.reservoir(st["probe_x"], st["probe_y"], st["probe_seen"],
+                          torch.full_like(mem_cap, probe), xb, yb, g_probe)
         last_of_task = t == n_batches - 1 or task_of[t + 1] != task_of[t]
         if (anytime and (t + 1) % settings.eval_every == 0) or last_of_task:
             acc = _accuracy(net, theta, test_x, test_y, rows)

@@ -69,8 +69,9 @@ def _rotate(images: np.ndarray, angle: float) -> np.ndarray:
 
 def overlaps(kind: str, angle_offset: float, class_shift: int) -> str | None:
     """Why a validation stream with these settings would repeat test tasks (None if not)."""
-    if kind == "rotated" and angle_offset % 1 == 0:
-        return "angle_offset: a whole spacing puts validation angles on the test angles"
+    if kind == "rotated" and not 0.25 <= angle_offset % 1 <= 0.75:
+        return ("angle_offset: validation angles within a quarter spacing of the test angles "
+                "(give a fraction in [0.25, 0.75]; 0.5 is midway)")
     if kind == "split" and class_shift % 2 == 0:
         return "class_shift: an even shift gives the test stream's class pairs"
     return None
