@@ -3,12 +3,13 @@ SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 LOCK  := requirements.lock
 
-.PHONY: install check-lock lock tex reproduce figures test bench mutation lint pull push clean
+.PHONY: install check-lock lock tex slurm reproduce figures test bench mutation lint pull push clean
 
 install: $(VENV)/.installed
 
@@ -62,13 +63,28 @@ tex:
 		echo "  platform's TeX Live. Without it paper/main.pdf fails; 'make figures' still works."; \
 	fi
 
+# A one-node SLURM cluster for tests/workflow/test_slurm.py (which starts and stops the daemons
+# itself): installed with apt when we are root on Debian/Ubuntu; elsewhere the test is skipped
+# with its reason.
+slurm:
+	@if command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; then \
+		echo "SLURM: found slurmctld"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "SLURM: installing $(SLURM_PACKAGES) with apt-get"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES) >/dev/null 2>&1 || \
+		 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES) >/dev/null)) \
+		|| echo "warning: could not install $(SLURM_PACKAGES); the SLURM test will be skipped"; \
+	else \
+		echo "note: no SLURM and cannot apt-get it; tests/workflow/test_slurm.py will be skipped"; \
+	fi
+
 reproduce: install tex
 	snakemake
 
 figures: install
 	snakemake figures
 
-test: install tex
+test: install tex slurm
 	pytest
 
 bench: install
