@@ -242,7 +242,7 @@ def test_the_corrected_fisher_is_the_exact_fisher_after_a_few_batches():
         one = decay * one + (1 - decay) * fs[0]
     torch.testing.assert_close(corrected_fisher(one, 4, decay), fs[0])
     assert torch.allclose(one, (1 - decay ** 4) * fs[0])       # what the bias would leave
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^the running Fisher has seen no batch$"):
         corrected_fisher(ema, 0, decay)
 
 
@@ -523,3 +523,51 @@ def test_every_tuned_arm_runs_its_selected_point_and_ball_best_is_the_best_ball(
     a = runs[runs.arm == SELECTED].set_index("seed").final_acc
     b = runs[runs.arm == picked].set_index("seed").final_acc
     pd.testing.assert_series_equal(a, b, check_names=False)
+
+
+# ------------------------------------------------------- streams: contract details (mutation)
+
+def test_streams_are_deterministic_typed_and_default_to_half_turn_angles(mnist14):
+    x, y = mnist14
+    for role in ("test", "validation"):
+        a = make_stream("rotated", x, y, 5, 2, 20, 10, role=role)
+        b = make_stream("rotated", x, y, 5, 2, 20, 10, 180.0, role=role)
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.test_x[1], b.test_x[1])
+        assert a.x.dtype == np.float32 and a.y.dtype == np.int64
+        assert all(t.dtype == np.float32 for t in a.test_x)
+        assert all(t.dtype == np.int64 for t in a.test_y)
+    p1 = make_stream("permuted", x, y, 5, 2, 20, 10)
+    p2 = make_stream("permuted", x, y, 5, 2, 20, 10)
+    np.testing.assert_array_equal(p1.x, p2.x)
+
+
+def test_stream_arguments_are_refused_with_their_reason(mnist14):
+    from rose.continual.streams import overlaps
+
+    x, y = mnist14
+    with pytest.raises(ValueError, match=r"^unknown stream 'spiral'; expected one of"):
+        make_stream("spiral", x, y, 0, 2, 20, 10)
+    with pytest.raises(ValueError, match=r"^unknown stream role 'train'; expected one of"):
+        make_stream("permuted", x, y, 0, 2, 20, 10, role="train")
+    with pytest.raises(ValueError, match=r"^validation stream overlaps the test stream: "
+                                         r"angle_offset: validation angles within a quarter"):
+        make_stream("rotated", x, y, 0, 2, 20, 10, role="validation", angle_offset=0.1)
+    for ok in (0.25, 0.5, 0.75, 1.5):
+        assert overlaps("rotated", ok, 1) is None
+    assert overlaps("split", 0.0, 1) is None and overlaps("permuted", 0.0, 2) is None
+    assert overlaps("rotated", 0.0, 2).startswith("angle_offset: ")
+    assert overlaps("split", 0.5, 2) == ("class_shift: an even shift gives the test "
+                                        "stream's class pairs")
+
+
+def test_stream_subsets_are_drawn_under_their_audit_names(mnist14):
+    from rose.sampling import record_subsets
+
+    x, y = mnist14
+    with record_subsets() as rec:
+        make_stream("split", x, y, 0, 2, 20, 10, role="validation")
+        make_stream("permuted", x, y, 0, 2, 20, 10)
+    names = {r.name for r in rec}
+    assert {"continual.split.test", "continual.split.train", "continual.task_samples",
+            "continual.validation_split.eval", "continual.validation_split.train"} <= names
