@@ -83,3 +83,12 @@ def quadratic_closure(p: torch.Tensor, A: torch.Tensor):
         loss.backward()
         return loss
     return f
+
+
+@pytest.fixture(scope="session")
+def mnist14():
+    """MNIST-5k downsampled to 14x14 (the continual streams' input), loaded once."""
+    from rose.data.bundled import load_mnist5k
+
+    x, y = load_mnist5k()
+    return x[:, :, ::2, ::2], y

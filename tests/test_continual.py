@@ -43,14 +43,6 @@ from rose.nn import StackedNet
 from .conftest import ROOT
 
 
-@pytest.fixture(scope="module")
-def mnist14():
-    from rose.data.bundled import load_mnist5k
-
-    x, y = load_mnist5k()
-    return x[:, :, ::2, ::2], y
-
-
 def block() -> dict:
     cfg = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
     validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"))

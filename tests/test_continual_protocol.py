@@ -41,14 +41,6 @@ SETTINGS = Settings(hidden=[32], lr=0.05, eval_every=5, test_per_task=100)
 RADIUS = {"euclidean": 0.2, "fisher": 0.02, "ldifs": 2e-4, "kl": 0.2, "cka": 0.01}
 
 
-@pytest.fixture(scope="module")
-def mnist14():
-    from rose.data.bundled import load_mnist5k
-
-    x, y = load_mnist5k()
-    return x[:, :, ::2, ::2], y
-
-
 def tiny_block() -> dict:
     cfg = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
     validate(cfg, SCHEMA)
