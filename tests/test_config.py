@@ -53,8 +53,18 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
         cfg["superposition"]["penalty"]["lams"] = [0.1, -1.0]
         return cfg, "['superposition']['penalty']['lams'][1]"
     if how == "empty_grid_values":
-        cfg["superposition"]["shortcut"]["grids"]["bimodal_sigmoid"]["lam"] = []
-        return cfg, "['superposition']['shortcut']['grids']['bimodal_sigmoid']['lam']"
+        cfg["superposition"]["shortcut"]["grids"]["bimodal_split"]["lam"] = []
+        return cfg, "['superposition']['shortcut']['grids']['bimodal_split']['lam']"
+    if how == "negative_temperature":
+        cfg["superposition"]["penalty"]["variants"]["bimodal_split"]["tau"] = -0.25
+        return cfg, "['superposition']['penalty']['variants']['bimodal_split']['tau']"
+    if how == "topk_k_zero":
+        cfg["superposition"]["penalty"]["variants"]["topk"] = {"penalty": "none",
+                                                              "activation": "topk", "k": 0}
+        return cfg, "['superposition']['penalty']['variants']['topk']['k']"
+    if how == "pareto_grid_of_one_lambda":
+        cfg["superposition"]["penalty"]["lams"] = [0.1]
+        return cfg, "['superposition']['penalty']['lams']"
     if how == "empty_family":
         cfg["explore"]["primary"] = []
         return cfg, "['explore']['primary']"
@@ -112,7 +122,8 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "alignment_above_one", "unknown_curriculum_method", "k_zero", "negative_radius",
           "unknown_distance", "unknown_controller", "negative_rho", "zero_walk_steps",
           "unknown_explore_method", "label_noise_too_high", "empty_grid_values", "empty_family",
-          "contrast_without_metric"]
+          "contrast_without_metric", "negative_temperature", "topk_k_zero",
+          "pareto_grid_of_one_lambda"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

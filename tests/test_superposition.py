@@ -256,7 +256,7 @@ def test_splits_of_each_benchmark(mnist):
     assert np.array_equal(gray["test"].x[:, 0], gray["test"].x[:, 1])
     irm = make_splits(X, digits, "irm", 0)
     assert correlations(irm["test"])["colour_label"] == pytest.approx(0.1, abs=0.03)
-    assert len(irm["train"]) + len(irm["val"]) + len(irm["test"]) == 5000
+    assert len(irm["train"]) + len(irm["val"]) + len(irm["test"]) + len(irm["test_val"]) == 5000
     with pytest.raises(ValueError, match="unknown benchmark"):
         make_splits(X, digits, "waterbirds", 0)
 

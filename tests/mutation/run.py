@@ -35,7 +35,8 @@ GOAL = 0.80
 
 # mechanism module -> the fast unit tests that exercise it
 ACTIVE_TESTS = ["tests/test_active.py", "tests/test_active_mechanisms.py"]
-TOY_TESTS = ["tests/test_superposition.py", "tests/test_superposition_mechanisms.py"]
+TOY_TESTS = ["tests/test_superposition.py", "tests/test_superposition_mechanisms.py",
+             "tests/test_superposition_metrics.py"]
 SHARED_TESTS = "tests/test_shared_mechanisms.py"
 CONTINUAL_TESTS = ["tests/test_continual.py", "tests/test_continual_protocol.py"]
 # the stream tests only: every learner test builds streams, and running them all per mutant
@@ -79,7 +80,11 @@ MODULES = {
     "src/rose/active/learner.py": ACTIVE_TESTS,
     "src/rose/superposition/toy_model.py": TOY_TESTS,
     "src/rose/superposition/penalties.py": TOY_TESTS,
-    "src/rose/superposition/geometry.py": TOY_TESTS,
+    "src/rose/superposition/geometry.py": [*TOY_TESTS, "tests/test_superposition_shortcut.py"],
+    "src/rose/superposition/monosemanticity.py": ["tests/test_superposition_metrics.py"],
+    "src/rose/superposition/frontier.py": ["tests/test_superposition_metrics.py"],
+    "src/rose/superposition/shortcut.py": ["tests/test_superposition_shortcut.py",
+                                           "tests/test_superposition.py"],
     "src/rose/sampling.py": ["tests/test_sampling.py", SHARED_TESTS],
     "src/rose/tuning.py": ["tests/test_tuning.py", SHARED_TESTS],
     "src/rose/stats.py": ["tests/test_stats.py", SHARED_TESTS],

@@ -37,7 +37,8 @@ def test_tiny_dag_builds_every_output(built, tool_env):
         assert len(family) == len(cfg[direction]["primary"])
         assert (family.p_holm >= family.p_value - 1e-12).all()
     assert not list((built / "results").rglob("resume.ckpt"))   # finished jobs leave none
-    for name in ("geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"):
+    for name in ("geometry", "gram", "dimensionality", "phase", "frontier", "histograms",
+                 "shortcut"):
         meta = PdfReader(built / f"figures/superposition/{name}.pdf").metadata
         assert "rule=figures_superposition" in meta["/Keywords"]
     act = cfg["active"]
@@ -155,10 +156,13 @@ def _set(path: str, value):
     (_set("baseline.datasets", ["synthetic", "cifar10"]), "baseline.datasets"),
     # the experiment layer's bad inputs: a tuning grid with an unknown key, an empty grid, a
     # primary contrast naming an unknown arm or metric, a family of zero contrasts
-    (_set("superposition.shortcut.grids.bimodal_sigmoid", {"lr": [0.1]}),
-     "superposition.shortcut.grids.bimodal_sigmoid.lr"),
-    (_set("superposition.shortcut.grids.bimodal_sigmoid", {}),
-     "['superposition']['shortcut']['grids']['bimodal_sigmoid']"),
+    (_set("superposition.shortcut.grids.bimodal_split", {"lr": [0.1]}),
+     "superposition.shortcut.grids.bimodal_split.lr"),
+    (_set("superposition.shortcut.grids.bimodal_split", {}),
+     "['superposition']['shortcut']['grids']['bimodal_split']"),
+    (_set("superposition.penalty.lams", [0.1]), "['superposition']['penalty']['lams']"),
+    (_set("superposition.penalty.variants.bimodal_split.tau", -1.0),
+     "['superposition']['penalty']['variants']['bimodal_split']['tau']"),
     (_set("explore.primary.0.arm", "lookahead"), "explore.primary[0].arm"),
     (_set("continual.primary.0.metric", "peak_acc"), "continual.primary[0].metric"),
     (_set("active.primary", []), "['active']['primary']"),

@@ -29,6 +29,7 @@ rule figures_superposition:
         ),
         phase="results/superposition/phase/phase.csv",
         toy_penalty="results/superposition/toy_penalty_runs.csv",
+        toy_penalty_features="results/superposition/toy_penalty/features.csv",
         shortcut="results/superposition/shortcut_runs.csv",
         code=rose_code("plots/__init__.py", "plots/superposition.py",
                        "superposition/report.py"),

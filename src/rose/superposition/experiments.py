@@ -15,7 +15,8 @@ from rose.contrasts import check_contrasts
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
 from rose.superposition import geometry
-from rose.superposition.toy_model import ToyModel, importance, sample_features, train_toy
+from rose.superposition import monosemanticity as mono
+from rose.superposition.toy_model import Segment, ToyModel, importance, sample_features, train_toy
 from rose.tuning import check_grids
 
 
@@ -36,14 +37,38 @@ def check_config(block: dict) -> None:
             if v.get("activation") == "topk" and v.get("k", 1) > units:
                 raise ValueError(f"config key {key}.{name}.k: k = {v['k']} exceeds the "
                                  f"{units} hidden units")
+    lams = block["penalty"]["lams"]
+    if len(set(lams)) < 2:
+        raise ValueError("config key superposition.penalty.lams: a Pareto grid needs at least "
+                         f"two penalty strengths, got {lams}")
+    for name, v in block["shortcut"]["variants"].items():
+        if v.get("hidden_bias", 0.0) != 0.0:
+            raise ValueError(f"config key superposition.shortcut.variants.{name}.hidden_bias: "
+                             "the negative-bias start is a toy-model variant only")
+    from rose.superposition.frontier import TOY_PRIMARY_METRICS
     from rose.superposition.summary import SHORTCUT_METRICS
 
     sc = block["shortcut"]
     check_grids(sc["grids"], {n: ({"lam"} if v.get("penalty", "none") != "none" else set())
                               for n, v in sc["variants"].items()},
                 "superposition.shortcut.grids")
-    check_contrasts(block["primary"], "superposition.primary", sc["variants"],
-                    SHORTCUT_METRICS, {"benchmark": sc["benchmarks"]})
+    toy_arms = block["penalty"]["variants"]
+    check_contrasts(block["primary"], "superposition.primary", {*sc["variants"], *toy_arms},
+                    {**SHORTCUT_METRICS, **TOY_PRIMARY_METRICS},
+                    {"benchmark": [*sc["benchmarks"], "toy"]})
+    for i, c in enumerate(block["primary"]):
+        toy = c["benchmark"] == "toy"
+        arms, metrics = (toy_arms, TOY_PRIMARY_METRICS) if toy else (sc["variants"],
+                                                                      SHORTCUT_METRICS)
+        where = "superposition.penalty.variants" if toy else "superposition.shortcut.variants"
+        for k in ("arm", "reference"):
+            if c[k] not in arms:
+                raise ValueError(f"config key superposition.primary[{i}].{k}: {c[k]!r} is not "
+                                 f"in {where}")
+        if c["metric"] not in metrics:
+            raise ValueError(f"config key superposition.primary[{i}].metric: {c['metric']!r} "
+                             f"is not a metric of benchmark {c['benchmark']!r}; known: "
+                             f"{sorted(metrics)}")
 
 
 def _feature_rows(W: torch.Tensor, imp: torch.Tensor, keys: pd.DataFrame,
@@ -70,8 +95,8 @@ def _instance_rows(W: torch.Tensor, keys: pd.DataFrame, loss: torch.Tensor,
     df["loss"] = np.where(bad, np.nan, loss.cpu().numpy())
     df["features_per_dimension"] = np.where(
         bad, np.nan, geometry.features_per_dimension(W).cpu().numpy())
-    df["n_represented"] = np.where(bad, np.nan,
-                                   (geometry.feature_norms(W) > 0.5).sum(1).cpu().numpy())
+    df["norm_represented"] = np.where(bad, np.nan,
+                                      (geometry.feature_norms(W) > 0.5).sum(1).cpu().numpy())
     return df
 
 
@@ -102,14 +127,25 @@ def toy_sweep(params: dict, outdir: str | Path, threads: int = 1, device: Device
         res = train_toy(model, imp, density, params["steps"], params["batch_size"],
                         params["lr"], generator(params["seed"], dev),
                         rows=_rows_of(keys["seed"].to_numpy(), dev), job=job)
-        return {"W": model.W, "b": model.b, "loss": res.loss, "diverged_at": res.diverged_at}
+        x = sample_features(density, 4096, generator(params["seed"] + 1, dev))
+        gain = mono.reconstruction_gain(model, x, imp, density)
+        return {"W": model.W, "b": model.b, "loss": res.loss, "diverged_at": res.diverged_at,
+                "gain": gain}
 
     r = job.unit("train", train)
     W, b = r["W"].to(dev), r["b"].to(dev)
+    bad = r["diverged_at"] >= 0
+    rep = mono.represented(r["gain"])
     inst = _instance_rows(W, keys, r["loss"], r["diverged_at"])
+    inst["n_represented"] = np.where(bad, np.nan, rep.sum(1).cpu().numpy())
+    inst["mean_dimensionality"] = np.where(
+        bad, np.nan, mono.mean_dimensionality(W, rep.to(dev)).cpu().numpy())
     inst.to_csv(out / "instances.csv", index=False)
-    _feature_rows(W, importance(n, params["importance_decay"], dev).expand(len(S), n), keys,
-                  r["diverged_at"]).to_csv(out / "features.csv", index=False)
+    feats = _feature_rows(W, importance(n, params["importance_decay"], dev).expand(len(S), n),
+                          keys, r["diverged_at"])
+    feats["gain"] = np.where(np.repeat(bad, n), np.nan, r["gain"].reshape(-1).cpu().numpy())
+    feats["represented"] = feats["gain"] > mono.REPRESENTED_GAIN
+    feats.to_csv(out / "features.csv", index=False)
     np.savez(out / "weights.npz", W=W.cpu().numpy(), b=b.cpu().numpy(), sparsity=S,
              seed=keys["seed"].to_numpy())
     job.finish()
@@ -128,75 +164,136 @@ def phase(params: dict, out_csv: str | Path, threads: int = 1, device: Device = 
     job = Job(out.parent, {"phase": params}, checkpoint_seconds, device)
     df = job.unit("train", lambda: phase_diagram(
         r, p, params["seeds"], params["steps"], params["batch_size"], params["lr"],
-        params["seed"], device, job))
+        params["seed"], device, job)).assign(model="elhage")
+    pen = params.get("penalised")
+    if pen:
+        priv = job.unit("penalised", lambda: phase_diagram(
+            r, p, params["seeds"], params["steps"], params["batch_size"], params["lr"],
+            params["seed"], device, job, lams=(0.0, pen["lam"]), penalty=pen["penalty"],
+            tau=pen["tau"]))
+        priv["model"] = np.where(priv.lam == 0, "privileged", f"privileged_{pen['penalty']}")
+        df = pd.concat([df, priv], ignore_index=True)
     df.to_csv(out, index=False)
     job.finish()
 
 
-def _lams(variant: dict, lams: list[float]) -> list[float]:
-    """Strengths a variant is run at: 0 and the sweep for a penalty, just 0 without one."""
-    return [0.0] if variant["penalty"] == "none" else [0.0, *lams]
+def penalty_grid(params: dict) -> pd.DataFrame:
+    """The toy penalty study's instances, variant-major (one Segment per variant): a penalised
+    variant at every lambda of the Pareto grid (config ``penalty.lams``), a variant without a
+    penalty (none, an activation, a negative bias) once at lambda = 0; each x sparsity x seed.
+    ``none`` is the unpenalised ReLU model of the same seeds, their lambda = 0 point."""
+    frames = []
+    for name, v in params["variants"].items():
+        lams = params["lams"] if v["penalty"] != "none" else [0.0]
+        frames.append(pd.MultiIndex.from_product(
+            [[name], params["sparsities"], lams, range(params["seeds"])],
+            names=["variant", "sparsity", "lam", "seed"]).to_frame(index=False))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _segments(grid: pd.DataFrame, variants: dict) -> tuple[Segment, ...]:
+    bounds = grid.groupby("variant", sort=False).size().cumsum()
+    out, start = [], 0
+    for name, stop in bounds.items():
+        v = variants[name]
+        out.append(Segment(start, int(stop), v["activation"], v["k"], v["penalty"], v["tau"],
+                           v["level"]))
+        start = int(stop)
+    return tuple(out)
+
+
+@torch.no_grad()
+def toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
+                gen: torch.Generator, batch: int = 4096, chunk: int = 256
+                ) -> dict[str, torch.Tensor]:
+    """Per instance, on fresh inputs: the metrics that cannot be fooled (monosemanticity) beside
+    the norm-based ones they replace (kept, labelled, for comparison). Instances are measured
+    ``chunk`` at a time (full.yaml's penalty study has thousands), each on its own draws."""
+    parts = [_toy_metrics(model.subset(a, a + chunk), imp[a:a + chunk],
+                          density[a:a + chunk], gen, batch)
+             for a in range(0, model.W.shape[0], chunk)]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
+                 gen: torch.Generator, batch: int) -> dict[str, torch.Tensor]:
+    x = sample_features(density, batch, gen)
+    gain = mono.reconstruction_gain(model, x, imp, density)
+    rep = mono.represented(gain)
+    _, h = model.hidden(x)
+    alive = mono.alive_units(h)
+    near, both = mono.bimodality(h, alive)
+    W = model.W
+    return {"n_represented": rep.sum(1).float(),
+            "mean_dimensionality": mono.mean_dimensionality(W, rep),
+            "represented_per_dimension": mono.features_per_dimension(rep, W.shape[-1]),
+            "polysemanticity": mono.polysemanticity_alive(W, alive),
+            "n_alive": alive.sum(1).float(), "near_mode_share": near,
+            "both_modes_share": both,
+            "norm_represented": (geometry.feature_norms(W) > 0.5).sum(1).float(),
+            "mean_dimensionality_all": geometry.dimensionality(W).mean(1),
+            "polysemanticity_all_units": geometry.neuron_polysemanticity(W).mean(1),
+            "gain": gain}
+
+
+def toy_penalty(params: dict, outdir: str | Path, threads: int = 1, device: Device = "cpu",
+                checkpoint_seconds: float = 60.0) -> None:
+    """Every penalty (and hidden activation, and the negative-bias start) on the toy model with
+    a privileged basis, h = act(W x + c), x' = ReLU(W^T h + b), over variant x lambda x
+    sparsity x seed, all instances in one batched model (one Segment per variant). The
+    instances of a seed share its initial weights and data draws, whatever their variant and
+    lambda (paired). Writes instances.csv and features.csv."""
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    job = Job(out, {"toy_penalty": params}, checkpoint_seconds, device)
+    variants = params["variants"]
+    grid = penalty_grid(params)
+    n, m, inst = params["n"], params["m"], len(grid)
+    imp = importance(n, params["importance_decay"], dev).expand(inst, n).contiguous()
+    density = as_tensor(1 - grid["sparsity"].to_numpy(), dev, torch.float32)
+    density = density[:, None].expand(inst, n).contiguous()
+    per_instance = {k: as_tensor(grid["variant"].map(lambda v, k=k: variants[v][k])
+                                 .to_numpy(np.float32), dev, torch.float32)
+                    for k in ("hidden_bias", "anneal_frac")}
+
+    def train() -> dict:
+        seeds = [params["seed"] * 1000 + int(k) for k in grid["seed"]]
+        model = ToyModel.init(seeds, n, m, dev, hidden_bias=per_instance["hidden_bias"],
+                              privileged=True, segments=_segments(grid, variants))
+        lam = as_tensor(grid["lam"].to_numpy(), dev, torch.float32)
+        res = train_toy(model, imp, density, params["steps"], params["batch_size"],
+                        params["lr"], generator(params["seed"], dev), lam=lam,
+                        anneal_frac=per_instance["anneal_frac"],
+                        rows=_rows_of(grid["seed"].to_numpy(), dev), job=job)
+        metrics = toy_metrics(model, imp, density, generator(params["seed"] + 1, dev))
+        return {"W": model.W, "loss": res.loss, "penalty": res.penalty,
+                "diverged_at": res.diverged_at, "metrics": metrics}
+
+    r = job.unit("train", train)
+    W = r["W"].to(dev)
+    df = _instance_rows(W, grid, r["loss"], r["diverged_at"]).drop(columns="norm_represented")
+    diverged = r["diverged_at"] >= 0
+    zero = mono.zero_predictor_loss(imp, density).mean(1).cpu().numpy()
+    extra = {"penalty_value": r["penalty"].cpu().numpy(),
+             "relative_loss": r["loss"].cpu().numpy() / zero,
+             **{k: v.cpu().numpy() for k, v in r["metrics"].items() if k != "gain"}}
+    for k, vals in extra.items():
+        df[k] = np.where(diverged, np.nan, vals)
+    df.to_csv(out / "instances.csv", index=False)
+    feats = _feature_rows(W, imp, grid, r["diverged_at"])
+    feats["gain"] = np.where(np.repeat(diverged, n), np.nan,
+                             r["metrics"]["gain"].reshape(-1).cpu().numpy())
+    feats["represented"] = feats["gain"] > mono.REPRESENTED_GAIN
+    feats.to_csv(out / "features.csv", index=False)
+    job.finish()
 
 
 def _grid(params: dict, variant: str) -> list[float]:
     """The shortcut variant's declared lambda grid (config ``shortcut.grids``), or lambda = 0
     alone for a variant without one."""
     return [float(v) for v in params["grids"].get(variant, {}).get("lam", [0.0])]
-
-
-def toy_penalty(params: dict, variant_name: str, outdir: str | Path, threads: int = 1,
-                device: Device = "cpu", checkpoint_seconds: float = 60.0) -> None:
-    """One penalty (or hidden activation) on the toy model with a privileged basis,
-    h = act(W x), x' = ReLU(W^T h + b), over sparsities x lambda x seeds (all at once; the
-    lambdas of a seed share its initial weights and data draws)."""
-    torch.set_num_threads(threads)
-    dev = resolve_device(device)
-    v = params["variants"][variant_name]
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"toy_penalty": params, "variant": variant_name}, checkpoint_seconds,
-              device)
-    grid = pd.MultiIndex.from_product(
-        [params["sparsities"], _lams(v, params["lams"]), range(params["seeds"])],
-        names=["sparsity", "lam", "seed"]).to_frame(index=False)
-    n, m, inst = params["n"], params["m"], len(grid)
-    imp = importance(n, params["importance_decay"], dev).expand(inst, n).contiguous()
-    density = as_tensor(1 - grid["sparsity"].to_numpy(), dev, torch.float32)
-    density = density[:, None].expand(inst, n).contiguous()
-
-    def train() -> dict:
-        seeds = [params["seed"] * 1000 + int(k) for k in grid["seed"]]
-        model = ToyModel.init(seeds, n, m, dev, privileged=True, activation=v["activation"],
-                              topk=v["k"])
-        lam = as_tensor(grid["lam"].to_numpy(), dev, torch.float32)
-        res = train_toy(model, imp, density, params["steps"], params["batch_size"],
-                        params["lr"], generator(params["seed"], dev), penalty=v["penalty"],
-                        lam=lam, tau=v["tau"], level=v["level"], anneal_frac=v["anneal_frac"],
-                        rows=_rows_of(grid["seed"].to_numpy(), dev), job=job)
-        # how bimodal the hidden activations are on fresh data: share of units strictly
-        # between "off" (< 0.05 of the unit's max over the batch) and "on" (> 0.5 of it)
-        with torch.no_grad():
-            x = sample_features(density, 4096, generator(params["seed"] + 1, dev))
-            _, h = model.hidden(x)
-            frac = h / h.amax(1, keepdim=True).clamp_min(1e-6)
-            mid = ((frac > 0.05) & (frac < 0.5)).float().mean((1, 2))
-        return {"W": model.W, "loss": res.loss, "penalty": res.penalty, "mid": mid,
-                "diverged_at": res.diverged_at}
-
-    r = job.unit("train", train)
-    W = r["W"].to(dev)
-    grid.insert(0, "variant", variant_name)
-    df = _instance_rows(W, grid, r["loss"], r["diverged_at"])
-    extra = {"penalty_value": r["penalty"].numpy(),
-             "mean_dimensionality": geometry.dimensionality(W).mean(1).cpu().numpy(),
-             "neuron_polysemanticity": geometry.neuron_polysemanticity(W).mean(1).cpu().numpy(),
-             "mid_activation_fraction": r["mid"].numpy()}
-    diverged = r["diverged_at"] >= 0
-    for k, vals in extra.items():
-        df[k] = np.where(diverged, np.nan, vals)
-    df.to_csv(out / "instances.csv", index=False)
-    _feature_rows(W, imp, grid, r["diverged_at"]).to_csv(out / "features.csv", index=False)
-    job.finish()
 
 
 def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path,

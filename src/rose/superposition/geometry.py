@@ -84,3 +84,28 @@ def concept_selectivity(info_a: np.ndarray, info_b: np.ndarray, alive: np.ndarra
             "frac_both": float((a & b & alive).sum() / n),
             "frac_neither": float((~a & ~b & alive).sum() / n),
             "frac_alive": float(alive.mean())}
+
+
+def class_selectivity(acts: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Class selectivity index per unit (Morcos et al. 2018, section 2.2; Leavitt & Morcos
+    2021, eq. 1): with mu_c the unit's mean activation over the samples of class c,
+
+        mu_max = max_c mu_c,  mu_-max = mean of mu_c over the other classes,
+        selectivity = (mu_max - mu_-max) / (mu_max + mu_-max),
+
+    1 when the unit is active on one class only, 0 when every class gets the same mean (and
+    for a unit that is never active, 0 / 0 := 0). The index is defined for non-negative
+    activations (both papers measure ReLU units); a unit with a negative activation (SoLU's
+    LayerNorm, tanh) gets NaN rather than a number outside [0, 1]. acts: [samples, units];
+    classes: [samples] (only the classes present count)."""
+    acts = np.asarray(acts, dtype=np.float64)
+    _, c = np.unique(classes, return_inverse=True)
+    counts = np.bincount(c)
+    mu = np.stack([acts[c == k].mean(0) for k in range(len(counts))])     # [classes, units]
+    top = mu.argmax(0)
+    mu_max = mu[top, np.arange(mu.shape[1])]
+    mu_rest = (mu.sum(0) - mu_max) / max(len(counts) - 1, 1)
+    total = mu_max + mu_rest
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sel = np.where(total > 0, (mu_max - mu_rest) / total, 0.0)
+    return np.where((acts < 0).any(0), np.nan, sel)

@@ -11,13 +11,15 @@ import numpy as np
 import pandas as pd
 
 from rose import contrasts, paper
-from rose.superposition import summary
+from rose.superposition import frontier, summary
 
 
-def aggregate(shortcut_csvs: Sequence[str | Path], penalty_dirs: Sequence[str | Path],
+def aggregate(shortcut_csvs: Sequence[str | Path], toy_penalty_csv: str | Path,
               out_dir: str | Path, primary: list[dict]) -> None:
-    """Concatenate the runs, summarise over seeds, select lambda on validation, evaluate the
-    primary contrasts (one Holm family) and the exploratory comparisons with lambda = 0."""
+    """Concatenate the runs, summarise over seeds, select lambda on validation (and, labelled
+    as an upper bound, on test-environment validation), compute the toy frontier areas,
+    evaluate the primary contrasts (one Holm family over the toy and Colored MNIST rows) and
+    the exploratory paired comparisons."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in shortcut_csvs], ignore_index=True)
     runs.to_csv(out / "shortcut_runs.csv", index=False)
@@ -26,21 +28,41 @@ def aggregate(shortcut_csvs: Sequence[str | Path], penalty_dirs: Sequence[str | 
     selected, tuning = summary.lambda_tuning(runs)
     selected.to_csv(out / "shortcut_selected.csv", index=False)
     tuning.to_csv(out / "shortcut_tuning.csv", index=False)
-    contrasts.evaluate(summary.at_selected(runs, selected), primary).to_csv(
-        out / "primary.csv", index=False)
-    paired = summary.paired_against_unpenalised(runs, selected)
-    paired.to_csv(out / "shortcut_paired.csv", index=False)
-    toy = pd.concat([pd.read_csv(Path(d) / "instances.csv") for d in penalty_dirs],
-                    ignore_index=True)
+    toy = pd.read_csv(toy_penalty_csv)
     toy.to_csv(out / "toy_penalty_runs.csv", index=False)
-    summary.summarise(toy, ["variant", "sparsity", "lam"], summary.TOY_METRICS).to_csv(
+    summary.summarise(toy, ["variant", "sparsity", "lam"], frontier.TOY_METRICS).to_csv(
         out / "toy_penalty_summary.csv", index=False)
+    frontier.areas(toy).to_csv(out / "toy_frontier.csv", index=False)
+    family = pd.concat([summary.at_selected(runs, selected), frontier.per_seed(toy)],
+                       ignore_index=True)
+    contrasts.evaluate(family, primary).to_csv(out / "primary.csv", index=False)
+    paired = pd.concat([summary.paired_against_unpenalised(runs, selected)
+                        .assign(reference="lambda = 0"),
+                        summary.paired_against_reference(runs, selected)], ignore_index=True)
+    paired.to_csv(out / "shortcut_paired.csv", index=False)
     erm = runs[(runs.benchmark == "irm") & (runs.lam == 0)]
+    areas = frontier.per_seed(toy)
     metrics = {"shortcut": {f"{b}/{v}/lam={lam:g}/{m}": _num(g[m].mean())
                             for (b, v, lam), g in runs.groupby(["benchmark", "variant", "lam"])
                             for m in ("test_acc", "test_worst_group_acc", "swapped_acc")},
-               "irm_erm_test_acc": _num(erm["test_acc"].mean()) if len(erm) else None}
+               "irm_erm_test_acc": _num(erm["test_acc"].mean()) if len(erm) else None,
+               "toy_frontier_area": {v: _num(g.frontier_area.mean())
+                                     for v, g in areas.groupby("arm")}}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def toy_frontier_paired(toy: pd.DataFrame, reference: str = "none") -> pd.DataFrame:
+    """Exploratory: every toy variant's per-seed frontier area minus the reference's (paired
+    by seed; Student-t interval, no verdict)."""
+    from rose.stats import paired_contrast
+
+    a = frontier.per_seed(toy).pivot(index="seed", columns="arm", values="frontier_area")
+    rows = []
+    for v in a.columns.drop(reference):
+        c = paired_contrast(a[v].to_numpy(), a[reference].to_numpy())
+        rows.append({"variant": v, "difference": c.mean_difference, "ci_low": c.ci_low,
+                     "ci_high": c.ci_high, "n": c.n})
+    return pd.DataFrame(rows)
 
 
 def _num(x: float) -> float | None:
@@ -48,7 +70,8 @@ def _num(x: float) -> float | None:
 
 
 def figures(toy_dirs: dict[str, str | Path], phase_csv: str | Path,
-            toy_penalty_csv: str | Path, shortcut_csv: str | Path, out: dict[str, str],
+            toy_penalty_csv: str | Path, toy_penalty_features_csv: str | Path,
+            shortcut_csv: str | Path, out: dict[str, str],
             rule: str, config_hash: str, uniform_m: int) -> None:
     from rose.plots import save_figure
     from rose.plots import superposition as plots
@@ -66,8 +89,10 @@ def figures(toy_dirs: dict[str, str | Path], phase_csv: str | Path,
                 out["dimensionality"], "Feature dimensionality", prov)
     save_figure(plots.phase_diagram_plot(pd.read_csv(phase_csv)), out["phase"],
                 "Phase diagram", prov)
-    save_figure(plots.toy_penalty_sweep(pd.read_csv(toy_penalty_csv)), out["toy_penalty"],
-                "Penalties in the toy model", prov)
+    save_figure(plots.penalty_frontier(pd.read_csv(toy_penalty_csv)), out["frontier"],
+                "Penalty frontiers in the toy model", prov)
+    save_figure(plots.dimensionality_histograms(pd.read_csv(toy_penalty_features_csv)),
+                out["histograms"], "D_i histograms with and without penalties", prov)
     save_figure(plots.shortcut_sweep(pd.read_csv(shortcut_csv)), out["shortcut"],
                 "Penalties on Colored MNIST", prov)
 
@@ -113,25 +138,43 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
     values["SupIntroSparseMeanD"] = f"{fs.dimensionality.mean():.3f}"
     values["SupIntroSparseMeanNorm"] = f"{fs.norm.mean():.2f}"
     anti = inst.groupby("sparsity").apply(
-        lambda g: bool(np.all(np.abs(feats[(feats.sparsity == g.name) & (feats.norm > 0.5)]
+        lambda g: bool(np.all(np.abs(feats[(feats.sparsity == g.name) & feats.represented]
                                      .dimensionality - 0.5) < 0.06)), include_groups=False)
     anti_s = [s for s, ok in anti.items() if ok and s not in (dense, sparse)]
     values["SupIntroAntipodalS"] = ", ".join(f"{s:g}" for s in anti_s) or "none"
-    ph = pd.read_csv(phase_csv)["phase"].value_counts()
+    phases = pd.read_csv(phase_csv)
+    if "model" not in phases:
+        phases = phases.assign(model="elhage")
+    ph = phases[phases.model == "elhage"]["phase"].value_counts()
     for p in ("not_represented", "dedicated", "superposition"):
         values[paper.macro_name("sup", "phase", p)] = str(int(ph.get(p, 0)))
     values["SupPhaseCells"] = str(int(ph.sum()))
+    values["SupPhasePenalised"] = penalised_phase_sentence(phases)
     # toy penalties at the sparsest setting and the strongest lambda
     s_max, lam_max = toy.sparsity.max(), toy.lam.max()
     values["SupToyS"] = f"{s_max:g}"
     values["SupToyLamMax"] = f"{lam_max:g}"
+    values["SupToyLams"] = ", ".join(f"{v:g}" for v in sorted(toy.lam[toy.lam > 0].unique()))
+    values["SupToySeeds"] = str(toy.seed.nunique())
     values["SupToyPenaltySummary"] = toy_penalty_summary(toy[toy.sparsity == s_max], lam_max)
+    fp = toy_frontier_paired(toy)
+    values["SupToyFrontier"] = "; ".join(
+        f"{paper.tt(v)} {paper.paired_points(d, lo, hi)}"
+        for v, d, lo, hi in fp[["variant", "difference", "ci_low", "ci_high"]]
+        .itertuples(index=False)) + "."
     values["SupErmSummary"] = erm_summary(runs)
     values["SupShortcutSeeds"] = str(runs.seed.nunique())
     primary = pd.read_csv(agg / "primary.csv")
     values["SupPrimary"] = " ".join(contrasts.sentences(
-        primary, {**summary.SHORTCUT_METRICS, "test_worst_group_acc": "worst-group accuracy",
+        primary, {**summary.SHORTCUT_METRICS, **frontier.TOY_PRIMARY_METRICS,
+                  "test_worst_group_acc": "worst-group accuracy",
                   "swapped_acc": "swapped-colour accuracy"}, paper.latex_escape))
+    by_lam0 = paired[paired.reference == "lambda = 0"]
+    by_erm = paired[paired.reference == "erm"]
+    values["SupExploratoryErm"] = " ".join(filter(None, [
+        exploratory_sentence(by_erm, "test_worst_group_acc", "Worst-group test accuracy"),
+        exploratory_sentence(by_erm, "class_selectivity", "class selectivity")]))
+    paired = by_lam0
     values["SupExploratory"] = " ".join(filter(None, [
         exploratory_sentence(paired, "test_worst_group_acc", "Worst-group test accuracy"),
         exploratory_sentence(paired, "swapped_acc", "swapped-colour accuracy"),
@@ -141,33 +184,56 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
 
 
 def _cell(x: pd.Series, fmt) -> str:
+    """mean [95% CI] over the seeds where ``x`` is defined; a metric undefined on some seeds
+    (polysemanticity of a model with no alive unit) says on how many."""
     from rose.stats import summarize
 
-    s = summarize(x.tolist())
-    return f"{fmt(s.mean)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}]"
+    vals = np.asarray(x, dtype=float)
+    ok = vals[np.isfinite(vals)]
+    if len(ok) == 0:
+        return f"undefined on all {len(vals)} seeds"
+    s = summarize(ok.tolist())
+    note = f" (undefined on {len(vals) - len(ok)} of {len(vals)} seeds)" if len(ok) < len(
+        vals) else ""
+    return f"{fmt(s.mean)} [{fmt(s.ci_low)}, {fmt(s.ci_high)}]{note}"
+
+
+def penalised_phase_sentence(phases: pd.DataFrame) -> str:
+    """How the neuron-basis phase diagram changes with the penalty: phase counts without and
+    with it, and the number of cells whose phase differs."""
+    priv = phases[phases.model.str.startswith("privileged")]
+    if priv.empty:
+        return "The penalised phase diagram was not run."
+    models = list(dict.fromkeys(priv.model))
+    counts = []
+    for m in models:
+        c = priv[priv.model == m]["phase"].value_counts()
+        counts.append(f"{paper.tt(m)}: " + ", ".join(
+            f"{int(c.get(p, 0))} {p.replace('_', ' ')}" for p in
+            ("not_represented", "dedicated", "superposition", "other")))
+    wide = priv.pivot_table(index=["importance", "density"], columns="model", values="phase",
+                            aggfunc="first")
+    changed = int((wide[models[0]] != wide[models[-1]]).sum()) if len(models) > 1 else 0
+    return (f"With a neuron basis, of {len(wide)} cells ({'; '.join(counts)}), the penalty "
+            f"changes the phase of {changed}.")
 
 
 def toy_penalty_summary(toy: pd.DataFrame, lam: float) -> str:
-    """A generated itemize: per variant, lambda = 0 -> lambda = ``lam`` for mean D_i, neuron
-    polysemanticity and reconstruction loss (mean [95% CI] over seeds)."""
+    """A generated itemize: per variant at ``lam`` (or its only point), mean [95% CI] over
+    seeds of the metrics that cannot be fooled: relative loss, features represented (by
+    reconstruction gain), alive units, polysemanticity over alive units, and the share of
+    hidden activations near a mode of their unit."""
     items = []
-    for v, g in toy.groupby("variant"):
-        zero, top = g[g.lam == 0], g[g.lam == lam]
+    for v, g in toy.groupby("variant", sort=False):
+        top = g[g.lam == lam] if (g.lam == lam).any() else g[g.lam == g.lam.max()]
         name = f"\\texttt{{{paper.latex_escape(v)}}}"
-        if top.empty:
-            items.append(f"\\item {name} (no penalty strength): mean $D_i$ "
-                         f"{_cell(zero.mean_dimensionality, _sci)}, neuron polysemanticity "
-                         f"{_cell(zero.neuron_polysemanticity, _sci)}, loss "
-                         f"${_cell(zero.loss, _sci)}$.")
-            continue
+        at = f" ($\\lambda={lam:g}$)" if top.lam.iloc[0] > 0 else ""
         items.append(
-            f"\\item {name}: mean $D_i$ {_cell(zero.mean_dimensionality, _sci)} $\\to$ "
-            f"{_cell(top.mean_dimensionality, _sci)}; neuron polysemanticity "
-            f"{_cell(zero.neuron_polysemanticity, _sci)} $\\to$ "
-            f"{_cell(top.neuron_polysemanticity, _sci)}; features per dimension "
-            f"{_cell(zero.features_per_dimension, _sci)} $\\to$ "
-            f"{_cell(top.features_per_dimension, _sci)}; loss ${_cell(zero.loss, _sci)}$ "
-            f"$\\to$ ${_cell(top.loss, _sci)}$.")
+            f"\\item {name}{at}: loss {_cell(top.relative_loss, _sci)} of the zero "
+            f"predictor's; {_cell(top.n_represented, _sci)} features represented; "
+            f"{_cell(top.n_alive, _sci)} alive units; polysemanticity "
+            f"{_cell(top.polysemanticity, _sci)}; near-mode share "
+            f"{_cell(top.near_mode_share, _sci)}.")
     return "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"
 
 
@@ -184,25 +250,39 @@ def erm_summary(runs: pd.DataFrame) -> str:
 
 
 def shortcut_table(runs: pd.DataFrame, selected: pd.DataFrame) -> str:
-    """One row per (benchmark, variant) at its selected lambda: mean [95% CI] in percent."""
+    """One row per (benchmark, variant) at its lambda selected on training-domain validation,
+    and, labelled as an upper bound, the lambda and worst-group accuracy the test-environment
+    validation split would choose: mean [95% CI] in percent."""
     cols = ["test_acc", "test_worst_group_acc", "swapped_acc", "frac_both"]
     from rose.stats import summarize
 
+    def cell(sub: pd.DataFrame, c: str) -> str:
+        s = summarize(sub[c].tolist())
+        return paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged)
+
+    oracle = selected[selected.rule == "test_env_oracle"].set_index(["benchmark", "variant"])
     lines = ["% Generated by rose; do not edit by hand.", "\\begin{table}[t]", "\\centering",
              "\\scriptsize",
              "\\caption{Colored MNIST (5k images, IRM construction), MLP, at each variant's "
-             "$\\lambda$ selected by training-domain validation accuracy. Mean over seeds "
-             "[95\\% CI], percent.}", "\\label{tab:superposition}",
-             "\\begin{tabular}{ll r" + " c" * len(cols) + "}", "\\toprule",
+             "$\\lambda$ selected by training-domain validation accuracy. Last two columns, an "
+             "upper bound that no method may claim: the $\\lambda^*$ chosen on a held-out half of "
+             "the test environment and its worst-group accuracy. Mean over seeds [95\\% CI], "
+             "percent.}", "\\label{tab:superposition}",
+             "\\begin{tabular}{ll r" + " c" * len(cols) + " r c}", "\\toprule",
              "Benchmark & Variant & $\\lambda$ & " + " & ".join(
-                 summary.SHORTCUT_METRICS[c] for c in cols) + " \\\\", "\\midrule"]
-    for b, v, lam in selected.itertuples(index=False):
+                 summary.SHORTCUT_METRICS[c] for c in cols) + " & $\\lambda^*$ & worst group$^*$"
+             " \\\\", "\\midrule"]
+    train = selected[selected.rule == "training_domain"]
+    for b, v, lam in train[["benchmark", "variant", "lam"]].itertuples(index=False):
         sub = runs[(runs.benchmark == b) & (runs.variant == v) & (runs.lam == lam)]
-        cells = []
-        for c in cols:
-            s = summarize(sub[c].tolist())
-            cells.append(paper.ci_cell(s.mean, s.ci_low, s.ci_high, s.n, s.n_diverged))
-        lines.append(" & ".join([paper.latex_escape(b), paper.latex_escape(v), f"{lam:g}",
-                                 *cells]) + " \\\\")
+        row = [paper.latex_escape(b), paper.latex_escape(v), f"{lam:g}",
+               *(cell(sub, c) for c in cols)]
+        if (b, v) in oracle.index:
+            lam_o = float(oracle.loc[(b, v), "lam"])
+            sub_o = runs[(runs.benchmark == b) & (runs.variant == v) & (runs.lam == lam_o)]
+            row += [f"{lam_o:g}", cell(sub_o, "test_worst_group_acc")]
+        else:
+            row += ["--", "--"]
+        lines.append(" & ".join(row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"

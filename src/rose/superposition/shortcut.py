@@ -13,11 +13,16 @@ Splits (all from the seed's permutation of the images):
              ("cooccurrence": a small digit is never green in training), or irm with both channels
              showing the digit ("grayscale": the IRM paper's oracle without the shortcut)
   val        10% held out of each training environment (training-domain validation)
-  test       colour flip e = 0.9 against the label (the IRM test environment)
+  test       colour flip e = 0.9 against the label (the IRM test environment): half of the
+             test-environment images, stratified by group
+  test_val   the other half: test-environment validation, read only by the lambda selection
+             labelled as an upper bound (summary.lambda_tuning's "test_env_oracle")
   swapped    test images coloured 1 - shape: every (shape, colour) pair against the training
              majority; under "cooccurrence" these pairs never co-occurred in training
   probe      test images with colour drawn independently of everything (for per-unit information)
-Model selection: the model after the last step (no early stopping, nothing chosen on test).
+No image is in two of train, val, test and test_val. Model selection: the model after the last
+step (no early stopping, nothing chosen on test). Every variant of a seed starts from the same
+weights (Xavier from the seed; solu and top-k have the same parameters as relu).
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ from rose.divergence import Divergence, chance_loss
 from rose.engine import Job, NoJob, restore_training, training_state
 from rose.nn import StackedNet
 from rose.sampling import stratified_partition
-from rose.superposition.geometry import concept_selectivity, unit_concept_information
+from rose.superposition.geometry import (
+    class_selectivity,
+    concept_selectivity,
+    unit_concept_information,
+)
 from rose.superposition.penalties import activation_penalty
 
 BENCHMARKS = {  # training environments: (colour flip e, coloured by)
@@ -42,7 +51,7 @@ BENCHMARKS = {  # training environments: (colour flip e, coloured by)
     "grayscale": ((0.2, "label"), (0.1, "label")),   # irm with colour removed from the input
 }
 TEST_FLIP = 0.9
-SPLITS = ("train", "val", "test", "swapped", "probe")
+SPLITS = ("train", "val", "test", "test_val", "swapped", "probe")
 
 
 def _concat(envs: list[Environment]) -> Environment:
@@ -74,8 +83,12 @@ def make_splits(images: np.ndarray, digits: np.ndarray, benchmark: str, seed: in
         trains.append(_subset(env, held["train"]))
         vals.append(_subset(env, held["val"]))
     test_idx = parts["test"]
-    test = colour_images(images[test_idx], digits[test_idx], TEST_FLIP, rng, "label")
+    test_env = colour_images(images[test_idx], digits[test_idx], TEST_FLIP, rng, "label")
+    test_parts = stratified_partition(test_env.group, {"test_val": 0.5, "test": -1},
+                                      [seed, 4], name="superposition.shortcut.test_val")
+    test = _subset(test_env, test_parts["test"])
     splits = {"train": _concat(trains), "val": _concat(vals), "test": test,
+              "test_val": _subset(test_env, test_parts["test_val"]),
               "swapped": recolour(test, 1 - test.shape),
               "probe": recolour(test, (rng.random(len(test)) < 0.5).astype(np.int64))}
     if benchmark == "grayscale":
@@ -159,8 +172,11 @@ def worst_group_accuracy(correct: np.ndarray, group: np.ndarray) -> float:
 def evaluate_shortcut(net: StackedNet, theta: torch.Tensor,
                       splits: list[dict[str, Environment]], seed_of: np.ndarray,
                       mi_threshold: float, tau: float) -> pd.DataFrame:
-    """One row per instance: accuracy on every split, worst-group test accuracy, and how the
-    hidden units (all layers, on the probe split) carry colour and shape."""
+    """One row per instance: accuracy on every split, worst-group accuracy on test and
+    test_val, and how the hidden units (all layers, on the probe split) carry colour, shape and
+    the label. Unit measures average over alive units (activation varies over the probe split);
+    with none alive they are NaN and frac_alive is 0, so a dead network never looks
+    monosemantic or selective."""
     dev = theta.device
     flat = [{name: _flat(sp[name], dev) for name in SPLITS} for sp in splits]  # once per seed
     rows = []
@@ -172,19 +188,34 @@ def evaluate_shortcut(net: StackedNet, theta: torch.Tensor,
             logit, hid = net.forward(theta[i:i + 1], x, shared=True)
             correct = ((logit[0, :, 0] > 0).float() == y).cpu().numpy()
             row[f"{name}_acc"] = float(correct.mean())
-            if name == "test":
-                row["test_worst_group_acc"] = worst_group_accuracy(correct, env.group)
+            if name in ("test", "test_val"):
+                row[f"{name}_worst_group_acc"] = worst_group_accuracy(correct, env.group)
             if name == "probe":
                 z = torch.cat([z[0] for z, _ in hid], 1).cpu().numpy()
                 a = torch.cat([a[0] for _, a in hid], 1).cpu().numpy()
-                rms = np.sqrt((z ** 2).mean(0, keepdims=True))   # as in the penalty
-                alive = a.std(0) > 1e-6
-                nmi_c = unit_concept_information(a, env.colour)
-                nmi_s = unit_concept_information(a, env.shape)
-                row.update({"nmi_colour": float(nmi_c[alive].mean()) if alive.any() else 0.0,
-                            "nmi_shape": float(nmi_s[alive].mean()) if alive.any() else 0.0,
-                            "mid_fraction": float((np.abs(z) < tau * rms).mean())})
-                row.update(concept_selectivity(nmi_c, nmi_s, alive, mi_threshold,
-                                               ("colour", "shape")))
+                row.update(unit_measures(z, a, env, mi_threshold, tau))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def unit_measures(z: np.ndarray, a: np.ndarray, env: Environment, mi_threshold: float,
+                  tau: float) -> dict[str, float]:
+    """Per-unit measures on one split (z, a: [samples, units] pre-activations and activations):
+    normalised MI with colour and with shape, class selectivity over the label y, the shares
+    of units carrying colour / shape / both / neither, and the share of pre-activations within
+    tau of zero in RMS units (as in the penalty); all over alive units, NaN if none is."""
+    alive = a.std(0) > 1e-6
+    nmi_c = unit_concept_information(a, env.colour)
+    nmi_s = unit_concept_information(a, env.shape)
+    fracs = concept_selectivity(nmi_c, nmi_s, alive, mi_threshold, ("colour", "shape"))
+    if not alive.any():
+        nan = float("nan")
+        return {"nmi_colour": nan, "nmi_shape": nan, "class_selectivity": nan,
+                "mid_fraction": nan, **dict.fromkeys(fracs, nan), "frac_alive": 0.0}
+    z = z[:, alive]
+    rms = np.sqrt((z ** 2).mean(0, keepdims=True))
+    sel = class_selectivity(a[:, alive], env.y)
+    sel = sel[np.isfinite(sel)]           # NaN: a signed unit, where the index is undefined
+    return {"nmi_colour": float(nmi_c[alive].mean()), "nmi_shape": float(nmi_s[alive].mean()),
+            "class_selectivity": float(sel.mean()) if sel.size else float("nan"),
+            "mid_fraction": float((np.abs(z) < tau * rms).mean()), **fracs}

@@ -5,8 +5,13 @@ Instance k has W in R^{n x m} (stored [instances, n, m]; row W_i embeds feature 
   readout "relu"   (the paper's ReLU output model):  x' = ReLU(W^T W x + b)
   readout "linear" (its linear baseline):            x' = W^T W x + b
   privileged=True  (a neuron basis for per-unit penalties, research/superposition.md pitfall 1):
-                   h = act(W x + c), x' = ReLU(W^T h + b), with a hidden bias c (zeros at init)
-                   so a unit can be pushed below zero, i.e. "off", when no feature is present
+                   h = act(W x + c), x' = ReLU(W^T h + b), with a hidden bias c (zeros at init,
+                   or negative: Jermyn et al. 2022's negative-bias initialisation) so a unit
+                   can be pushed below zero, i.e. "off", when no feature is present. SoLU
+                   carries a learned per-unit gain g (ones at init): h = g * LN(z softmax(z)),
+                   so a hidden unit can reach zero (LayerNorm alone forces ||h||^2 = m)
+Segments: consecutive instances may differ in hidden activation and penalty (one Segment each),
+so every variant of a penalty study trains as one batched tensor.
 Data: x_i ~ U[0, 1] with probability p_i = 1 - S_i, else 0, independently per feature.
 Loss per instance: mean over batch and features of I_i (x_i - x'_i)^2, summed over instances,
 plus lambda_k * R(hidden) when a penalty is set. AdamW (torch defaults, as the notebook), lr 1e-3,
@@ -15,8 +20,9 @@ batch 1024, constant lr.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -49,6 +55,22 @@ def sample_features(density: torch.Tensor, batch: int, gen: torch.Generator,
     return torch.where(u < p, u / p, torch.zeros((), device=density.device))
 
 
+@dataclass(frozen=True)
+class Segment:
+    """Instances [start, stop) sharing a hidden activation and an activation penalty."""
+    start: int
+    stop: int
+    activation: str = "relu"    # relu | solu | topk
+    topk: int = 1
+    penalty: str = "none"       # rose.superposition.penalties.PENALTIES
+    tau: float = 1.0
+    level: float = 1.0
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.start, self.stop)
+
+
 @dataclass
 class ToyModel:
     W: torch.Tensor            # [instances, n, m]
@@ -56,35 +78,64 @@ class ToyModel:
     c: torch.Tensor | None = None   # [instances, m] hidden bias (privileged basis only)
     readout: str = "relu"      # relu | linear
     privileged: bool = False   # hidden layer h = act(W x) with a neuron basis
-    activation: str = "relu"   # hidden act when privileged: relu | solu | topk
+    activation: str = "relu"   # hidden act when privileged and no segments: relu | solu | topk
     topk: int = 1
+    segments: tuple[Segment, ...] = field(default=())   # default: one segment, all instances
+    g: torch.Tensor | None = None   # [instances, m] SoLU gain (privileged SoLU segments only)
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            self.segments = (Segment(0, self.W.shape[0], self.activation, self.topk),)
+        if self.segments[0].start != 0 or self.segments[-1].stop != self.W.shape[0] or any(
+                a.stop != b.start for a, b in itertools.pairwise(self.segments)):
+            raise ValueError("segments must tile the instances in order")
+        if self.privileged and self.g is None and any(s.activation == "solu"
+                                                     for s in self.segments):
+            self.g = torch.ones_like(self.W[:, 0, :]).requires_grad_()
 
     @classmethod
     def init(cls, seeds: Sequence[int], n: int, m: int, device: Device = "cpu",
-             **kwargs) -> ToyModel:
+             hidden_bias: float | torch.Tensor = 0.0, **kwargs) -> ToyModel:
         """One instance per entry of ``seeds``; instance k's W is Xavier-normal (std
         sqrt(2 / (n + m)), as nn.init.xavier_normal_ on [n, m]) drawn from seeds[k] alone, so
-        instances that share a seed (its arms and penalty strengths) share their start; b = 0."""
+        instances that share a seed (its arms and penalty strengths) share their start; b = 0;
+        the hidden bias c (privileged only) = ``hidden_bias`` (a value or one per instance)."""
         dev = resolve_device(device)
         std = (2.0 / (n + m)) ** 0.5
         W = torch.stack([torch.randn(n, m, generator=generator(s), device="cpu")
                          for s in seeds]).to(dev) * std
         I = len(seeds)
-        c = torch.zeros(I, m, device=dev).requires_grad_() if kwargs.get("privileged") \
-            else None
+        c = None
+        if kwargs.get("privileged"):
+            hb = torch.as_tensor(hidden_bias, dtype=torch.float32, device=dev)
+            c = (torch.zeros(I, m, device=dev) + hb.reshape(-1, 1)).requires_grad_()
         return cls(W.requires_grad_(), torch.zeros(I, n, device=dev).requires_grad_(), c,
                    **kwargs)
 
+    def subset(self, start: int, stop: int) -> ToyModel:
+        """Instances [start, stop) as a model of their own (views of the same tensors), with
+        the segments clipped to them."""
+        segs = tuple(Segment(max(s.start, start) - start, min(s.stop, stop) - start,
+                             s.activation, s.topk, s.penalty, s.tau, s.level)
+                     for s in self.segments if s.start < stop and s.stop > start)
+        pick = (lambda t: None if t is None else t[start:stop])
+        return ToyModel(self.W[start:stop], self.b[start:stop], pick(self.c), self.readout,
+                        self.privileged, self.activation, self.topk, segs, pick(self.g))
+
     def parameters(self) -> list[torch.Tensor]:
-        return [self.W, self.b] + ([self.c] if self.c is not None else [])
+        return [self.W, self.b] + [p for p in (self.c, self.g) if p is not None]
 
     def hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pre-activation z = W x, hidden h) for x [instances, batch, n]."""
+        """(pre-activation z = W x + c, hidden h) for x [instances, batch, n]."""
         z = torch.bmm(x, self.W)
         if not self.privileged:
             return z, z
         z = z + self.c[:, None, :]
-        return z, hidden_activation(z, self.activation, self.topk)
+        parts = []
+        for s in self.segments:
+            h = hidden_activation(z[s.rows], s.activation, s.topk)
+            parts.append(h * self.g[s.rows, None, :] if s.activation == "solu" else h)
+        return z, parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x', z, h). Without a privileged basis x' uses x (W W^T): the same product in another
@@ -116,6 +167,14 @@ class ToyTraining:
     diverged_at: np.ndarray  # [instances] step at which the instance diverged, -1 if never
 
 
+def segment_penalty(segments: Sequence[Segment], z: torch.Tensor, h: torch.Tensor
+                    ) -> torch.Tensor:
+    """Per-instance penalty [instances]: each segment's penalty on its own instances."""
+    parts = [activation_penalty(s.penalty, z[s.rows], h[s.rows], tau=s.tau, level=s.level)
+             for s in segments]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: int,
               batch_size: int, lr: float, gen: torch.Generator,
               penalty: str = "none", lam: torch.Tensor | None = None, tau: float = 1.0,
@@ -125,12 +184,16 @@ def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: 
     a seed index per instance for common random numbers, see :func:`sample_features`).
 
     Instances never interact: the summed loss gives each its own gradient, and AdamW is
-    elementwise, so this equals a Python loop over instances with one AdamW each. Resumable
+    elementwise, so this equals a Python loop over instances with one AdamW each. The penalty
+    of each instance is its segment's (``model.segments``); a ``penalty`` other than "none"
+    here sets it, with ``tau`` and ``level``, for every segment. Resumable
     inside ``job`` (rose.engine); an instance whose loss is non-finite or 100x the zero
     predictor's, mean_i I_i p_i / 3, is recorded as diverged (rose.divergence)."""
     job = job or NoJob()
     instances = model.W.shape[0]
-    if penalty != "none" and not model.privileged:
+    segments = model.segments if penalty == "none" else tuple(
+        replace(s, penalty=penalty, tau=tau, level=level) for s in model.segments)
+    if any(s.penalty != "none" for s in segments) and not model.privileged:
         raise ValueError("a per-unit activation penalty needs the privileged-basis model: "
                          "the plain toy model's loss is invariant to rotating W")
     dev = model.W.device
@@ -157,8 +220,8 @@ def train_toy(model: ToyModel, imp: torch.Tensor, density: torch.Tensor, steps: 
         x = sample_features(density, batch_size, gen, rows)
         out, z, h = model.forward(x)
         recon = reconstruction_loss(x, out, imp)
-        pen = (activation_penalty(penalty, z, h, tau=tau, level=level) if model.privileged
-               else recon.new_zeros(recon.shape))
+        pen = segment_penalty(segments, z, h) if model.privileged \
+            else recon.new_zeros(recon.shape)
         total = (recon + penalty_weight(lam, step, steps, anneal_frac) * pen).sum()
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -1,0 +1,129 @@
+"""Metrics of a trained toy model that cannot be fooled by dead units, inflated weights or a
+constant predictor (issue 16), and the Pareto view of a penalty's lambda grid.
+
+- represented features: by reconstruction gain, not by ||W_i|| (a norm says "represented" for
+  weights scaled by 100 and for features whose every hidden unit is off)
+- alive units: a unit whose activation varies across inputs; polysemanticity is averaged over
+  alive units only, and is NaN (never 0, "success") when no unit is alive
+- scale-free: D_i is invariant to scaling W, and is averaged over represented features only;
+  features per dimension counts represented features, not ||W||_F^2
+- bimodality of the hidden activations across inputs: the share of activations near the two
+  modes of each unit (its best two-level split), and the share of units that take both
+- the frontier area: the area a variant's (loss, polysemanticity) points dominate
+
+Every function takes the batched toy model (rose.superposition.toy_model, W [instances, n, m])
+and returns one value per instance, or per (instance, feature / unit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rose.superposition import geometry
+from rose.superposition.penalties import two_level_split
+from rose.superposition.toy_model import ToyModel, reconstruction_loss
+
+REPRESENTED_GAIN = 0.5   # "about 1" vs "about 0", as the norm threshold it replaces
+MODE_BAND = 0.25         # near a mode: within a quarter of the gap between the two modes
+MODE_SHARE = 0.005       # a unit "takes" a mode when at least 0.5% of inputs sit in it
+ALIVE_STD = 1e-6         # a unit whose activation's std over inputs is below this is dead
+
+
+def zero_predictor_loss(imp: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+    """Per (instance, feature) loss of predicting x'_i = 0: I_i E[x_i^2] = I_i p_i / 3
+    (x_i ~ U[0, 1] w.p. p_i)."""
+    return imp * density / 3
+
+
+@torch.no_grad()
+def reconstruction_gain(model: ToyModel, x: torch.Tensor, imp: torch.Tensor,
+                        density: torch.Tensor) -> torch.Tensor:
+    """G_i = (L(W with row i zeroed) - L(W)) / (I_i p_i / 3), per (instance, feature) [I, n],
+    with L the summed-over-features reconstruction loss on the inputs x [I, batch, n].
+
+    Zeroing row W_i removes feature i from the model (it neither reaches the hidden layer nor
+    is read out, x'_i = ReLU(b_i)), so G_i is the share of feature i's zero-predictor loss the
+    model recovers, net of the interference it causes the other features: about 1 for a
+    dedicated feature, 0 for an unlearned one, for a model whose hidden units are all off,
+    and for a constant predictor; negative when keeping the feature hurts (weights scaled by
+    100). Costs n + 1 forward passes."""
+    n = model.W.shape[1]
+    full = reconstruction_loss(x, model.forward(x)[0], imp) * n
+    W = model.W
+    gains = []
+    for i in range(n):
+        keep = torch.ones(n, 1, device=W.device)
+        keep[i] = 0
+        model.W = W * keep
+        gains.append(reconstruction_loss(x, model.forward(x)[0], imp) * n - full)
+    model.W = W
+    return torch.stack(gains, 1) / zero_predictor_loss(imp, density).clamp_min(1e-12)
+
+
+def represented(gain: torch.Tensor, threshold: float = REPRESENTED_GAIN) -> torch.Tensor:
+    """Boolean [I, n]: the model recovers more than ``threshold`` of the feature's loss."""
+    return gain > threshold
+
+
+def mean_dimensionality(W: torch.Tensor, rep: torch.Tensor) -> torch.Tensor:
+    """Mean D_i over represented features [I] (NaN when none is): D_i is invariant to scaling
+    W, and averaging unlearned features' zeros in would let dropping features lower it."""
+    D = geometry.dimensionality(W)
+    k = rep.sum(1)
+    return torch.where(k > 0, (D * rep).sum(1) / k.clamp_min(1), torch.nan)
+
+
+def features_per_dimension(rep: torch.Tensor, m: int) -> torch.Tensor:
+    """Represented features per hidden dimension [I]: ||W||_F^2 / m without its scale."""
+    return rep.sum(1) / m
+
+
+def alive_units(h: torch.Tensor, tol: float = ALIVE_STD) -> torch.Tensor:
+    """Boolean [I, m]: the unit's activation varies over the inputs (h [I, batch, m]). An
+    always-off ReLU, a SoLU unit with gain 0 and an always-on constant unit are dead."""
+    return h.std(1) > tol
+
+
+def polysemanticity_alive(W: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """Mean over alive units of 1 - max_i W_ik^2 / sum_i W_ik^2 [I] (a ratio: scale-free);
+    NaN when no unit is alive, so a dead model cannot score as monosemantic."""
+    P = geometry.neuron_polysemanticity(W)
+    k = alive.sum(1)
+    return torch.where(k > 0, (P * alive).sum(1) / k.clamp_min(1), torch.nan)
+
+
+def bimodality(h: torch.Tensor, alive: torch.Tensor, band: float = MODE_BAND,
+               share: float = MODE_SHARE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(near-mode share [I], both-modes share [I]) of activations h [I, batch, m].
+
+    Per unit, its two modes are the means lo < hi of its best two-level split over the inputs
+    (1-D 2-means, rose.superposition.penalties.two_level_split); an activation is near a mode
+    when within band * (hi - lo) of its cluster's mean. near-mode share = mean over alive
+    units of the share of inputs near a mode (NaN when none is alive): 1 for a two-level
+    unit, 2 * band for a uniformly spread one. both-modes share = the fraction of all m units
+    that are alive with at least ``share`` of the inputs in each mode (0 for a model of
+    constant units)."""
+    lo, hi, on = two_level_split(h)
+    centre = torch.where(on, hi, lo)
+    near = ((h - centre).abs() <= band * (hi - lo)).float().mean(1)
+    k = alive.sum(1)
+    near_share = torch.where(k > 0, (near * alive).sum(1) / k.clamp_min(1), torch.nan)
+    frac_on = on.float().mean(1)
+    both = (alive & (frac_on >= share) & (1 - frac_on >= share)).float().mean(1)
+    return near_share, both
+
+
+def frontier_area(loss: np.ndarray, poly: np.ndarray) -> float:
+    """Area of [0, 1]^2 dominated by the points (loss, poly), both to be minimised, with the
+    reference point (1, 1): the 2-D hypervolume indicator (Zitzler & Thiele 1999), computed by
+    a sweep over loss. ``loss`` is the reconstruction loss over the zero predictor's (1 = a
+    model that learned nothing), clipped to [0, 1]; a NaN polysemanticity (no alive unit)
+    counts as 1, the worst. One point (l, q) alone gives (1 - l)(1 - q)."""
+    x = np.clip(np.nan_to_num(np.asarray(loss, float), nan=1.0), 0, 1)
+    y = np.clip(np.nan_to_num(np.asarray(poly, float), nan=1.0), 0, 1)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    best = np.minimum.accumulate(y)
+    widths = np.diff(np.append(x, 1.0))
+    return float((widths * (1 - best)).sum())
