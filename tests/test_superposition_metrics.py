@@ -43,11 +43,21 @@ def test_gain_of_a_dedicated_feature_is_its_hand_computed_recovered_loss(data):
     W = torch.zeros(1, 3, 3)
     W[0, 0, 0] = W[0, 1, 1] = 1.0               # features 0 and 1 dedicated, 2 not learned
     gain = mono.reconstruction_gain(_model(W), x, imp, density)
-    # with W_i zeroed, x'_i = ReLU(b_i) = 0: the loss gained back is I_i mean(x_i^2)
-    expected = imp[0, :2] * (x[0, :, :2] ** 2).mean(0) / (imp[0, :2] * 0.5 / 3)
-    torch.testing.assert_close(gain[0, :2], expected)
+    # full model: x'_i = x_i, no loss; W_i zeroed: x'_i = ReLU(b_i) = 0, loss I_i x_i^2 when
+    # present (x_i = u) and 0 when absent: G_i = p_i I_i mean(u^2) / (I_i p_i / 3)
+    u = torch.rand(x.shape[:2], generator=torch.Generator().manual_seed(0))
+    expected = 3 * (u ** 2).mean()
+    torch.testing.assert_close(gain[0, :2], expected.expand(2))
     assert gain[0, 2].item() == 0.0
     assert mono.represented(gain).tolist() == [[True, True, False]]
+
+
+def test_both_features_of_an_antipodal_pair_are_represented():
+    W = torch.tensor([[[1.0], [-1.0]]])               # 2 features in 1 dimension, a pair
+    density = torch.full((1, 2), 0.05)
+    x = sample_features(density, 4096, torch.Generator().manual_seed(0))
+    gain = mono.reconstruction_gain(_model(W), x, torch.ones(1, 2), density)
+    assert mono.represented(gain).all() and (gain < 1).all()   # interference costs a little
 
 
 def test_norms_say_represented_where_the_gain_does_not(data):

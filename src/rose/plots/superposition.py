@@ -130,7 +130,7 @@ def _edges(c: np.ndarray) -> np.ndarray:
     return np.exp(np.concatenate([[2 * lc[0] - mid[0]], mid, [2 * lc[-1] - mid[-1]]]))
 
 
-FRONTIER_AXES = (("n_represented", "features represented (gain > 1/2)"),
+FRONTIER_AXES = (("n_represented", "features represented (gain > 1/4)"),
                  ("mean_dimensionality", "mean $D_i$ (represented)"),
                  ("polysemanticity", "polysemanticity (alive units)"))
 

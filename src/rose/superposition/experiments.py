@@ -100,6 +100,9 @@ def _instance_rows(W: torch.Tensor, keys: pd.DataFrame, loss: torch.Tensor,
     return df
 
 
+GAIN_BATCH = 1024   # inputs per gain estimate: stratified by presence, 4n forward passes each
+
+
 def _rows_of(seeds: np.ndarray, device) -> torch.Tensor:
     """A seed index per instance (common random numbers across a seed's instances)."""
     return as_tensor(np.unique(seeds, return_inverse=True)[1], device)
@@ -127,8 +130,8 @@ def toy_sweep(params: dict, outdir: str | Path, threads: int = 1, device: Device
         res = train_toy(model, imp, density, params["steps"], params["batch_size"],
                         params["lr"], generator(params["seed"], dev),
                         rows=_rows_of(keys["seed"].to_numpy(), dev), job=job)
-        x = sample_features(density, 4096, generator(params["seed"] + 1, dev))
-        gain = mono.reconstruction_gain(model, x, imp, density)
+        x = sample_features(density, GAIN_BATCH, generator(params["seed"] + 1, dev))
+        gain = mono.reconstruction_gain(model, x[:, :GAIN_BATCH], imp, density)
         return {"W": model.W, "b": model.b, "loss": res.loss, "diverged_at": res.diverged_at,
                 "gain": gain}
 
@@ -218,7 +221,7 @@ def toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
 def _toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
                  gen: torch.Generator, batch: int) -> dict[str, torch.Tensor]:
     x = sample_features(density, batch, gen)
-    gain = mono.reconstruction_gain(model, x, imp, density)
+    gain = mono.reconstruction_gain(model, x[:, :GAIN_BATCH], imp, density)
     rep = mono.represented(gain)
     _, h = model.hidden(x)
     alive = mono.alive_units(h)
