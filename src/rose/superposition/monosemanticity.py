@@ -22,9 +22,9 @@ import torch
 
 from rose.superposition import geometry
 from rose.superposition.penalties import two_level_split
-from rose.superposition.toy_model import ToyModel, reconstruction_loss
+from rose.superposition.toy_model import ToyModel
 
-REPRESENTED_GAIN = 0.25  # an antipodal pair at S = 0.5 recovers about 0.55, an unlearned feature 0
+REPRESENTED_GAIN = 0.25  # antipodal pairs at S = 0.5 recover about 0.55; unlearned features 0
 MODE_BAND = 0.25         # near a mode: within a quarter of the gap between the two modes
 MODE_SHARE = 0.005       # a unit "takes" a mode when at least 0.5% of inputs sit in it
 ALIVE_STD = 1e-6         # a unit whose activation's std over inputs is below this is dead

@@ -118,7 +118,9 @@ class ToyModel:
         segs = tuple(Segment(max(s.start, start) - start, min(s.stop, stop) - start,
                              s.activation, s.topk, s.penalty, s.tau, s.level)
                      for s in self.segments if s.start < stop and s.stop > start)
-        pick = (lambda t: None if t is None else t[start:stop])
+        def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[start:stop]
+
         return ToyModel(self.W[start:stop], self.b[start:stop], pick(self.c), self.readout,
                         self.privileged, self.activation, self.topk, segs, pick(self.g))
 
