@@ -23,7 +23,7 @@ DIRECTION_TARGETS = {
     "2 continual": ["continual", "figures_continual", "paper/generated/continual_macros.tex"],
     "1 explore": ["explore", "figures_explore", "paper/generated/explore_macros.tex"],
 }
-DIRECTION_GOAL_S = {"3b superposition": 120, "3a active": 180, "2 continual": 180,
+DIRECTION_GOAL_S = {"3b superposition": 150, "3a active": 180, "2 continual": 180,
                     "1 explore": 150}
 
 

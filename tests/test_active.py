@@ -85,12 +85,22 @@ def test_measured_alignment_equals_configured(mnist, benchmark):
     for part, a in zip(np.array_split(np.arange(len(pool)), 2), train_align, strict=True):
         assert _within_3se(measured_alignment(pool.subset(part)), a, len(part))
     assert _within_3se(measured_alignment(sp["test"]), test_align, len(sp["test"]))
-    bal = sp["holdout_balanced"]
+    bal = sp["holdout_interventional"]
     assert _within_3se(measured_alignment(bal), 1 / bal.n_attrs, len(bal))
-    # the balanced holdout is the correlated one's images and labels with new attributes
+    # the interventional holdout is the correlated one's images and labels with new attributes
     hc = sp["holdout_correlated"]
     np.testing.assert_array_equal(bal.content, hc.content)
     np.testing.assert_array_equal(bal.y, hc.y)
+    # the resampled one: the correlated holdout's own points (same attributes), every group
+    # present in it equally likely
+    rs = sp["holdout_resampled"]
+    assert len(rs) == len(hc)
+    pairs_hc = {(c.tobytes(), a) for c, a in zip(hc.content, hc.attr, strict=True)}
+    assert all((c.tobytes(), a) in pairs_hc for c, a in zip(rs.content, rs.attr, strict=True))
+    present = np.unique(hc.group)
+    share = np.array([(rs.group == g).mean() for g in present])
+    assert set(np.unique(rs.group)) <= set(present)
+    assert np.all(np.abs(share - 1 / len(present)) < 4 * np.sqrt(share.mean() / len(rs)))
     n = {"cmnist": 5000, "cmnist10": 5000, "dominoes": 4000}[benchmark]
     sizes = split_sizes(n, 0.2, 0.1, 0.1)
     assert len(pool) == sizes["pool"] and len(sp["test"]) == sizes["test"]
@@ -348,16 +358,29 @@ def test_erm_takes_the_colour_shortcut_and_a_model_without_it_does_not(cmnist_sp
     assert (clean.test_acc > 0.6).all()                                   # IRM paper: 73%
 
 
-@pytest.mark.sanity
-def test_rho_loss_with_a_balanced_holdout_beats_a_correlated_one(cmnist_splits):
-    """Pitfall 1 of the research notes: an IL model from a correlated holdout gives minority
-    points high irreducible loss, so RHO-LOSS skips them."""
-    cfg = {"steps": 300, "candidates": 10, "il_steps": 200, "groupdro": {"eta": 0.01},
-           "jtt": {"first_steps": 50, "upsample": 20}}
-    df = curriculum(cmnist_splits, ["rho_correlated", "rho_balanced"], [0, 1], cfg, MODEL)
-    wg = df.groupby("method").test_worst_group_acc.mean()
-    assert wg["rho_balanced"] > wg["rho_correlated"] + 0.2
-    assert (df.forward_examples == 300 * 64 * 11).all()
+def test_group_balanced_resampling_probabilities_by_hand():
+    from rose.data.group_benchmarks import group_balanced_resample
+
+    group = np.array([0, 0, 0, 1, 5, 5])          # group 1: one point; group 5: two
+    draws = group_balanced_resample(group, 60000, np.random.default_rng(0))
+    freq = np.bincount(draws, minlength=6) / 60000
+    # every present group 1/3; within a group, its points equally: 1/9, 1/3, 1/6
+    np.testing.assert_allclose(freq, [1 / 9, 1 / 9, 1 / 9, 1 / 3, 1 / 6, 1 / 6], atol=0.01)
+
+
+def test_rho_loss_counts_its_holdout_labels_in_the_budget(cmnist_splits):
+    cfg = {"steps": 3, "candidates": 2, "il_steps": 2, "groupdro": {"eta": 0.01},
+           "jtt": {"first_steps": 2, "upsample": 2}}
+    df = curriculum(cmnist_splits, ["erm", "rho_correlated", "rho_resampled",
+                                    "rho_interventional"], [0, 1], cfg, MODEL)
+    n_pool = len(cmnist_splits[0]["pool"])
+    labels = df.groupby("method").labels.first()
+    assert labels["erm"] == n_pool
+    n_hold = len(cmnist_splits[0]["holdout_correlated"])
+    assert labels["rho_correlated"] == labels["rho_interventional"] == n_pool + n_hold
+    distinct = np.mean([len(np.unique(s["holdout_resampled"].content.reshape(n_hold, -1),
+                                      axis=0)) for s in cmnist_splits])
+    assert labels["rho_resampled"] == n_pool + int(distinct) < n_pool + n_hold
 
 
 # --------------------------------------------------------------- learner and loop
@@ -489,6 +512,13 @@ def test_splits_leaving_no_pool_are_rejected():
     bad = copy.deepcopy(active_block())
     bad["split"] = {"test": 0.5, "val": 0.3, "holdout": 0.3}
     with pytest.raises(ValueError, match=r"active\.split"):
+        check_config(bad)
+
+
+def test_a_holdout_larger_than_the_pool_is_rejected_naming_the_key():
+    bad = copy.deepcopy(active_block())
+    bad["split"] = {"test": 0.2, "val": 0.1, "holdout": 0.4}      # pool 0.3
+    with pytest.raises(ValueError, match=r"active\.split\.holdout.*larger than the pool"):
         check_config(bad)
 
 

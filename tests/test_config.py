@@ -89,6 +89,9 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "unknown_curriculum_method":
         cfg["active"]["curriculum"]["methods"] = ["erm", "irm"]
         return cfg, "['active']['curriculum']['methods'][1]"
+    if how == "alvin_alpha_zero":
+        cfg["active"]["alvin"] = {"alpha": 0.0}
+        return cfg, "['active']['alvin']['alpha']"
     if how == "k_zero":
         cfg["continual"]["k"] = 0
         return cfg, "['continual']['k']"
@@ -123,7 +126,7 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "unknown_distance", "unknown_controller", "negative_rho", "zero_walk_steps",
           "unknown_explore_method", "label_noise_too_high", "empty_grid_values", "empty_family",
           "contrast_without_metric", "negative_temperature", "topk_k_zero",
-          "pareto_grid_of_one_lambda"]
+          "pareto_grid_of_one_lambda", "alvin_alpha_zero"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

@@ -32,8 +32,8 @@ CASES = [
      "    if best is not None:\n        theta.copy_(best)",
      "    if best is not None:\n        pass", ACTIVE),
     ("BADGE replaced by random picks", "src/rose/active/acquisitions.py",
-     "    _, idx = kmeans_plusplus(g, k, random_state=int(ctx.rng.integers(2**31)), "
-     "n_local_trials=1)", "    idx = ctx.rng.choice(len(g), k, replace=False)", ACTIVE),
+     "    chosen = np.unique(badge_seeding(g, k, ctx.rng))",
+     "    chosen = ctx.rng.choice(len(g), k, replace=False)", ACTIVE),
     ("adaptive sharpness without its adaptive scaling", "src/rose/measure/sharpness.py",
      "    T = _scale(net, theta, eta)", "    T = torch.ones_like(theta)",
      ["tests/test_explore.py", "tests/test_measure_mechanisms.py"]),

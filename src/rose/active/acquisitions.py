@@ -14,6 +14,7 @@ Standard forms (research notes section 3; p = predictive distribution, p_t = MC-
                     labelled + chosen                                       (Sener & Savarese 2018)
   badge             gradient embedding g(x) = (p - onehot(argmax p)) (x) h(x) (the last
                     layer's CE gradient at the predicted label), batch by k-means++ seeding
+                    started, as the authors' init_centers, at the largest ||g(x)||
                                                                             (Ash et al. 2020)
   oracle            group-balanced upper bound: repeatedly take a random candidate of the group
                     with the fewest labels so far (uses the true groups)
@@ -29,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import kmeans_plusplus
 
 from rose.active import alvin, analogy
 
@@ -130,16 +130,29 @@ def badge_embedding(p: np.ndarray, h: np.ndarray) -> np.ndarray:
     return (g[:, :, None] * h[:, None, :]).reshape(len(p), -1)
 
 
+def badge_seeding(g: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """BADGE's batch (Ash et al. 2020; the authors' ``init_centers``): the first centre is the
+    embedding of largest norm, each next one is drawn with probability proportional to its
+    squared distance to the nearest centre so far (D^2 sampling). Written out because
+    scikit-learn's kmeans_plusplus draws its first centre uniformly at random. Stops early
+    when every remaining point coincides with a centre (returns fewer than k)."""
+    chosen = [int(np.argmax((g ** 2).sum(1)))]
+    d2 = ((g - g[chosen[0]]) ** 2).sum(1)
+    while len(chosen) < k and d2.sum() > 0:
+        j = int(rng.choice(len(g), p=d2 / d2.sum()))
+        chosen.append(j)
+        d2 = np.minimum(d2, ((g - g[j]) ** 2).sum(1))
+    return np.asarray(chosen)
+
+
 def badge_acq(ctx: AcquisitionContext, k: int) -> np.ndarray:
-    """k-means++ seeding on the gradient embeddings: scikit-learn's kmeans_plusplus with
-    n_local_trials=1 is plain D^2 sampling, as in BADGE (sklearn's default greedy trials differ)."""
+    """:func:`badge_seeding` on the candidates' gradient embeddings."""
     k = min(k, len(ctx.candidates))
     g = badge_embedding(ctx.probs[ctx.candidates], ctx.emb[ctx.candidates])
     if not np.any(g):   # every gradient zero: nothing to spread over
         ctx.fallback += k
         return random_acq(ctx, k)
-    _, idx = kmeans_plusplus(g, k, random_state=int(ctx.rng.integers(2**31)), n_local_trials=1)
-    chosen = np.unique(idx)
+    chosen = np.unique(badge_seeding(g, k, ctx.rng))
     if len(chosen) < k:   # duplicate seeds when points coincide: fill at random (counted)
         rest = np.setdiff1d(np.arange(len(ctx.candidates)), chosen)
         ctx.fallback += k - len(chosen)

@@ -6,15 +6,20 @@ every (method, seed) pair batched:
   jtt               ERM for ``jtt.first_steps``, then from scratch with the error set upsampled
   rho_correlated    RHO-LOSS, irreducible-loss model trained on a holdout from the training
                     distribution (same spurious correlation)
-  rho_balanced      RHO-LOSS, irreducible-loss model on the same holdout images re-rendered with
-                    the attribute independent of the label (group-balanced)
+  rho_resampled     RHO-LOSS, irreducible-loss model on the correlated holdout resampled to
+                    balance its groups with the group labels only (the spec's version)
+  rho_interventional  RHO-LOSS, irreducible-loss model on the same holdout images re-rendered
+                    with the attribute independent of the label: an interventional oracle
+                    (generative control of the spurious feature, stronger than group labels)
   rho_loss_only     the same selection with IL = 0 (largest training loss)
   erm_no_shortcut   ERM on inputs without the spurious attribute (a reference, not a method)
 
 Equal budget: every method takes ``steps`` Adam steps on n_b examples; JTT's first phase adds
 ``first_steps``, RHO-LOSS adds a forward pass over n_B = ``candidates`` x n_b per step; both are
-reported (``gradient_steps``, ``forward_examples``). Model selection: the last step. Paired: every
-method of a seed starts from the same weights and minibatch stream.
+reported (``gradient_steps``, ``forward_examples``). Labels: ``labels`` counts every label a
+method reads, the pool's and, for RHO-LOSS, its holdout's distinct examples. Model selection:
+the last step. Paired: every method of a seed starts from the same weights and minibatch
+stream.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from rose.data.group_benchmarks import GroupData, without_shortcut
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job, NoJob
 
-METHODS = ("erm", "groupdro", "jtt", "rho_correlated", "rho_balanced", "rho_loss_only",
-           "erm_no_shortcut")
+METHODS = ("erm", "groupdro", "jtt", "rho_correlated", "rho_resampled", "rho_interventional",
+           "rho_loss_only", "erm_no_shortcut")
 
 
 def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: list[int],
@@ -63,7 +68,7 @@ def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: li
 
     def run(method: str) -> pd.DataFrame:
         gen = generator(seeds[0], dev)     # the same minibatch stream for every method
-        cost = {"gradient_steps": cfg["steps"], "forward_examples": 0}
+        cost = {"gradient_steps": cfg["steps"], "forward_examples": 0, "labels": n_pool}
         data_splits, Xm = splits, X
         if method in ("erm", "erm_no_shortcut"):
             if method == "erm_no_shortcut":
@@ -95,6 +100,9 @@ def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: li
                     il_spec, gen, init=start).model
                 il = rho_loss.irreducible_losses(il_model, X, Y, seed_of)
                 cost["il_gradient_steps"] = cfg["il_steps"]
+                # the holdout's labels count in the budget (resampled: its distinct points)
+                cost["labels"] = n_pool + int(np.mean([len(np.unique(s[holdout].content.reshape(
+                    len(s[holdout]), -1), axis=0)) for s in splits]))
             n_cand = spec.batch_size * cfg["candidates"]
             select = rho_loss.selector(il, X, Y, rows_t, spec.batch_size)
             res = train_instances(X, Y, seed_of, full, replace(spec, batch_size=n_cand), gen,

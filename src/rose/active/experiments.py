@@ -32,6 +32,11 @@ def check_config(block: dict) -> None:
     if s["test"] + s["val"] + s["holdout"] >= 1:
         raise ValueError(f"config key active.split: test + val + holdout = "
                          f"{s['test'] + s['val'] + s['holdout']:.2f} leaves no pool")
+    pool = 1 - s["test"] - s["val"] - s["holdout"]
+    if s["holdout"] > pool:
+        raise ValueError(f"config key active.split.holdout: a holdout of {s['holdout']:g} of "
+                         f"the images is larger than the pool ({pool:.2f}); RHO-LOSS's "
+                         "holdout labels count in its budget and would outnumber the pool's")
     loop = block["loop"]
     budget = loop["initial"] + loop["rounds"] * loop["round_size"]
     for b in block["benchmarks"]:

@@ -124,7 +124,9 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
             with torch.no_grad():
-                if record_dynamics:
+                # training dynamics from step 1: the random-init model's chance-correct
+                # predictions would count as "then forgotten" and bias the minority split
+                if record_dynamics and step > 0:
                     pred = predict(Model(net, theta), X, seed_of, index).argmax(-1)
                     records.append(pred == Y[rows, index])
                 if spec.selection == "train_domain_val" and val is not None:

@@ -166,12 +166,15 @@ def rho_sentence(cur: pd.DataFrame) -> str:
     """The RHO-LOSS holdout ablation per benchmark (pitfall 1 of the research notes)."""
     parts = []
     for b, g in cur.groupby("benchmark"):
-        got = {m: g[g.method == m] for m in ("rho_correlated", "rho_balanced", "rho_loss_only")
+        got = {m: g[g.method == m] for m in ("rho_correlated", "rho_resampled",
+                                             "rho_interventional", "rho_loss_only")
                if (g.method == m).any()}
         if not got:
             continue
         parts.append(f"on {_tt(b)} worst-group accuracy is " + ", ".join(
-            f"{_cell(d.test_worst_group_acc)}\\% with {_tt(m)}" for m, d in got.items()))
+            f"{_cell(d.test_worst_group_acc)}\\% with {_tt(m)} "
+            f"({int(d['labels'].mean()) if 'labels' in d else 'n/a'} labels)"
+            for m, d in got.items()))
     if not parts:
         return "RHO-LOSS was not run."
     fwd = cur[cur.method.str.startswith("rho_")].forward_examples

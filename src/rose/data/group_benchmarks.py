@@ -39,7 +39,8 @@ DOMINO_EASY = (0, 1)
 DOMINO_HARD = (2, 3, 4, 5, 6, 7, 8, 9)
 
 BENCHMARKS = ("cmnist", "cmnist10", "dominoes")
-SPLITS = ("pool", "val", "holdout_correlated", "holdout_balanced", "test")
+SPLITS = ("pool", "val", "holdout_correlated", "holdout_resampled", "holdout_interventional",
+          "test")
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,12 @@ def make_group_splits(benchmark: str, images: np.ndarray, digits: np.ndarray, se
     val                 the same two environments (training-domain validation)
     holdout_correlated  the same environments again: RHO-LOSS's irreducible-loss holdout as it
                         would be drawn from the training distribution
-    holdout_balanced    the same images and labels re-rendered with the attribute drawn
-                        independently of the label (groups balanced in expectation)
+    holdout_resampled   the correlated holdout resampled with replacement so that every group
+                        present in it is equally likely, using the group labels only (the
+                        spec's group-balanced holdout; a group absent from it stays absent)
+    holdout_interventional  the correlated holdout's images and labels re-rendered with the
+                        attribute drawn independently of the label: generative control of the
+                        spurious feature, an "interventional oracle" stronger than group labels
     test                attribute aligned with prob test_align (the shifted test environment)
     """
     rng = np.random.default_rng(seed)
@@ -180,10 +185,23 @@ def make_group_splits(benchmark: str, images: np.ndarray, digits: np.ndarray, se
            "holdout_correlated": build(idx["holdout"], train_align, 2),
            "test": build(idx["test"], [test_align], 3)}
     hc = out["holdout_correlated"]
+    out["holdout_resampled"] = hc.subset(group_balanced_resample(
+        hc.group, len(hc), np.random.default_rng([seed, 5])))
     balanced_attr = rng.integers(0, n_attrs, len(hc)).astype(np.int64)
-    out["holdout_balanced"] = replace(hc, x=render(hc.content, balanced_attr, rng),
-                                      attr=balanced_attr)
+    out["holdout_interventional"] = replace(hc, x=render(hc.content, balanced_attr, rng),
+                                            attr=balanced_attr)
     return {k: out[k] for k in SPLITS}
+
+
+def group_balanced_resample(group: np.ndarray, size: int, rng: np.random.Generator
+                            ) -> np.ndarray:
+    """``size`` indices drawn with replacement, each with probability 1 / (G n_g) for a point
+    of group g (n_g its count, G the number of groups present): every present group equally
+    likely, from the group labels alone. Resampling, as Sagawa et al.'s group-balanced
+    sampling, because a minority group of a correlated holdout is too small to subsample to."""
+    _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
+    w = 1.0 / (len(counts) * counts[inv])
+    return rng.choice(len(group), size, replace=True, p=w / w.sum())
 
 
 def without_shortcut(data: GroupData) -> GroupData:
