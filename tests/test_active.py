@@ -368,6 +368,19 @@ def test_group_balanced_resampling_probabilities_by_hand():
     np.testing.assert_allclose(freq, [1 / 9, 1 / 9, 1 / 9, 1 / 3, 1 / 6, 1 / 6], atol=0.01)
 
 
+def test_pool_environments_are_the_two_halves_and_irm_vrex_train(cmnist_splits):
+    pool = cmnist_splits[0]["pool"]
+    n0 = len(pool) // 2
+    assert pool.env.tolist() == [0] * n0 + [1] * (len(pool) - n0)
+    assert measured_alignment(pool.subset(np.arange(n0))) < measured_alignment(
+        pool.subset(np.arange(n0, len(pool))))            # env 0 aligned 0.8, env 1 0.9
+    cfg = {"steps": 5, "candidates": 2, "il_steps": 2, "irm": {"lam": 10.0},
+           "vrex": {"beta": 10.0}}
+    df = curriculum(cmnist_splits, ["erm", "irm", "vrex"], [0, 1], cfg, MODEL)
+    assert set(df.method) == {"erm", "irm", "vrex"} and (df.status == "ok").all()
+    assert df.groupby("method").test_acc.mean().nunique() == 3   # the objectives differ
+
+
 def test_rho_loss_counts_its_holdout_labels_in_the_budget(cmnist_splits):
     cfg = {"steps": 3, "candidates": 2, "il_steps": 2, "groupdro": {"eta": 0.01},
            "jtt": {"first_steps": 2, "upsample": 2}}

@@ -734,3 +734,40 @@ def test_no_acquisition_but_the_oracle_reads_groups_or_unlabelled_labels(name):
         return c
 
     np.testing.assert_array_equal(acquire(name, ctx(False), 6), acquire(name, ctx(True), 6))
+
+
+def test_irmv1_penalty_equals_the_authors_autograd_on_a_dummy_scale():
+    """IRM's colored_mnist/main.py: penalty = (d/dw mean CE(w z, y) at w = 1)^2 per
+    environment; here for two instances, two environments, three classes."""
+    from rose.active.group_robust import IRMv1
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 8, 3, generator=g)
+    y = torch.randint(0, 3, (2, 8), generator=g)
+    envs = torch.tensor([[0, 0, 0, 1, 1, 1, 1, 0], [1, 1, 0, 0, 0, 1, 1, 1]])
+    rows = torch.tensor([[0], [1]])
+    idx = torch.arange(8).expand(2, 8)
+    ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+    got = IRMv1(envs, rows, 2, 3.0)(ce, idx, logits, y)
+    for i in range(2):
+        risks, pen = [], 0.0
+        for e in range(2):
+            m = envs[i] == e
+            scale = torch.tensor(1.0, requires_grad=True)
+            r = F.cross_entropy(logits[i, m] * scale, y[i, m])
+            grad = torch.autograd.grad(r, [scale])[0]
+            risks.append(r.item())
+            pen += grad.item() ** 2
+        assert got[i].item() == pytest.approx(np.mean(risks) + 3.0 * pen, rel=1e-5)
+
+
+def test_vrex_is_mean_risk_plus_beta_times_the_variance_of_environment_risks():
+    from rose.active.group_robust import VREx
+
+    ce = torch.tensor([[1.0, 3.0, 2.0, 6.0]])
+    envs = torch.tensor([[0, 0, 1, 1]])
+    got = VREx(envs, torch.tensor([[0]]), 2, 0.5)(ce, torch.arange(4)[None])
+    r0, r1 = 2.0, 4.0                                  # environment means
+    assert got.item() == pytest.approx((r0 + r1) / 2 + 0.5 * ((r0 - r1) / 2) ** 2)
+    zero = VREx(envs, torch.tensor([[0]]), 2, 0.0)(ce, torch.arange(4)[None])
+    assert zero.item() == pytest.approx(3.0)           # beta = 0: the mean of the risks

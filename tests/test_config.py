@@ -87,8 +87,14 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
         cfg["active"]["benchmarks"]["cmnist"]["train_align"] = [0.8, 1.5]
         return cfg, "['active']['benchmarks']['cmnist']['train_align'][1]"
     if how == "unknown_curriculum_method":
-        cfg["active"]["curriculum"]["methods"] = ["erm", "irm"]
+        cfg["active"]["curriculum"]["methods"] = ["erm", "mixup"]
         return cfg, "['active']['curriculum']['methods'][1]"
+    if how == "negative_irm_weight":
+        cfg["active"]["curriculum"]["irm"] = {"lam": -1.0}
+        return cfg, "['active']['curriculum']['irm']['lam']"
+    if how == "negative_vrex_weight":
+        cfg["active"]["curriculum"]["vrex"] = {"beta": -0.5}
+        return cfg, "['active']['curriculum']['vrex']['beta']"
     if how == "alvin_alpha_zero":
         cfg["active"]["alvin"] = {"alpha": 0.0}
         return cfg, "['active']['alvin']['alpha']"
@@ -126,7 +132,8 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "unknown_distance", "unknown_controller", "negative_rho", "zero_walk_steps",
           "unknown_explore_method", "label_noise_too_high", "empty_grid_values", "empty_family",
           "contrast_without_metric", "negative_temperature", "topk_k_zero",
-          "pareto_grid_of_one_lambda", "alvin_alpha_zero"]
+          "pareto_grid_of_one_lambda", "alvin_alpha_zero", "negative_irm_weight",
+          "negative_vrex_weight"]
 
 
 @pytest.mark.parametrize("how", BROKEN)

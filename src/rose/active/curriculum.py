@@ -12,6 +12,8 @@ every (method, seed) pair batched:
                     with the attribute independent of the label: an interventional oracle
                     (generative control of the spurious feature, stronger than group labels)
   rho_loss_only     the same selection with IL = 0 (largest training loss)
+  irm               IRMv1 over the two training environments, weight ``irm.lam``
+  vrex              V-REx over the two training environments, weight ``vrex.beta``
   erm_no_shortcut   ERM on inputs without the spurious attribute (a reference, not a method)
 
 Equal budget: every method takes ``steps`` Adam steps on n_b examples; JTT's first phase adds
@@ -31,7 +33,7 @@ import pandas as pd
 import torch
 
 from rose.active import rho_loss
-from rose.active.group_robust import GroupDRO, jtt_weights
+from rose.active.group_robust import GroupDRO, IRMv1, VREx, jtt_weights
 from rose.active.learner import (
     TrainSpec,
     group_metrics,
@@ -44,8 +46,8 @@ from rose.data.group_benchmarks import GroupData, without_shortcut
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job, NoJob
 
-METHODS = ("erm", "groupdro", "jtt", "rho_correlated", "rho_resampled", "rho_interventional",
-           "rho_loss_only", "erm_no_shortcut")
+METHODS = ("erm", "groupdro", "jtt", "irm", "vrex", "rho_correlated", "rho_resampled",
+           "rho_interventional", "rho_loss_only", "erm_no_shortcut")
 
 
 def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: list[int],
@@ -79,6 +81,12 @@ def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: li
             groups = torch.stack([as_tensor(s["pool"].group, dev) for s in splits])
             dro = GroupDRO(groups, rows_t, splits[0]["pool"].n_groups, cfg["groupdro"]["eta"])
             res = train_instances(X, Y, seed_of, full, spec, gen, init=start, objective=dro)
+        elif method in ("irm", "vrex"):
+            envs = torch.stack([as_tensor(s["pool"].env, dev) for s in splits])
+            n_envs = int(envs.max()) + 1
+            obj = IRMv1(envs, rows_t, n_envs, cfg["irm"]["lam"]) if method == "irm" else \
+                VREx(envs, rows_t, n_envs, cfg["vrex"]["beta"])
+            res = train_instances(X, Y, seed_of, full, spec, gen, init=start, objective=obj)
         elif method == "jtt":
             first = train_instances(X, Y, seed_of, full,
                                     replace(spec, steps=cfg["jtt"]["first_steps"]), gen,

@@ -154,7 +154,12 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
                                 dropout_rows=seed_rows, generator=generator)
         forwarded += idx.shape[1]
         loss = F.cross_entropy(logits.transpose(1, 2), Y[rows, idx], reduction="none")
-        per_instance = loss.mean(1) if objective is None else objective(loss, idx)
+        if objective is None:
+            per_instance = loss.mean(1)
+        elif getattr(objective, "uses_logits", False):      # IRMv1 reads the logits
+            per_instance = objective(loss, idx, logits, Y[rows, idx])
+        else:
+            per_instance = objective(loss, idx)
         opt.zero_grad(set_to_none=True)
         per_instance.sum().backward()
         opt.step()

@@ -53,6 +53,7 @@ class GroupData:
     content: np.ndarray    # [N, h, w] the invariant part
     n_classes: int
     n_attrs: int
+    env: np.ndarray | None = None   # training environment of each point (IRMv1, V-REx)
 
     @property
     def group(self) -> np.ndarray:
@@ -69,7 +70,8 @@ class GroupData:
 
     def subset(self, idx: np.ndarray) -> GroupData:
         return replace(self, **{f.name: getattr(self, f.name)[idx] for f in fields(self)
-                                if f.name not in ("n_classes", "n_attrs")})
+                                if f.name not in ("n_classes", "n_attrs")
+                                and getattr(self, f.name) is not None})
 
     def __len__(self) -> int:
         return len(self.y)
@@ -178,8 +180,9 @@ def make_group_splits(benchmark: str, images: np.ndarray, digits: np.ndarray, se
         attr = np.concatenate([sample_attr(y[p], n_attrs, a, rng)
                                for p, a in zip(parts, aligns, strict=True)])
         ix = np.concatenate(parts)
+        env = np.concatenate([np.full(len(p), e) for e, p in enumerate(parts)])
         return GroupData(render(content[ix], attr, rng), y[ix], attr, content[ix],
-                         n_classes, n_attrs)
+                         n_classes, n_attrs, env)
 
     out = {"pool": build(idx["pool"], train_align, 0), "val": build(idx["val"], train_align, 1),
            "holdout_correlated": build(idx["holdout"], train_align, 2),
