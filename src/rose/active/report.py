@@ -252,18 +252,21 @@ def curriculum_table(cur: pd.DataFrame) -> str:
     cols = {"train_acc": "train", "test_acc": "test env",
             "test_worst_group_acc": "worst group", "test_mean_group_acc": "mean group"}
     lines = ["\\begin{table}[t]", "\\centering", "\\scriptsize",
-             "\\caption{Training on the whole pool: ERM, group-robust baselines and RHO-LOSS "
-             "with two irreducible-loss holdouts; the last model. Mean over seeds [95\\% "
-             "CI], percent; gradient steps and examples passed forward per run.}",
+             "\\caption{Training on the whole pool: ERM, group-robust baselines (GroupDRO, "
+             "JTT, IRMv1, V-REx; not yet tuned) and RHO-LOSS with three irreducible-loss "
+             "holdouts (\\texttt{rho\\_interventional}: an interventional oracle); the last "
+             "model. Mean over seeds [95\\% CI], percent; gradient steps, examples passed "
+             "forward and labels read per run (RHO-LOSS: pool plus holdout).}",
              "\\label{tab:curriculum}",
-             "\\begin{tabular}{ll" + " c" * len(cols) + " rr}", "\\toprule",
+             "\\begin{tabular}{ll" + " c" * len(cols) + " rrr}", "\\toprule",
              "Benchmark & Method & " + " & ".join(cols.values())
-             + " & steps & forward \\\\", "\\midrule"]
+             + " & steps & forward & labels \\\\", "\\midrule"]
     for (b, m), g in cur.groupby(["benchmark", "method"], sort=True):
         lines.append(" & ".join([paper.latex_escape(b), paper.latex_escape(m),
                                  *(_cell(g[c]) for c in cols),
                                  str(int(g.gradient_steps.iloc[0])),
-                                 f"{int(g.forward_examples.iloc[0]):,}".replace(",", "\\,")])
+                                 f"{int(g.forward_examples.iloc[0]):,}".replace(",", "\\,"),
+                                 str(int(g["labels"].iloc[0])) if "labels" in g else "--"])
                      + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"

@@ -170,7 +170,8 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
                   "test_worst_group_acc": "worst-group accuracy",
                   "swapped_acc": "swapped-colour accuracy"}, paper.latex_escape))
     by_lam0 = paired[paired.reference == "lambda = 0"]
-    by_erm = paired[paired.reference == "erm"]
+    no_grid = {v for v, g in runs.groupby("variant") if (g.lam == 0).all()}
+    by_erm = paired[(paired.reference == "erm") & paired.variant.isin(no_grid)]
     values["SupExploratoryErm"] = " ".join(filter(None, [
         exploratory_sentence(by_erm, "test_worst_group_acc", "Worst-group test accuracy"),
         exploratory_sentence(by_erm, "class_selectivity", "class selectivity")]))
