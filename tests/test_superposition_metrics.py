@@ -300,3 +300,27 @@ def test_a_subset_of_instances_computes_what_the_whole_model_computes_for_them()
                                                                          (1, 3, "solu")]
     with torch.no_grad():
         torch.testing.assert_close(part.forward(x[1:4])[0], model.forward(x)[0][1:4])
+
+
+def test_an_erm_only_benchmark_cannot_carry_a_primary_contrast():
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    from rose.superposition.experiments import check_config
+
+    from .conftest import ROOT
+
+    cfg = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    block = cfg["superposition"]
+    check_config(block)
+    bad = copy.deepcopy(block)
+    bad["primary"][2]["benchmark"] = "grayscale"
+    with pytest.raises(ValueError, match=r"superposition\.primary\[2\]\.benchmark.*erm only"):
+        check_config(bad)
+    bad = copy.deepcopy(block)
+    bad["shortcut"]["erm_only"] = ["waterbirds"]
+    with pytest.raises(ValueError, match=r"superposition\.shortcut\.erm_only"):
+        check_config(bad)

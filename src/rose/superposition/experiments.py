@@ -56,7 +56,15 @@ def check_config(block: dict) -> None:
     check_contrasts(block["primary"], "superposition.primary", {*sc["variants"], *toy_arms},
                     {**SHORTCUT_METRICS, **TOY_PRIMARY_METRICS},
                     {"benchmark": [*sc["benchmarks"], "toy"]})
+    for b in sc.get("erm_only", []):
+        if b not in sc["benchmarks"]:
+            raise ValueError(f"config key superposition.shortcut.erm_only: {b!r} is not one of "
+                             "superposition.shortcut.benchmarks")
     for i, c in enumerate(block["primary"]):
+        if c["benchmark"] in sc.get("erm_only", []):     # no other variant runs there
+            raise ValueError(f"config key superposition.primary[{i}].benchmark: "
+                             f"{c['benchmark']!r} runs erm only (superposition.shortcut."
+                             "erm_only)")
         toy = c["benchmark"] == "toy"
         arms, metrics = (toy_arms, TOY_PRIMARY_METRICS) if toy else (sc["variants"],
                                                                       SHORTCUT_METRICS)
@@ -304,7 +312,9 @@ def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path
              ) -> None:
     """Every variant on one Colored MNIST benchmark: per variant, one instance per
     (seed, lambda), all at once; the seeds' data, initial weights and minibatch order are
-    shared by the variants and lambdas (paired). One resumable unit per variant."""
+    shared by the variants and lambdas (paired). One resumable unit per variant. A benchmark
+    listed in ``erm_only`` (a reference such as grayscale, which no primary contrast reads)
+    runs the unpenalised variant alone."""
     from rose.data.bundled import load_mnist5k
     from rose.superposition.shortcut import evaluate_shortcut, make_splits, train_shortcut
 
@@ -317,7 +327,9 @@ def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path
     job = Job(out.parent / benchmark, {"shortcut": params, "benchmark": benchmark,
                                        "seeds": seeds}, checkpoint_seconds, device)
     frames = []
-    for name, v in params["variants"].items():
+    variants = {k: v for k, v in params["variants"].items()
+                if benchmark not in params["erm_only"] or k == "erm"}
+    for name, v in variants.items():
         def run(v=v, name=name) -> pd.DataFrame:
             net, theta, seed_of, lam_of, div = train_shortcut(
                 splits, _grid(params, name), params["hidden"], params["steps"],
