@@ -93,9 +93,7 @@ def test_dimensionality_over_represented_features_is_scale_free_and_nan_without_
     assert mono.mean_dimensionality(100 * W, rep).item() == pytest.approx(d.item())
     assert geometry.dimensionality(W).mean().item() == pytest.approx(2 / 4)   # the old mean
     assert torch.isnan(mono.mean_dimensionality(W, torch.zeros_like(rep))).all()
-    assert mono.features_per_dimension(rep, 2).item() == 1.5
-    assert mono.features_per_dimension(rep, 2).item() == \
-        mono.features_per_dimension(rep, 2).item()   # no ||W|| in it: scaling W cannot move it
+    assert mono.features_per_dimension(rep, 2).item() == 1.5   # counts, no ||W|| in it
 
 
 def test_polysemanticity_over_alive_units_only_and_nan_when_all_are_dead():
@@ -270,7 +268,7 @@ def test_segments_must_tile_the_instances():
                  segments=(Segment(0, 1), Segment(2, 3)))
 
 
-def test_frontier_areas_per_seed_by_hand_and_lambda_zero_never_joins_a_penalised_frontier():
+def test_frontier_areas_per_seed_by_hand_and_the_grid_of_each_variant():
     import pandas as pd
 
     from rose.superposition import experiments, frontier
@@ -284,6 +282,13 @@ def test_frontier_areas_per_seed_by_hand_and_lambda_zero_never_joins_a_penalised
     assert a["none", 0] == pytest.approx(0.8 * 0.5)
     assert a["pen", 0] == pytest.approx(0.3 * 0.5 + 0.5 * 0.9)
     assert a["pen", 1] == pytest.approx(0.1 * 0.8)          # the dead (NaN) point adds nothing
+    # polysemanticity at matched loss: pen's lambda with mean loss closest to 1.1 x none's
+    # (0.22): lambda 0.1 (mean 0.5) before lambda 1 (mean 0.55), whatever their polysemanticity
+    m = frontier.matched(toy).set_index("variant")
+    assert m.loc["pen", "lam"] == 0.1 and m.loc["pen", "target_loss"] == pytest.approx(0.22)
+    b = frontier.per_seed(toy).set_index(["arm", "seed"]).poly_at_matched_loss
+    assert b["pen", 0] == 0.1 and b["none", 0] == 0.5
+    assert b["pen", 1] == 1.0                          # the dead seed counts as 1, the worst
     params = {"variants": {"none": {"penalty": "none"}, "pen": {"penalty": "l1"}},
               "lams": [0.1, 1.0], "sparsities": [0.9], "seeds": 2}
     grid = experiments.penalty_grid(params)
@@ -324,3 +329,18 @@ def test_an_erm_only_benchmark_cannot_carry_a_primary_contrast():
     bad["shortcut"]["erm_only"] = ["waterbirds"]
     with pytest.raises(ValueError, match=r"superposition\.shortcut\.erm_only"):
         check_config(bad)
+
+
+@pytest.mark.parametrize("kind", ["bimodal_split", "bimodal_standardised"])
+def test_a_dead_unit_with_two_negative_pre_activation_levels_scores_the_maximum(kind):
+    z = torch.where(torch.arange(64) < 20, -3.0, -1.0)[None, :, None]   # always off after ReLU
+    assert penalties.activation_penalty(kind, z, torch.relu(z), tau=0.25).item() == \
+        pytest.approx(0.25)
+    assert not mono.alive_units(torch.relu(z)).any()
+
+
+def test_a_unit_firing_on_one_input_in_thousands_is_not_alive():
+    h = torch.zeros(1, 4096, 2)
+    h[0, 0, 0] = 1.0                      # unit 0: once
+    h[0, :100, 1] = 1.0                   # unit 1: 2.4% of the inputs
+    assert mono.alive_units(h).tolist() == [[False, True]]

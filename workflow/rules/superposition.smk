@@ -124,6 +124,7 @@ rule aggregate_superposition:
         toy_runs="results/superposition/toy_penalty_runs.csv",
         toy_summary="results/superposition/toy_penalty_summary.csv",
         frontier="results/superposition/toy_frontier.csv",
+        matched="results/superposition/toy_matched.csv",
         metrics="results/superposition/metrics.json",
     params:
         primary=SUP["primary"],

@@ -142,7 +142,9 @@ def penalty_frontier(instances: pd.DataFrame) -> plt.Figure:
     sparsities = sorted(instances["sparsity"].unique())
     variants = list(dict.fromkeys(instances["variant"]))
     colours = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
-    means = instances.groupby(["variant", "sparsity", "lam"], as_index=False, sort=False)[
+    # a seed with no alive unit has no polysemanticity: drawn as 1, the worst, not left out
+    filled = instances.assign(polysemanticity=instances.polysemanticity.fillna(1.0))
+    means = filled.groupby(["variant", "sparsity", "lam"], as_index=False, sort=False)[
         ["relative_loss", *(c for c, _ in FRONTIER_AXES)]].mean()
     fig, axes = plt.subplots(len(sparsities), len(FRONTIER_AXES),
                              figsize=(3.2 * len(FRONTIER_AXES), 2.7 * len(sparsities)),

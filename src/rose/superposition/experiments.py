@@ -215,20 +215,21 @@ def _segments(grid: pd.DataFrame, variants: dict) -> tuple[Segment, ...]:
 
 @torch.no_grad()
 def toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
-                gen: torch.Generator, batch: int = 4096, chunk: int = 256
-                ) -> dict[str, torch.Tensor]:
+                gen: torch.Generator, rows: torch.Tensor | None = None, batch: int = 2048,
+                chunk: int = 256) -> dict[str, torch.Tensor]:
     """Per instance, on fresh inputs: the metrics that cannot be fooled (monosemanticity) beside
-    the norm-based ones they replace (kept, labelled, for comparison). Instances are measured
-    ``chunk`` at a time (full.yaml's penalty study has thousands), each on its own draws."""
+    the norm-based ones they replace (kept, labelled, for comparison). The instances of a seed
+    (``rows``, its index per instance) are measured on the same inputs (paired), ``chunk``
+    instances at a time (full.yaml's penalty study has thousands)."""
+    x = sample_features(density, batch, gen, rows)
     parts = [_toy_metrics(model.subset(a, a + chunk), imp[a:a + chunk],
-                          density[a:a + chunk], gen, batch)
+                          density[a:a + chunk], x[a:a + chunk])
              for a in range(0, model.W.shape[0], chunk)]
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
 def _toy_metrics(model: ToyModel, imp: torch.Tensor, density: torch.Tensor,
-                 gen: torch.Generator, batch: int) -> dict[str, torch.Tensor]:
-    x = sample_features(density, batch, gen)
+                 x: torch.Tensor) -> dict[str, torch.Tensor]:
     gain = mono.reconstruction_gain(model, x[:, :GAIN_BATCH], imp, density)
     rep = mono.represented(gain)
     _, h = model.hidden(x)
@@ -278,7 +279,8 @@ def toy_penalty(params: dict, outdir: str | Path, threads: int = 1, device: Devi
                         params["lr"], generator(params["seed"], dev), lam=lam,
                         anneal_frac=per_instance["anneal_frac"],
                         rows=_rows_of(grid["seed"].to_numpy(), dev), job=job)
-        metrics = toy_metrics(model, imp, density, generator(params["seed"] + 1, dev))
+        metrics = toy_metrics(model, imp, density, generator(params["seed"] + 1, dev),
+                              _rows_of(grid["seed"].to_numpy(), dev))
         return {"W": model.W, "loss": res.loss, "penalty": res.penalty,
                 "diverged_at": res.diverged_at, "metrics": metrics}
 

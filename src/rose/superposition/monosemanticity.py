@@ -28,6 +28,7 @@ REPRESENTED_GAIN = 0.25  # antipodal pairs at S = 0.5 recover about 0.55; unlear
 MODE_BAND = 0.25         # near a mode: within a quarter of the gap between the two modes
 MODE_SHARE = 0.005       # a unit "takes" a mode when at least 0.5% of inputs sit in it
 ALIVE_STD = 1e-6         # a unit whose activation's std over inputs is below this is dead
+ALIVE_SHARE = 0.001      # ... or that leaves its minimum on fewer than 0.1% of the inputs
 
 
 def zero_predictor_loss(imp: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
@@ -96,10 +97,14 @@ def features_per_dimension(rep: torch.Tensor, m: int) -> torch.Tensor:
     return rep.sum(1) / m
 
 
-def alive_units(h: torch.Tensor, tol: float = ALIVE_STD) -> torch.Tensor:
-    """Boolean [I, m]: the unit's activation varies over the inputs (h [I, batch, m]). An
-    always-off ReLU, a SoLU unit with gain 0 and an always-on constant unit are dead."""
-    return h.std(1) > tol
+def alive_units(h: torch.Tensor, tol: float = ALIVE_STD, share: float = ALIVE_SHARE
+                ) -> torch.Tensor:
+    """Boolean [I, m]: the unit's activation varies over the inputs (h [I, batch, m]) and
+    leaves its minimum on at least ``share`` of them. An always-off ReLU, a SoLU unit with
+    gain 0, an always-on constant unit and a unit that fires on one input in thousands are
+    dead."""
+    above = (h > h.amin(1, keepdim=True) + tol).float().mean(1)
+    return (h.std(1) > tol) & (above >= share)
 
 
 def polysemanticity_alive(W: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:

@@ -68,7 +68,10 @@ def bimodal_split(z: torch.Tensor, tau: float, floor: float = 1e-2) -> torch.Ten
     a maximum, never a minimum. The absolute ``floor`` keeps a two-level jitter around a
     constant from counting as switching. Cluster means, not the batch's min and max: a
     min-max scale is set by the rare inputs with several features present, and we measured
-    that it leaves the bulk of the activations in between. z: [instances, batch, units]."""
+    that it leaves the bulk of the activations in between. z: [instances, batch, units], the
+    hidden activation (activation_penalty passes act(z), not the pre-activation: two negative
+    pre-activation levels are a dead ReLU unit, constant after it, so they score the maximum
+    too; tested)."""
     lo, hi, _ = two_level_split(z)
     return _switching((z - (hi + lo) / 2) / ((hi - lo) / 2).clamp_min(floor), tau)
 
@@ -107,10 +110,10 @@ def activation_penalty(kind: str, z: torch.Tensor, a: torch.Tensor, tau: float =
         return bimodal_sigmoid(z, tau)
     if kind == "bimodal_nearest":
         return bimodal_nearest(a, level)
-    if kind == "bimodal_split":
-        return bimodal_split(z, tau)
+    if kind == "bimodal_split":           # on the activation: a dead ReLU unit is constant
+        return bimodal_split(a, tau)
     if kind == "bimodal_standardised":
-        return bimodal_standardised(z, tau)
+        return bimodal_standardised(a, tau)
     raise ValueError(f"unknown penalty {kind!r}; expected one of {PENALTIES}")
 
 

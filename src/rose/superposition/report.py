@@ -33,6 +33,7 @@ def aggregate(shortcut_csvs: Sequence[str | Path], toy_penalty_csv: str | Path,
     summary.summarise(toy, ["variant", "sparsity", "lam"], frontier.TOY_METRICS).to_csv(
         out / "toy_penalty_summary.csv", index=False)
     frontier.areas(toy).to_csv(out / "toy_frontier.csv", index=False)
+    frontier.matched(toy).to_csv(out / "toy_matched.csv", index=False)
     family = pd.concat([summary.at_selected(runs, selected), frontier.per_seed(toy)],
                        ignore_index=True)
     contrasts.evaluate(family, primary).to_csv(out / "primary.csv", index=False)
@@ -157,6 +158,11 @@ def tex(toy_dirs: dict[str, str | Path], phase_csv: str | Path, agg_dir: str | P
     values["SupToyLams"] = ", ".join(f"{v:g}" for v in sorted(toy.lam[toy.lam > 0].unique()))
     values["SupToySeeds"] = str(toy.seed.nunique())
     values["SupToyPenaltySummary"] = toy_penalty_summary(toy[toy.sparsity == s_max], lam_max)
+    m = pd.read_csv(agg / "toy_matched.csv")
+    values["SupToyMatched"] = "; ".join(
+        f"{paper.tt(v)} at $S={s:g}$: $\\lambda={lam:g}$, loss {loss:.3g} for a target "
+        f"{t:.3g}" for v, s, lam, loss, t in m[m.variant.str.startswith("bimodal_s")][
+            ["variant", "sparsity", "lam", "loss", "target_loss"]].itertuples(index=False))
     fp = toy_frontier_paired(toy)
     values["SupToyFrontier"] = "; ".join(
         f"{paper.tt(v)} {paper.paired_points(d, lo, hi)}"
