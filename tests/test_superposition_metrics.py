@@ -344,3 +344,62 @@ def test_a_unit_firing_on_one_input_in_thousands_is_not_alive():
     h[0, 0, 0] = 1.0                      # unit 0: once
     h[0, :100, 1] = 1.0                   # unit 1: 2.4% of the inputs
     assert mono.alive_units(h).tolist() == [[False, True]]
+
+
+def test_every_metric_is_per_instance_when_instances_differ():
+    """Two instances measured together equal each measured alone (found by `make mutation`:
+    a reduction over all instances passed the one-instance tests)."""
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(2, 5, 3, generator=g)
+    rep = torch.tensor([[True, False, True, True, False], [True, False, False, False, False]])
+    h = torch.relu(torch.randn(2, 400, 3, generator=g))
+    h[0, :, 2] = 0.0                                     # instance 0: unit 2 dead
+    h[1, :, :2] = 7.0                                    # instance 1: units 0, 1 constant
+    alive = mono.alive_units(h)
+    assert alive.tolist() == [[True, True, False], [False, False, True]]
+    together = (mono.mean_dimensionality(W, rep), mono.features_per_dimension(rep, 3),
+                mono.polysemanticity_alive(W, alive), *mono.bimodality(h, alive))
+    for i in range(2):
+        alone = (mono.mean_dimensionality(W[i:i + 1], rep[i:i + 1]),
+                 mono.features_per_dimension(rep[i:i + 1], 3),
+                 mono.polysemanticity_alive(W[i:i + 1], alive[i:i + 1]),
+                 *mono.bimodality(h[i:i + 1], alive[i:i + 1]))
+        for t, a in zip(together, alone, strict=True):
+            torch.testing.assert_close(t[i:i + 1], a)
+    # one represented feature / one alive unit: the mean is that one value, not NaN or half
+    assert mono.mean_dimensionality(W[1:], rep[1:]).item() == pytest.approx(
+        geometry.dimensionality(W[1:])[0, 0].item())
+    assert mono.polysemanticity_alive(W[1:], alive[1:]).item() == pytest.approx(
+        geometry.neuron_polysemanticity(W[1:])[0, 2].item())
+
+
+def test_thresholds_at_their_boundaries():
+    assert mono.represented(torch.tensor([[0.25, 0.2500001]])).tolist() == [[False, True]]
+    h = torch.zeros(1, 1000, 1)
+    h[0, :1, 0] = 1.0                                    # leaves its minimum on exactly 0.1%
+    assert mono.alive_units(h).item()
+    # two levels with exactly 0.5% of the inputs on: both modes taken, at the boundary
+    h = torch.zeros(1, 1000, 1)
+    h[0, :5, 0] = 1.0
+    assert mono.bimodality(h, mono.alive_units(h))[1].item() == 1.0
+    h = torch.ones(1, 1000, 1)
+    h[0, :5, 0] = 0.0                                    # ... and exactly 0.5% off
+    assert mono.bimodality(h, mono.alive_units(h))[1].item() == 1.0
+    # near a mode: a value exactly a quarter of the gap from its mode counts
+    h = torch.tensor([0.0] * 50 + [1.0] * 49 + [0.75])[None, :, None]
+    lo, hi, on = penalties.two_level_split(h)
+    near, _ = mono.bimodality(h, mono.alive_units(h))
+    centre = torch.where(on, hi, lo)
+    want = ((h - centre).abs() <= 0.25 * (hi - lo)).float().mean()
+    assert near.item() == pytest.approx(want.item())
+
+
+def test_frontier_area_clips_and_counts_undefined_points_as_the_worst():
+    # negative loss and polysemanticity above 1 are clipped to the unit square
+    assert mono.frontier_area(np.array([-0.5]), np.array([0.5])) == pytest.approx(0.5)
+    assert mono.frontier_area(np.array([0.5]), np.array([-1.0])) == pytest.approx(0.5)
+    assert mono.frontier_area(np.array([0.5, 0.2]), np.array([0.3, 2.0])) == pytest.approx(
+        0.5 * 0.7)
+    assert mono.frontier_area(np.array([np.nan, 0.5]), np.array([0.0, 0.4])) == \
+        pytest.approx(0.5 * 0.6)                         # a NaN loss is a loss of 1: no area
+    assert mono.frontier_area([0.2, 0.2], [0.6, 0.3]) == pytest.approx(0.8 * 0.7)   # ties

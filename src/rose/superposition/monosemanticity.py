@@ -131,8 +131,8 @@ def bimodality(h: torch.Tensor, alive: torch.Tensor, band: float = MODE_BAND,
     near = ((h - centre).abs() <= band * (hi - lo)).float().mean(1)
     k = alive.sum(1)
     near_share = torch.where(k > 0, (near * alive).sum(1) / k.clamp_min(1), torch.nan)
-    frac_on = on.float().mean(1)
-    both = (alive & (frac_on >= share) & (1 - frac_on >= share)).float().mean(1)
+    frac_on, frac_off = on.float().mean(1), (~on).float().mean(1)
+    both = (alive & (frac_on >= share) & (frac_off >= share)).float().mean(1)
     return near_share, both
 
 
