@@ -166,8 +166,8 @@ def _set(path: str, value):
     (_set("explore.primary.0.arm", "lookahead"), "explore.primary[0].arm"),
     (_set("continual.primary.0.metric", "peak_acc"), "continual.primary[0].metric"),
     (_set("active.primary", []), "['active']['primary']"),
-], ids=["negative_lr", "device", "dataset", "grid_key", "empty_grid", "contrast_arm",
-        "contrast_metric", "empty_family"])
+], ids=["negative_lr", "device", "dataset", "grid_key", "empty_grid", "pareto_grid_of_one",
+        "negative_temperature", "contrast_arm", "contrast_metric", "empty_family"])
 def test_bad_config_fails_before_any_job(tmp_path, tool_env, built, edit, key):
     cfg = yaml.safe_load((built / "config/tiny.yaml").read_text())
     edit(cfg)
