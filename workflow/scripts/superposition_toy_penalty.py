@@ -5,6 +5,6 @@ from rose.logs import redirect_to
 from rose.superposition.experiments import toy_penalty
 
 with redirect_to(snakemake.log[0]):
-    toy_penalty(dict(snakemake.params.penalty), Path(snakemake.output.instances).parent, threads=snakemake.threads,
-                device=snakemake.params.device,
+    toy_penalty(dict(snakemake.params.penalty), Path(snakemake.output.instances).parent,
+                threads=snakemake.threads, device=snakemake.params.device,
                 checkpoint_seconds=snakemake.params.checkpoint_seconds)
