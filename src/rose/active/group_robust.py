@@ -24,6 +24,14 @@ from __future__ import annotations
 import torch
 
 
+def means_by(v: torch.Tensor, label: torch.Tensor, n: int) -> torch.Tensor:
+    """[I, B] per-example values and their labels in 0..n-1 -> [I, n] the mean per label (0
+    where a label is absent from the batch): GroupDRO's group losses, IRM/V-REx's risks."""
+    sums = torch.zeros(len(v), n, device=v.device).scatter_add(1, label, v)
+    counts = torch.zeros(len(v), n, device=v.device).scatter_add(1, label, torch.ones_like(v))
+    return sums / counts.clamp(min=1)
+
+
 class GroupDRO:
     """Stateful objective for :func:`rose.active.learner.train_instances`."""
 
@@ -33,11 +41,7 @@ class GroupDRO:
 
     def group_losses(self, loss: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """[I, B] per-example losses -> [I, G] mean loss per group (0 where absent)."""
-        g = self.groups[self.rows, idx]
-        sums = torch.zeros(len(loss), self.n_groups, device=loss.device).scatter_add(1, g, loss)
-        counts = torch.zeros(len(loss), self.n_groups, device=loss.device).scatter_add(
-            1, g, torch.ones_like(loss))
-        return sums / counts.clamp(min=1)
+        return means_by(loss, self.groups[self.rows, idx], self.n_groups)
 
     def __call__(self, loss: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         lg = self.group_losses(loss, idx)
@@ -58,11 +62,7 @@ class _Environments:
 
     def env_means(self, v: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """[I, B] per-example values -> [I, E] their mean per environment (0 where absent)."""
-        e = self.envs[self.rows, idx]
-        sums = torch.zeros(len(v), self.n_envs, device=v.device).scatter_add(1, e, v)
-        counts = torch.zeros(len(v), self.n_envs, device=v.device).scatter_add(
-            1, e, torch.ones_like(v))
-        return sums / counts.clamp(min=1)
+        return means_by(v, self.envs[self.rows, idx], self.n_envs)
 
 
 class VREx(_Environments):
