@@ -16,7 +16,12 @@ from rose.data.colored_mnist import colour_images, correlations
 from rose.nn.activations import hidden_activation
 from rose.superposition import geometry, penalties
 from rose.superposition.experiments import check_config
-from rose.superposition.phase_diagram import classify_phase, phase_diagram
+from rose.superposition.monosemanticity import reconstruction_gain, represented
+from rose.superposition.phase_diagram import (
+    classify_phase,
+    classify_phase_by_norm,
+    phase_diagram,
+)
 from rose.superposition.shortcut import (
     evaluate_shortcut,
     make_splits,
@@ -210,9 +215,36 @@ def test_penalty_weight_ramps_linearly():
 # --- phase diagram ----------------------------------------------------------------------------
 
 def test_classify_phase():
-    assert classify_phase(torch.tensor([1.0, 0.0])) == "not_represented"
-    assert classify_phase(torch.tensor([0.0, -1.0])) == "dedicated"
-    assert classify_phase(torch.tensor([1.0, -1.0])) == "superposition"
+    assert classify_phase((True, False), torch.tensor([1.0, 0.0])) == "not_represented"
+    assert classify_phase((False, True), torch.tensor([0.0, -1.0])) == "dedicated"
+    assert classify_phase((True, True), torch.tensor([1.0, -1.0])) == "superposition"
+    assert classify_phase((True, True), torch.tensor([1.0, 1.0])) == "other"
+    assert classify_phase_by_norm(torch.tensor([1.0, 0.0])) == "not_represented"
+    assert classify_phase_by_norm(torch.tensor([0.0, -1.0])) == "dedicated"
+    assert classify_phase_by_norm(torch.tensor([1.0, -1.0])) == "superposition"
+
+
+def test_phase_is_read_from_gains_not_norms():
+    """An antipodal pair at low density is superposition by both rules; with its weights scaled
+    by 100 (outputs overshoot by 10^4) the norm rule still says superposition, the gain says
+    feature 2 is not represented (its gain is negative); with the hidden unit dead (bias -100,
+    privileged basis) the norm rule again says superposition, the gain not represented."""
+    gen = torch.Generator().manual_seed(0)
+    imp, p = torch.ones(2, 2), torch.full((2, 2), 0.05)
+    x = sample_features(p, 2048, gen)
+    model = ToyModel.init([0, 0], 2, 1)
+    model.W = torch.tensor([[[1.0], [-1.0]], [[100.0], [-100.0]]])
+    model.b = torch.zeros(2, 2)
+    dead = ToyModel.init([0, 0], 2, 1, privileged=True, hidden_bias=-100.0)
+    dead.W = model.W[:1].expand(2, -1, -1).clone()
+    phases = []
+    for m in (model, dead):
+        rep = represented(reconstruction_gain(m, x, imp, p))
+        phases += [classify_phase(tuple(r.tolist()), w) for r, w in zip(rep, m.W, strict=True)]
+    assert phases[:2] == ["superposition", "not_represented"]
+    assert phases[2:] == ["not_represented"] * 2
+    assert [classify_phase_by_norm(w) for m in (model, dead) for w in m.W] == \
+        ["superposition"] * 4
 
 
 def test_phase_diagram_shows_the_three_regions():
@@ -223,6 +255,7 @@ def test_phase_diagram_shows_the_three_regions():
     assert df.loc[(0.2, 1.0), "phase"] == "not_represented"
     assert df.loc[(5.0, 1.0), "phase"] == "dedicated"
     assert df.loc[(1.0, 0.02), "phase"] == "superposition"
+    assert (df.phase == df.phase_norm).all()      # an unpenalised model: the rules agree
 
 
 # --- Colored MNIST ----------------------------------------------------------------------------

@@ -2,8 +2,13 @@
 
 relu, gelu, tanh  the usual ones (torch.nn.functional)
 solu              LayerNorm(z * softmax(z)) over the units (Elhage et al. 2022, "Softmax Linear
-                  Units"); no learned gain: the bare softmax product shrinks every unit by about
-                  1/units and does not train without the normalisation
+                  Units"); the bare softmax product shrinks every unit by about 1/units and does
+                  not train without the normalisation. No learned gain or bias here: in these
+                  MLPs a linear layer always follows, and W diag(g) LN(u) + b' = (W diag(g))
+                  LN(u) + b' absorbs them exactly, so a gain would only add a direction along
+                  which an activation penalty is gamed (g -> 0, W -> infinity). The toy model's
+                  hidden layer is read by the tied W^T, which cannot absorb it, so there SoLU
+                  has its learned gain (rose.superposition.toy_model; g = 0 gives h = 0, tested)
 topk              ReLU, then keep the k largest units per example (Makhzani & Frey 2013;
                   Gao et al. 2024)
 """

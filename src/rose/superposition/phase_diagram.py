@@ -3,11 +3,16 @@ change"): feature 1 has importance 1, feature 2 a relative importance r; both ha
 Each grid cell is a batch of instances (one per seed); the seed with the lowest final loss
 stands for the cell, as the optimum is what the diagram describes.
 
-Phases, read from the trained W = (w_1, w_2) in R^{2 x 1}:
-  "not_represented"  |w_2| < t                       (feature 2 gets nothing)
-  "dedicated"        |w_2| >= t and |w_1| < t        (feature 2 takes the only dimension)
-  "superposition"    both >= t and w_1 w_2 < 0       (an antipodal pair)
-t = 0.5 separates "about 0" from "about 1" (research/superposition.md, diagnostics).
+Phases, read from each feature's reconstruction gain G_i (rose.superposition.monosemanticity:
+the share of its zero-predictor loss the model recovers; represented iff G_i > 1/4) and the
+trained W = (w_1, w_2) in R^{2 x 1}:
+  "not_represented"  feature 2 not represented        (feature 2 gets nothing)
+  "dedicated"        feature 2 represented, 1 not     (feature 2 takes the only dimension)
+  "superposition"    both represented, w_1 w_2 < 0    (an antipodal pair)
+The paper reads the same phases from the norms (|w_i| < 0.5 is "about 0",
+research/superposition.md, diagnostics); that rule is kept as ``phase_norm`` for comparison,
+but it calls a model with inflated weights or dead hidden units "represented" (issue 16), which
+a penalised diagram can produce. The gain cannot be fooled that way (tested).
 
 The penalised diagram (issue 16) trains the privileged-basis model h = ReLU(w . x + c),
 x' = ReLU(w h + b) at lambda = 0 and at the configured penalty strength, paired by seed; a
@@ -22,13 +27,28 @@ import torch
 
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
-from rose.superposition.toy_model import ToyModel, train_toy
+from rose.superposition.monosemanticity import reconstruction_gain, represented
+from rose.superposition.toy_model import ToyModel, sample_features, train_toy
 
 PHASES = ("not_represented", "dedicated", "superposition")
 
 
-def classify_phase(w: torch.Tensor | np.ndarray, threshold: float = 0.5) -> str:
-    """The phase of one trained W of shape [2, 1] (or [2])."""
+GAIN_BATCH = 2048   # inputs per gain estimate (stratified by presence: 8 forward passes)
+
+
+def classify_phase(rep: tuple[bool, bool], w: torch.Tensor | np.ndarray) -> str:
+    """The phase of one trained model from which features are represented (by gain) and its
+    W of shape [2, 1] (or [2]), whose signs tell an antipodal pair."""
+    w1, w2 = (float(v) for v in np.asarray(w).reshape(2))
+    if not rep[1]:
+        return "not_represented"
+    if not rep[0]:
+        return "dedicated"
+    return "superposition" if w1 * w2 < 0 else "other"
+
+
+def classify_phase_by_norm(w: torch.Tensor | np.ndarray, threshold: float = 0.5) -> str:
+    """The paper's rule: the phase of one trained W of shape [2, 1] (or [2]) from its norms."""
     w1, w2 = (float(v) for v in w.reshape(2))
     if abs(w2) < threshold:
         return "not_represented"
@@ -42,10 +62,10 @@ def phase_diagram(importances: np.ndarray, densities: np.ndarray, seeds: int, st
                   job: Job | None = None, lams: tuple[float, ...] = (),
                   penalty: str = "none", tau: float = 1.0) -> pd.DataFrame:
     """Train every (relative importance, density, seed) instance at once and return one row per
-    grid cell: r, p, the best seed's w_1, w_2, loss and phase. Instances of one seed share their
-    initial weights and data draws across cells. With ``lams``, the privileged-basis model is
-    trained instead, once per lambda (column ``lam``), with the activation ``penalty``; the
-    reconstruction loss picks each cell's best seed."""
+    grid cell: r, p, the best seed's w_1, w_2, gains, loss, phase and phase_norm. Instances of
+    one seed share their initial weights and data draws across cells. With ``lams``, the
+    privileged-basis model is trained instead, once per lambda (column ``lam``), with the
+    activation ``penalty``; the reconstruction loss picks each cell's best seed."""
     dev = resolve_device(device)
     privileged = len(lams) > 0
     lam_grid = np.asarray(lams if privileged else [0.0], dtype=np.float32)
@@ -60,14 +80,20 @@ def phase_diagram(importances: np.ndarray, densities: np.ndarray, seeds: int, st
                     generator(seed, dev), penalty=penalty if privileged else "none",
                     lam=as_tensor(lam, dev, torch.float32), tau=tau, rows=as_tensor(s, dev),
                     job=job)
-    W = model.W.cpu()
+    with torch.no_grad():
+        x = sample_features(pt[:, None].expand(-1, 2), GAIN_BATCH, generator(seed + 1, dev),
+                            as_tensor(s, dev))
+        gain = reconstruction_gain(model, x, imp, pt[:, None].expand(-1, 2)).cpu().numpy()
+    W = model.W.detach().cpu()
     df = pd.DataFrame({"importance": r.astype(np.float32), "density": p.astype(np.float32),
                        "lam": lam, "seed": s, "w1": W[:, 0, 0].numpy(),
-                       "w2": W[:, 1, 0].numpy(),
+                       "w2": W[:, 1, 0].numpy(), "gain1": gain[:, 0], "gain2": gain[:, 1],
                        "loss": np.where(res.diverged_at >= 0, np.nan,
                                         res.loss.cpu().numpy())})
     best = df.loc[df.groupby(["importance", "density", "lam"])["loss"].idxmin()] \
         .reset_index(drop=True)
-    best["phase"] = [classify_phase(np.array([a, b])) for a, b in zip(best.w1, best.w2,
-                                                                         strict=True)]
+    rep = represented(best[["gain1", "gain2"]].to_numpy())      # (elementwise: numpy too)
+    w = best[["w1", "w2"]].to_numpy()
+    best["phase"] = [classify_phase(tuple(r_), w_) for r_, w_ in zip(rep, w, strict=True)]
+    best["phase_norm"] = [classify_phase_by_norm(w_) for w_ in w]
     return best

@@ -221,8 +221,13 @@ def penalised_phase_sentence(phases: pd.DataFrame) -> str:
     wide = priv.pivot_table(index=["importance", "density"], columns="model", values="phase",
                             aggfunc="first")
     changed = int((wide[models[0]] != wide[models[-1]]).sum()) if len(models) > 1 else 0
+    norm = ""
+    if "phase_norm" in phases:     # phases are read from the reconstruction gain
+        off = int((phases.phase != phases.phase_norm).sum())
+        norm = (f" Reading the phases from the weight norms instead of the reconstruction gain "
+                f"would change {off} of all {len(phases)} cells.")
     return (f"With a neuron basis, of {len(wide)} cells ({'; '.join(counts)}), the penalty "
-            f"changes the phase of {changed}.")
+            f"changes the phase of {changed}.{norm}")
 
 
 def toy_penalty_summary(toy: pd.DataFrame, lam: float) -> str:
