@@ -4,24 +4,22 @@ config's MLP (196-100-100-10), stream batch 10, 5 seeds as one batched model, 1 
 Median of many repetitions, measured side by side in one run. Also a whole batch of K = 5 steps
 with the ball enforced once at the end and after every step (the per-step projection), each
 relative to one plain SGD step, and full.yaml's estimated training cost for direction 2 in
-core-hours: the last quick run's measured core-seconds (results/continual/*/benchmark.tsv)
+core-hours: the last quick run's measured core-seconds (rose.cost, logs/benchmarks)
 per unit of work (instances x batches x K x weights, validation grids and test runs) times
 full.yaml's work."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 
 from benchmarks.timing import median_time
 from rose.continual.ball import enforce
 from rose.continual.distances import DISTANCES, Reference, empirical_fisher
 from rose.continual.learner import Settings
+from rose.cost import config_core_hours
 from rose.nn import StackedNet
 
 ITERS = Settings.bisection_iters      # the learner's default
@@ -98,37 +96,10 @@ def main() -> dict[str, float]:
     return out
 
 
-def _work(block: dict, seeds: int) -> float:
-    """Instances x batches x steps x weights of one config's direction-2 jobs, the validation
-    grids included (the bisection and feature distances are counted as plain steps)."""
-    from rose import tuning
-    from rose.continual.experiments import UNTUNED, arms_from_config, grid_of
-
-    side = 8 if block.get("dataset") == "digits" else 28 // block.get("downsample", 2)
-    sizes = [side * side, *block["model"]["hidden"], 10]
-    weights = sum(a * b for a, b in itertools.pairwise(sizes))
-    total = 0.0
-    for s in block["streams"].values():
-        tasks = s["tasks"]
-        batches = tasks * s.get("samples_per_task", block["samples_per_task"]) // \
-            block["batch_size"]
-        for group, arm in arms_from_config(block):
-            runs = 1 if group in UNTUNED else 1 + tuning.Grid(
-                arm.name, grid_of(block, group, arm)).size
-            total += runs * seeds * batches * arm.k * weights
-    return total
-
-
 def full_core_hours(root: Path = Path(".")) -> float:
-    """full.yaml's direction-2 training cost in core-hours, scaled from the last quick run."""
-    tsvs = sorted((root / "results/continual").glob("*/benchmark.tsv"))
-    if not tsvs:
-        raise FileNotFoundError("no results/continual/*/benchmark.tsv")
-    core_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in tsvs)
-    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
-    full = yaml.safe_load((root / "config/full.yaml").read_text())
-    rate = core_s / _work(quick["continual"], len(quick["seeds"]))
-    return rate * _work(full["continual"], len(full["seeds"])) / 3600
+    """full.yaml's direction-2 cost in core-hours (rose.cost: the last quick run's
+    core-seconds, or the committed ones, times full.yaml's work over quick's)."""
+    return config_core_hours(root / "config/full.yaml", ["continual_stream"], root)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@
 - equal tuning: the whole tuning of sgd and contour_eq as the quick config runs it, the grid
   points stacked as rows of one run (rose.nn.optim.PerInstanceLR) vs one run per point (the
   seeds stacked), interleaved (below 1: stacking the grid is faster; the trainer stacks).
-- full.yaml's estimated cost for direction 1 in core-hours: the measured core-seconds per unit
-  of work of the last quick run (results/explore/*/benchmark.tsv) times full.yaml's work, work
+- full.yaml's estimated cost for direction 1 in core-hours (rose.cost): the measured
+  core-seconds per unit of work of the last quick run times full.yaml's work, work
   = rows x epochs x (training examples x gradient evaluations per step + evaluated examples / 3)
   x parameters, summed over settings, arms and grid points (the measurements' HVPs are left
   out, so it is a lower bound).
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
 
 from benchmarks.timing import interleaved, median_time
-from rose.explore.experiments import ABLATION, arms_for
+from rose.cost import config_core_hours
+from rose.explore.experiments import arms_for
 from rose.explore.sam import SAM
-from rose.explore.trainer import step_cost
-from rose.explore.tuned import grid_points
 from rose.measure.hessian import double_backward_hvp, flat_hvp, jvp_hvp
 from rose.nn import StackedNet
 
@@ -170,37 +168,10 @@ def _grid_runs(repeats: int = 2) -> tuple[float, float]:
     return interleaved(run(True), run(False), repeats)
 
 
-def _work(block: dict, sizes: dict[str, dict[str, int]], shapes: dict[str, tuple],
-          seeds: int) -> float:
-    """Training work of every setting, arm and grid point: rows x epochs x (training examples
-    x gradient evaluations per step + evaluated examples / 3) x parameters."""
-    total = 0.0
-    for st in [*block["settings"], ABLATION]:
-        spec = block["settings"][block["ablation"]["setting"] if st == ABLATION else st]
-        n = sizes[spec["dataset"]]
-        params = StackedNet(spec["model"], shapes[spec["dataset"]], 10).dim
-        for arm in arms_for(block, st):
-            cost = step_cost(arm) if arm.budget == "steps" else 1
-            per_row = block["epochs"] * (n["train"] * cost + sum(n.values()) / 3) * params
-            total += len(grid_points(arm)) * seeds * per_row
-    return total
-
-
 def full_core_hours(root: Path = Path(".")) -> float:
-    """full.yaml's direction-1 training cost in core-hours, scaled from the last quick run."""
-    from rose.data.splits import load
-
-    sizes, shapes = {}, {}
-    for d in ("mnist5k", "digits"):
-        split = load(root / f"data/processed/{d}.npz")
-        sizes[d] = {k: len(v) for k, v in split.y.items()}
-        shapes[d] = split.input_shape
-    core_s = sum(float(pd.read_csv(p, sep="\t")["s"].iloc[0])
-                 for p in sorted((root / "results/explore").glob("*/benchmark.tsv")))
-    quick = yaml.safe_load((root / "config/quick.yaml").read_text())
-    full = yaml.safe_load((root / "config/full.yaml").read_text())
-    rate = core_s / _work(quick["explore"], sizes, shapes, len(quick["seeds"]))
-    return rate * _work(full["explore"], sizes, shapes, len(full["seeds"])) / 3600
+    """full.yaml's direction-1 cost in core-hours (rose.cost: the last quick run's
+    core-seconds, or the committed ones, times full.yaml's work over quick's)."""
+    return config_core_hours(root / "config/full.yaml", ["explore_setting"], root)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import (
     bench_acquisitions,
     bench_continual,
+    bench_cost,
     bench_explore,
     bench_flops,
     bench_quick_dag,
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "continual": bench_continual.main,
     "explore": bench_explore.main,
     "quick_dag": bench_quick_dag.main,
+    "cost": bench_cost.main,
 }
 
 if __name__ == "__main__":

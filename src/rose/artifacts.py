@@ -11,10 +11,13 @@ committed code, so ``pull`` refuses unless both ``git status`` and ``dvc status`
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -38,22 +41,19 @@ def dvc_configfile(root: Path) -> str:
 
 
 def planned_jobs(root: Path, configfile: str, targets: tuple[str, ...] = ()) -> dict[str, int]:
-    """Rule -> number of jobs ``snakemake -n`` would run (empty: everything is up to date)."""
-    out = _run(["snakemake", "-n", "--configfile", configfile, *targets], root, capture=True)
-    text = out.stdout + out.stderr
-    jobs: dict[str, int] = {}
-    in_table = False
-    for line in text.splitlines():
-        if line.startswith("Job stats:"):
-            in_table = True
-            continue
-        if in_table:
-            m = re.match(r"^(\w+)\s+(\d+)\s*$", line)
-            if m and m.group(1) != "total":
-                jobs[m.group(1)] = int(m.group(2))
-            elif line.startswith("total"):
-                break
-    return jobs
+    """Rule -> number of jobs Snakemake would run (empty: everything is up to date), from
+    ``snakemake --summary``'s table (one row per output file: its rule, log file and plan;
+    "update pending" is Snakemake's own rerun decision, the one ``snakemake -n`` shows). A job
+    is one (rule, log file) pair: every rule that makes files has a log. Rules without outputs
+    (``all`` and the direction targets) are never counted: they run nothing."""
+    out = _run(["snakemake", *targets, "--configfile", configfile, "--summary"], root,
+               capture=True)
+    rows = list(csv.DictReader(io.StringIO(out.stdout), delimiter="\t"))
+    if rows and not {"rule", "log-file(s)", "plan"} <= set(rows[0]):
+        raise ArtifactError(f"unexpected `snakemake --summary` columns: {list(rows[0])}")
+    pending = {(r["rule"], r["log-file(s)"] or r["output_file"]) for r in rows
+               if r["plan"] != "no update"}
+    return dict(sorted(Counter(rule for rule, _ in pending).items()))
 
 
 def git_is_clean(root: Path) -> bool:

@@ -3,7 +3,10 @@
     rose run SPEC.json --data data/processed/mnist5k.npz --out results/my_run
     rose prepare mnist5k --out data/processed      (uses config/quick.yaml's data: block)
     rose push | rose pull                          (DVC artifacts; see rose.artifacts)
-    rose plan                                      (jobs `snakemake -n` would run, by rule)
+    rose plan                                      (jobs Snakemake would run, by rule)
+    rose plan --cost config/full.yaml              (core-hours and wall time per rule;
+                                                    rose.cost)
+    rose plan --record-timings                     (the last run's timings -> rose.cost)
 
 Snakemake rules call the same functions through workflow/scripts.
 """
@@ -40,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
                        ("plan", "jobs snakemake would run for params.yaml's config")]:
         p = sub.add_parser(name, help=text)
         p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--cost", type=Path, metavar="CONFIG",
+                   help="estimate CONFIG's core-hours and wall time per rule")
+    p.add_argument("--cores", type=int, default=64, help="cores for the wall-time estimate")
+    p.add_argument("--timings", type=Path, default=None,
+                   help="measured timings (default benchmarks/quick_timings.csv)")
+    p.add_argument("--record-timings", action="store_true",
+                   help="write the last run's per-rule timings (logs/benchmarks) to --timings")
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -59,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                         args.out / f"{args.dataset}.manifest.json")
         return 0
 
+    if args.command == "plan" and (args.cost or args.record_timings):
+        return _plan_cost(args)
+
     from rose import artifacts
 
     try:
@@ -72,6 +85,34 @@ def main(argv: list[str] | None = None) -> int:
                 args.root, artifacts.dvc_configfile(args.root)), indent=2))
     except artifacts.ArtifactError as err:
         print(f"rose {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _plan_cost(args: argparse.Namespace) -> int:
+    from rose import cost
+    from rose.artifacts import dvc_configfile
+
+    root = args.root
+    timings = args.timings or root / cost.TIMINGS
+    schema = root / "workflow/schemas/config.schema.yaml"
+    try:
+        if args.record_timings:
+            configfile = dvc_configfile(root)
+            cfg = cost.load_config(root / configfile, schema)
+            measured = cost.measure(root, cfg)
+            if not measured:
+                raise cost.CostError(f"no benchmark files under {root / cost.BENCHMARKS}: run "
+                                     "the workflow first")
+            cost.write_timings(measured, timings, configfile)
+            print(f"recorded {len(measured)} rules from {configfile} to {timings}")
+        if args.cost:
+            cfg = cost.load_config(args.cost, schema)
+            est = cost.estimate(cfg, cost.read_timings(timings), list(cost.WORK))
+            print(f"{args.cost}: estimated from {timings} (core-seconds x work ratio)")
+            print(cost.report(est, args.cores))
+    except cost.CostError as err:
+        print(f"rose plan: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -83,6 +83,8 @@ MODULES = {
     "src/rose/superposition/geometry.py": [*TOY_TESTS, "tests/test_superposition_shortcut.py"],
     "src/rose/superposition/monosemanticity.py": ["tests/test_superposition_metrics.py"],
     "src/rose/superposition/frontier.py": ["tests/test_superposition_metrics.py"],
+    "src/rose/superposition/phase_diagram.py": ["tests/test_superposition.py"],
+    "src/rose/cost.py": ["tests/test_cost.py"],
     "src/rose/superposition/shortcut.py": ["tests/test_superposition_shortcut.py",
                                            "tests/test_superposition.py"],
     "src/rose/sampling.py": ["tests/test_sampling.py", SHARED_TESTS],

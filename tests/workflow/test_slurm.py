@@ -188,10 +188,16 @@ def test_the_tiny_dag_on_slurm_matches_a_local_run(cluster, tmp_path, tool_env, 
     assert (repo / "paper/main.pdf").stat().st_size > 10_000
 
 
-def test_a_cancelled_job_is_resubmitted_and_finishes(cluster, tmp_path, tool_env):
+def test_a_cancelled_job_is_resubmitted_and_resumes(cluster, tmp_path, tool_env, built):
+    """The stream job is cancelled once it has saved a checkpoint (every second here); the
+    retry resumes from it (its log says so) and its results equal the uninterrupted local
+    run's (``built``)."""
     env = tool_env
     repo = _slurm_repo(tmp_path, env)
+    with open(repo / "config/tiny.yaml", "a") as f:
+        f.write("checkpoint_seconds: 1\n")
     target = "results/continual/split/runs.csv"
+    ckpt = repo / "results/continual/split/resume.ckpt"
     log = (tmp_path / "snakemake.log").open("w")
     proc = subprocess.Popen(_cluster_command(target), cwd=repo, env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -200,7 +206,8 @@ def test_a_cancelled_job_is_resubmitted_and_finishes(cluster, tmp_path, tool_env
     while cancelled is None and proc.poll() is None and time.monotonic() < deadline:
         for j in _jobs(env):      # the stream job, once it has run for a few seconds
             if j.get("JobState") == "RUNNING" and "continual_stream" in j.get("Comment", "") \
-                    + j.get("JobName", "") and _seconds(j.get("RunTime", "0")) >= 3:
+                    + j.get("JobName", "") and _seconds(j.get("RunTime", "0")) >= 3 \
+                    and ckpt.exists():
                 subprocess.run(["scancel", j["JobId"]], env=env, check=True)
                 cancelled = j["JobId"]
                 break
@@ -213,7 +220,12 @@ def test_a_cancelled_job_is_resubmitted_and_finishes(cluster, tmp_path, tool_env
     states = {j["JobId"]: j["JobState"] for j in _jobs(env)
               if "continual_stream" in j.get("Comment", "") + j.get("JobName", "")}
     assert states[cancelled] == "CANCELLED" and "COMPLETED" in states.values(), states
-    assert (repo / target).exists()
+    assert (repo / target).exists() and not ckpt.exists()
+    assert "[rose] resuming from" in (repo / "logs/continual/split/run.log").read_text()
+    a, b = pd.read_csv(built / target), pd.read_csv(repo / target)
+    num = [c for c in a.select_dtypes("number").columns if not re.search(r"seconds|_s$", c)]
+    np.testing.assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-5,
+                               atol=1e-6)
 
 
 def _seconds(runtime: str) -> int:

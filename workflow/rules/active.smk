@@ -28,9 +28,9 @@ rule active_learning:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/active/al/{bench}.log",
+        "logs/active/al/{bench}.log",
     benchmark:
-        "results/active/al/{bench}.benchmark.tsv"
+        "logs/benchmarks/active_learning/{bench}.tsv"
     script:
         "../scripts/active_learning.py"
 
@@ -52,9 +52,9 @@ rule active_curriculum:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/active/curriculum/{bench}.log",
+        "logs/active/curriculum/{bench}.log",
     benchmark:
-        "results/active/curriculum/{bench}.benchmark.tsv"
+        "logs/benchmarks/active_curriculum/{bench}.tsv"
     script:
         "../scripts/active_curriculum.py"
 
@@ -77,6 +77,8 @@ rule aggregate_active:
         metrics="results/active/metrics.json",
     params:
         primary=ACT["primary"],
+    benchmark:
+        "logs/benchmarks/aggregate_active/job.tsv"
     log:
         "logs/aggregate_active.log",
     script:

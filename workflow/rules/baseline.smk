@@ -25,9 +25,9 @@ rule train_baseline:
         runtime=retry_runtime(60),
         gpu=GPU,
     log:
-        "results/baseline/{dataset}/{method}/seed{seed}/train.log",
+        "logs/baseline/{dataset}/{method}/seed{seed}/train.log",
     benchmark:
-        "results/baseline/{dataset}/{method}/seed{seed}/benchmark.tsv"
+        "logs/benchmarks/train_baseline/{dataset}-{method}-{seed}.tsv"
     script:
         "../scripts/train.py"
 
@@ -47,6 +47,8 @@ rule aggregate_baseline:
             dataset=config["baseline"]["datasets"],
             method=list(config["baseline"]["methods"]),
         ),
+    benchmark:
+        "logs/benchmarks/aggregate_baseline/job.tsv"
     log:
         "logs/aggregate_baseline.log",
     script:

@@ -28,9 +28,9 @@ rule continual_stream:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/continual/{stream}/run.log",
+        "logs/continual/{stream}/run.log",
     benchmark:
-        "results/continual/{stream}/benchmark.tsv"
+        "logs/benchmarks/continual_stream/{stream}.tsv"
     script:
         "../scripts/continual_stream.py"
 
@@ -50,6 +50,8 @@ rule aggregate_continual:
         tuning="results/continual/tuning.csv",
     params:
         primary=CONT["primary"],
+    benchmark:
+        "logs/benchmarks/aggregate_continual/job.tsv"
     log:
         "logs/aggregate_continual.log",
     script:

@@ -11,9 +11,9 @@ rule prepare_data:
     params:
         data_cfg=data_config_for,
     log:
-        "data/processed/{dataset}.prepare.log",
+        "logs/data/{dataset}.prepare.log",
     benchmark:
-        "data/processed/{dataset}.benchmark.tsv"
+        "logs/benchmarks/prepare_data/{dataset}.tsv"
     resources:
         mem_mb=4000,
         runtime=retry_runtime(30),

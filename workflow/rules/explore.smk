@@ -33,9 +33,9 @@ rule explore_setting:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/explore/{setting}/run.log",
+        "logs/explore/{setting}/run.log",
     benchmark:
-        "results/explore/{setting}/benchmark.tsv"
+        "logs/benchmarks/explore_setting/{setting}.tsv"
     script:
         "../scripts/explore_setting.py"
 
@@ -58,6 +58,8 @@ rule aggregate_explore:
     params:
         ablation_base=EXPL["ablation"]["base"],
         primary=EXPL["primary"],
+    benchmark:
+        "logs/benchmarks/aggregate_explore/job.tsv"
     log:
         "logs/aggregate_explore.log",
     script:

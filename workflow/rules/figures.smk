@@ -14,6 +14,8 @@ rule figure_baseline_learning_curves:
         ),
     params:
         config_hash=CONFIG_HASH,
+    benchmark:
+        "logs/benchmarks/figure_baseline_learning_curves/job.tsv"
     log:
         "logs/figure_baseline_learning_curves.log",
     script:
@@ -46,6 +48,8 @@ rule figures_superposition:
         config_hash=CONFIG_HASH,
         toy_dirs=SUP_TOY_DIRS,
         uniform_m=SUP["toy"]["uniform"]["m"],
+    benchmark:
+        "logs/benchmarks/figures_superposition/job.tsv"
     log:
         "logs/figures_superposition.log",
     script:
@@ -70,6 +74,8 @@ rule figures_active:
         },
     params:
         config_hash=CONFIG_HASH,
+    benchmark:
+        "logs/benchmarks/figures_active/job.tsv"
     log:
         "logs/figures_active.log",
     script:
@@ -94,6 +100,8 @@ rule figures_continual:
         },
     params:
         config_hash=CONFIG_HASH,
+    benchmark:
+        "logs/benchmarks/figures_continual/job.tsv"
     log:
         "logs/figures_continual.log",
     script:
@@ -121,6 +129,8 @@ rule figures_explore:
     params:
         config_hash=CONFIG_HASH,
         names=EXPL_FIGURES,
+    benchmark:
+        "logs/benchmarks/figures_explore/job.tsv"
     log:
         "logs/figures_explore.log",
     script:

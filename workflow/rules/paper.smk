@@ -11,6 +11,8 @@ rule tex_baseline:
     params:
         # the paper's prose quotes the first dataset and method of the config
         headline=[config["baseline"]["datasets"][0], next(iter(config["baseline"]["methods"]))],
+    benchmark:
+        "logs/benchmarks/tex_baseline/job.tsv"
     log:
         "logs/tex_baseline.log",
     script:
@@ -30,6 +32,8 @@ rule tex_superposition:
         macros="paper/generated/superposition_macros.tex",
     params:
         toy_dirs=SUP_TOY_DIRS,
+    benchmark:
+        "logs/benchmarks/tex_superposition/job.tsv"
     log:
         "logs/tex_superposition.log",
     script:
@@ -43,6 +47,8 @@ rule tex_active:
     output:
         table="paper/generated/active_table.tex",
         macros="paper/generated/active_macros.tex",
+    benchmark:
+        "logs/benchmarks/tex_active/job.tsv"
     log:
         "logs/tex_active.log",
     script:
@@ -56,6 +62,8 @@ rule tex_continual:
     output:
         table="paper/generated/continual_table.tex",
         macros="paper/generated/continual_macros.tex",
+    benchmark:
+        "logs/benchmarks/tex_continual/job.tsv"
     log:
         "logs/tex_continual.log",
     script:
@@ -73,6 +81,8 @@ rule tex_explore:
         contour_arm=EXPL["ablation"]["base"],
         equal_budget_arm="contour_eq",
         explore=EXPL,
+    benchmark:
+        "logs/benchmarks/tex_explore/job.tsv"
     log:
         "logs/tex_explore.log",
     script:
@@ -88,6 +98,8 @@ rule tex_provenance:
     params:
         config_name=CONFIG_NAME,
         config_hash=CONFIG_HASH,
+    benchmark:
+        "logs/benchmarks/tex_provenance/job.tsv"
     log:
         "logs/tex_provenance.log",
     script:
@@ -108,6 +120,8 @@ rule paper:
         figures=rules.figures.input,
     output:
         "paper/main.pdf",
+    benchmark:
+        "logs/benchmarks/paper/job.tsv"
     log:
         "logs/paper.log",
     shell:

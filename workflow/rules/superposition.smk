@@ -31,9 +31,9 @@ rule superposition_toy_sweep:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/superposition/toy/{sweep}/run.log",
+        "logs/superposition/toy/{sweep}/run.log",
     benchmark:
-        "results/superposition/toy/{sweep}/benchmark.tsv"
+        "logs/benchmarks/superposition_toy_sweep/{sweep}.tsv"
     script:
         "../scripts/superposition_toy_sweep.py"
 
@@ -53,9 +53,9 @@ rule superposition_phase:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/superposition/phase/run.log",
+        "logs/superposition/phase/run.log",
     benchmark:
-        "results/superposition/phase/benchmark.tsv"
+        "logs/benchmarks/superposition_phase/job.tsv"
     script:
         "../scripts/superposition_phase.py"
 
@@ -76,9 +76,9 @@ rule superposition_toy_penalty:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/superposition/toy_penalty/run.log",
+        "logs/superposition/toy_penalty/run.log",
     benchmark:
-        "results/superposition/toy_penalty/benchmark.tsv"
+        "logs/benchmarks/superposition_toy_penalty/job.tsv"
     script:
         "../scripts/superposition_toy_penalty.py"
 
@@ -100,9 +100,9 @@ rule superposition_shortcut:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "results/superposition/shortcut/{benchmark}.log",
+        "logs/superposition/shortcut/{benchmark}.log",
     benchmark:
-        "results/superposition/shortcut/{benchmark}.benchmark.tsv"
+        "logs/benchmarks/superposition_shortcut/{benchmark}.tsv"
     script:
         "../scripts/superposition_shortcut.py"
 
@@ -128,6 +128,8 @@ rule aggregate_superposition:
         metrics="results/superposition/metrics.json",
     params:
         primary=SUP["primary"],
+    benchmark:
+        "logs/benchmarks/aggregate_superposition/job.tsv"
     log:
         "logs/aggregate_superposition.log",
     script:

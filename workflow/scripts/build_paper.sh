@@ -8,5 +8,9 @@ if ! command -v latexmk >/dev/null 2>&1; then
     echo "  Every figure still builds without TeX: snakemake figures" >&2
     exit 1
 fi
+# A reproducible PDF: pdfTeX takes its dates and the trailer /ID from SOURCE_DATE_EPOCH when
+# FORCE_SOURCE_DATE=1; the commit's time, so one commit builds one byte-identical PDF.
+SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+export SOURCE_DATE_EPOCH FORCE_SOURCE_DATE=1
 cd paper
 latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error main.tex
