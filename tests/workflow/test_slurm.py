@@ -81,7 +81,7 @@ MinJobAge=3600
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 NodeName={host} CPUs={os.cpu_count()} RealMemory=16000 State=UNKNOWN
-PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITION} Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 """
 
 
@@ -226,6 +226,23 @@ def test_a_cancelled_job_is_resubmitted_and_resumes(cluster, tmp_path, tool_env,
     num = [c for c in a.select_dtypes("number").columns if not re.search(r"seconds|_s$", c)]
     np.testing.assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_a_profile_without_a_partition_fails_at_submission_with_the_schedulers_message(
+        cluster, tmp_path, tool_env):
+    """This cluster has no default partition (Default=NO): the README's command with the
+    profile's empty ``slurm_partition`` must stop with sbatch's own message, not hang."""
+    repo = copy_repo(tmp_path / "repo", tool_env)        # the profile as shipped
+    cmd = _cluster_command("data/processed/digits.npz")
+    try:
+        r = subprocess.run(cmd, cwd=repo, env=tool_env, text=True, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=300)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"no failure within 300 s: {e.stdout!s:.3000}") from None
+    text = r.stdout + r.stderr
+    assert r.returncode != 0, text[-3000:]
+    assert "sbatch" in text and "partition" in text.lower(), text[-3000:]
+    assert not (repo / "data/processed/digits.npz").exists()
 
 
 def _seconds(runtime: str) -> int:
