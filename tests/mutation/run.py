@@ -97,7 +97,8 @@ MODULES = {
 # e.g. SIGABRT from ARPACK given a malformed start vector)
 KILLED = {1, 3, -4, -6, -7, -8, -11}
 TIMEOUT = {36, -24, 24, 152, 255}
-COPY = ["src", "tests", "config", "workflow/schemas", "pyproject.toml"]
+COPY = ["src", "tests", "config", "workflow", "Snakefile", "benchmarks/quick_timings.csv",
+        "pyproject.toml"]
 
 
 def equivalents() -> dict[str, str]:
@@ -132,7 +133,7 @@ def prepare(modules: list[str]) -> None:
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-m", '
         '"not sanity and not workflow"]',
-        'also_copy = ["config", "workflow"]', ""])
+        'also_copy = ["config", "workflow", "Snakefile", "benchmarks"]', ""])
     with open(WORK / "pyproject.toml", "a") as f:
         f.write(config)
 
