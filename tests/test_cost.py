@@ -119,3 +119,72 @@ def test_the_slurm_profile_gives_every_rule_twice_its_estimated_mean_job():
         if minutes < 2 * 60 * e.job_hours:
             short.append((e.rule, minutes, round(60 * e.job_hours)))
     assert short == []
+
+
+def test_work_models_by_hand(quick):
+    """Known answers on quick.yaml, written out."""
+    q = quick
+    mlp = 784 * 256 + 256 * 256 + 256 * 10
+    assert cost.work("train_baseline", q) == (10, 15 * 3500.0 * mlp * 2 * 5)
+    assert cost.work("prepare_data", q) == (3, 3.0)
+    # Colored MNIST: irm and cooccurrence run 5 penalties x 3 lambdas + erm, top-k and SoLU;
+    # grayscale only erm
+    sc = 2 * 14 * 14 * 64 + 64 * 64 + 64
+    assert cost.work("superposition_shortcut", q) == (3, float((18 + 18 + 1) * 5 * 300 * sc))
+    assert cost.work("superposition_phase", q) == (1, float(7 * 7 * 2 * 3 * 3000 * 512 * 2))
+    # 5 penalised variants x 5 lambdas + 4 unpenalised, 2 sparsities, 5 seeds
+    assert cost.work("superposition_toy_penalty", q) == (
+        1, float((5 * 5 + 4) * 2 * 5 * 3000 * 128 * 20 * 5))
+    sweeps = (6 * 20000 * 1024 * 5 * 2 + 7 * 7000 * 1024 * 20 * 5 + 11 * 5000 * 512 * 60 * 6)
+    assert cost.work("superposition_toy_sweep", q) == (3, float(sweeps))
+    al = 2 * 14 * 14 * 64 + 64 * 10
+    per_run = 7 * 200 * 64 * al + 7 * 5000 * al * 10
+    assert cost.work("active_learning", q) == (3, float(3 * 10 * 5 * per_run))
+    assert cost.work("active_curriculum", q) == (3, float(3 * 10 * 5 * 800 * 64 * 10 * al))
+    assert cost.work("aggregate_active", q) == (1, 5.0) and cost.work("paper", q) == (1, 1.0)
+    with pytest.raises(cost.CostError, match="no_such_rule"):
+        cost.work("no_such_rule", q)
+
+
+def test_timings_round_trip(tmp_path):
+    ms = [cost.Measured("a", 2, 1.25, 3e12), cost.Measured("b", 1, 0.5, 7.0)]
+    cost.write_timings(ms, tmp_path / "sub" / "t.csv", "config/quick.yaml")
+    assert cost.read_timings(tmp_path / "sub" / "t.csv") == {m.rule: m for m in ms}
+    assert (tmp_path / "sub" / "t.csv").read_text().splitlines()[0] == \
+        "rule,jobs,core_seconds,work,config"
+
+
+def test_report_lists_rules_directions_and_the_total():
+    est = [cost.Estimate("train_baseline", "baseline", 4, 2.0),
+           cost.Estimate("explore_setting", "explore", 2, 6.0)]
+    text = cost.report(est, 4)
+    assert re.search(r"train_baseline\s+4\s+2\.00\s+0\.50", text)
+    assert re.search(r"direction explore\s+6\.00", text)
+    assert re.search(r"total\s+6\s+8\.00", text)
+    assert "wall time on 4 cores: about 3.00 h" in text
+
+
+def test_config_core_hours_prefers_this_checkouts_fresh_timings(tmp_path, quick):
+    """With no logs it scales the committed timings; with benchmark files covering the rules
+    it scales those (here 3600 s for the measured config itself: exactly one core-hour)."""
+    import shutil
+
+    (tmp_path / "workflow/schemas").mkdir(parents=True)
+    shutil.copy(SCHEMA, tmp_path / "workflow/schemas")
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config/quick.yaml", tmp_path / "config")
+    (tmp_path / "params.yaml").write_text("configfile: config/quick.yaml\n")
+    w = cost.work("superposition_phase", quick)[1]
+    cost.write_timings([cost.Measured("superposition_phase", 1, 7200.0, w)],
+                       tmp_path / cost.TIMINGS, "config/quick.yaml")
+    rules = ["superposition_phase"]
+    assert cost.config_core_hours(tmp_path / "config/quick.yaml", rules, tmp_path) == 2.0
+    d = tmp_path / cost.BENCHMARKS / "superposition_phase"
+    d.mkdir(parents=True)
+    (d / "job.tsv").write_text("s\th:m:s\n3600\t1:00:00\n")
+    assert cost.config_core_hours(tmp_path / "config/quick.yaml", rules, tmp_path) == 1.0
+    other = tmp_path / cost.BENCHMARKS / "paper"
+    other.mkdir()
+    (other / "job.tsv").write_text("s\th:m:s\n1\t0:00:01\n")
+    assert cost.config_core_hours(tmp_path / "config/quick.yaml", rules + ["paper"],
+                                  tmp_path) > 0        # paper has no committed timing: fresh

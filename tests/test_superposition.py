@@ -258,6 +258,29 @@ def test_phase_diagram_shows_the_three_regions():
     assert (df.phase == df.phase_norm).all()      # an unpenalised model: the rules agree
 
 
+def test_penalised_phase_diagram_is_paired_and_gated_by_lambda():
+    """The privileged-basis diagram: one row per (cell, lambda); its lambda = 0 rows do not
+    depend on which other lambdas train beside them (paired seeds and draws, the penalty off
+    at lambda = 0), and a positive lambda changes the weights."""
+    kw = dict(importances=np.array([0.5, 2.0]), densities=np.array([0.05, 1.0]), seeds=2,
+              steps=200, batch_size=64, lr=1e-2, seed=3, penalty="bimodal_split", tau=0.25)
+    both = phase_diagram(**kw, lams=(0.0, 0.5))
+    alone = phase_diagram(**kw, lams=(0.0,))
+    assert len(both) == 8 and len(alone) == 4
+    assert sorted(both.lam.unique().tolist()) == [0.0, 0.5]
+    assert list(both.columns) == ["importance", "density", "lam", "seed", "w1", "w2", "gain1",
+                                  "gain2", "loss", "phase", "phase_norm"]
+    assert both.importance.dtype == np.float32 and both.density.dtype == np.float32
+    zero = both[both.lam == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(zero, alone, check_exact=False, rtol=1e-5)
+    pen = both[both.lam == 0.5].reset_index(drop=True)
+    assert not np.allclose(pen[["w1", "w2"]].to_numpy(), zero[["w1", "w2"]].to_numpy())
+    cell = (both.importance == 2.0) & (both.density == 1.0)
+    assert both.loc[cell & (both.lam == 0), "loss"].item() == pytest.approx(
+        both.loc[cell & (both.lam == 0), "loss"].min())
+    assert set(both.phase) <= {"not_represented", "dedicated", "superposition", "other"}
+
+
 # --- Colored MNIST ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -56,11 +56,13 @@ def reconstruction_gain(model: ToyModel, x: torch.Tensor, imp: torch.Tensor,
     L_i = p_i E[l_i | x_i ~ U[0, 1]] + (1 - p_i) E[l_i | x_i = 0], each expectation over the
     inputs x [I, batch, n] with coordinate i replaced; at S = 0.999 a plain sample of 4096
     inputs held about 4 presences per feature. The present values u ~ U[0, 1] come from
-    ``gen`` (default: seed 0). Costs 4n forward passes."""
+    ``gen`` (default: seed 0), the same for every instance, so an instance's gain does not
+    depend on which others are measured beside it. Costs 4n forward passes."""
     n = model.W.shape[1]
     W = model.W
     gen = gen or torch.Generator(x.device).manual_seed(0)
-    u = torch.rand(x.shape[:2], generator=gen, device=x.device)
+    # one set of present values for every instance: instances (and their seeds' arms) paired
+    u = torch.rand(x.shape[1], generator=gen, device=x.device).expand(x.shape[:2])
     gains = []
     for i in range(n):
         keep = torch.ones(n, 1, device=W.device)
