@@ -468,6 +468,17 @@ def test_loop_starts_every_acquisition_from_the_same_labels(cmnist_splits):
     assert set(rounds.selection) == {"last"} and not rounds.pool_exhausted.any()
 
 
+def test_the_oracle_split_ablation_gets_the_true_minority(cmnist_splits):
+    """analogy_oracle_split: the loop hands the analogy rule the true minority of the labelled
+    points (from the groups: an upper bound), not the split from training dynamics."""
+    rounds, comp = active_learning(cmnist_splits, ["analogy_oracle_split"], [0, 1], _loop(),
+                                   MODEL, {})
+    truth = comp[~comp.aligned.astype(bool)].groupby(["seed", "round"])["count"].sum()
+    got = rounds[rounds.minority_found >= 0].set_index(["seed", "round"]).minority_found
+    assert len(got) == 2 * 2                      # every round that acquires, both seeds
+    assert (got == truth.reindex(got.index)).all()
+
+
 def test_pool_exhausted_mid_run_ends_cleanly_with_results(cmnist_splits):
     small = [{**s, "pool": s["pool"].subset(np.arange(25))} for s in cmnist_splits]
     rounds, _ = active_learning(small, ["random", "coreset"], [0, 1],

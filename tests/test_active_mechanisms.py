@@ -308,6 +308,41 @@ def test_analogy_visits_every_source_class_and_every_shift_class():
     assert q.shape == (3 * 3 * 2, 4)
 
 
+def test_analogy_within_class_takes_the_shift_from_r0s_own_class():
+    """The ablation: same hand case as test_analogy_targets_by_hand, shift from r0's class."""
+    emb = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 1.0], [10.0, 10.0], [9.0, 7.0]])
+    split = {0: (np.array([2]), np.array([0, 1])), 1: (np.array([4]), np.array([3]))}
+    q = analogy.analogy_targets(emb, split, 5, np.random.default_rng(0), within_class=True)
+    # class 0: r1 = (1, 0), r2 = emb[2] for both r0; class 1: r1 = emb[3], r2 = emb[4]
+    want = sorted(map(tuple, [emb[0] + np.array([1.0, 0.0]) - emb[2],
+                              emb[1] + np.array([1.0, 0.0]) - emb[2],
+                              emb[3] + emb[3] - emb[4]]))
+    assert sorted(map(tuple, q)) == want
+
+
+def test_analogy_shuffled_keeps_sources_and_shifts_but_not_their_pairing():
+    ctx = _dynamics_ctx(n_classes=4)
+    split = alvin.class_split(ctx)
+    q = analogy.analogy_targets(ctx.emb, split, 3, np.random.default_rng(0))
+    sh = analogy.analogy_targets(ctx.emb, split, 3, np.random.default_rng(0),
+                                 shuffle_offsets=True)
+    # the same sources come first from the same generator; recover them from the matched run
+    sources, shifts = [], []
+    rng = np.random.default_rng(0)
+    for c_src, (_, maj) in split.items():
+        r0 = ctx.emb[rng.permutation(maj)[:3]]
+        for c, (mino, majo) in split.items():
+            if c != c_src and len(mino) and len(majo):
+                d = ((r0[:, None] - ctx.emb[mino][None]) ** 2).sum(-1)
+                sources.append(r0)
+                shifts.append(ctx.emb[majo].mean(0) - ctx.emb[mino][d.argmin(1)])
+    sources, shifts = np.concatenate(sources), np.concatenate(shifts)
+    np.testing.assert_allclose(q, sources + shifts)
+    perm = rng.permutation(len(shifts))            # the generator's next draw
+    np.testing.assert_allclose(sh, sources + shifts[perm])
+    assert not np.allclose(sh, q)
+
+
 def test_analogy_default_is_ten_sources_per_class():
     got = analogy.acquire(_dynamics_ctx(n_per=60), 20)
     want = analogy.acquire(_dynamics_ctx(n_per=60, params={"sources_per_class": 10}), 20)

@@ -186,5 +186,5 @@ def test_config_core_hours_prefers_this_checkouts_fresh_timings(tmp_path, quick)
     other = tmp_path / cost.BENCHMARKS / "paper"
     other.mkdir()
     (other / "job.tsv").write_text("s\th:m:s\n1\t0:00:01\n")
-    assert cost.config_core_hours(tmp_path / "config/quick.yaml", rules + ["paper"],
+    assert cost.config_core_hours(tmp_path / "config/quick.yaml", [*rules, "paper"],
                                   tmp_path) > 0        # paper has no committed timing: fresh

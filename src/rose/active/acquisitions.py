@@ -19,6 +19,11 @@ Standard forms (research notes section 3; p = predictive distribution, p_t = MC-
   oracle            group-balanced upper bound: repeatedly take a random candidate of the group
                     with the fewest labels so far (uses the true groups)
   alvin, analogy    :mod:`rose.active.alvin`, :mod:`rose.active.analogy`
+  analogy_within, analogy_shuffled
+                    the analogy rule's ablations (shift from r0's own class; shifts permuted)
+  analogy_oracle_split
+                    the analogy rule on the true minority split (the loop gives it; an upper
+                    bound that reads the groups)
 
 The batch versions take the top k scores (ties broken by the seeded random order), as in BaaL's
 heuristics; BatchBALD-style joint scoring is not implemented.
@@ -183,12 +188,23 @@ def analogy_acq(ctx: AcquisitionContext, k: int) -> np.ndarray:
     return analogy.acquire(ctx, k)
 
 
+def analogy_within_acq(ctx: AcquisitionContext, k: int) -> np.ndarray:
+    return analogy.acquire(ctx, k, within_class=True)
+
+
+def analogy_shuffled_acq(ctx: AcquisitionContext, k: int) -> np.ndarray:
+    return analogy.acquire(ctx, k, shuffle_offsets=True)
+
+
 ACQUISITIONS: dict[str, Callable[[AcquisitionContext, int], np.ndarray]] = {
     "random": random_acq, "entropy": entropy_acq, "margin": margin_acq,
     "least_confidence": least_confidence_acq, "bald": bald_acq, "coreset": coreset_acq,
     "badge": badge_acq, "alvin": alvin_acq, "analogy": analogy_acq, "oracle": oracle_acq,
+    "analogy_within": analogy_within_acq, "analogy_shuffled": analogy_shuffled_acq,
+    "analogy_oracle_split": analogy_acq,
 }
-NEEDS_DYNAMICS = ("alvin", "analogy")
+NEEDS_DYNAMICS = ("alvin", "analogy", "analogy_within", "analogy_shuffled")
+TRUE_SPLIT = ("analogy_oracle_split",)    # the loop hands them the true minority split
 
 
 def acquire(name: str, ctx: AcquisitionContext, k: int) -> np.ndarray:

@@ -80,7 +80,9 @@ def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_cs
                         checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
     splits = group_splits(block, benchmark, seeds)
-    params = {"alvin": block["alvin"], "analogy": block["analogy"]}
+    params = {"alvin": block["alvin"], **dict.fromkeys(
+        ("analogy", "analogy_within", "analogy_shuffled", "analogy_oracle_split"),
+        block["analogy"])}
     out = Path(rounds_csv).parent
     out.mkdir(parents=True, exist_ok=True)
     job = Job(out / benchmark, {"active_learning": block, "benchmark": benchmark,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rose.active.acquisitions import NEEDS_DYNAMICS, AcquisitionContext, acquire
+from rose.active.acquisitions import NEEDS_DYNAMICS, TRUE_SPLIT, AcquisitionContext, acquire
 from rose.active.alvin import minority_split
 from rose.active.learner import (
     Model,
@@ -133,6 +133,8 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                 y=sp["pool"].y, group=sp["pool"].group, n_groups=sp["pool"].n_groups,
                 rng=rngs[i], params=params.get(acq_of[i], {}))
             quality = {}
+            if acq_of[i] in TRUE_SPLIT:     # an upper bound: the true minority, from groups
+                ctx.minority = ~sp["pool"].aligned[labelled[i]]
             if acq_of[i] in NEEDS_DYNAMICS:
                 ctx.minority = minority_split(res.dynamics[i].cpu().numpy(),
                                               loop["minority_threshold"])

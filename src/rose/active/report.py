@@ -116,6 +116,11 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
             cur_paired, "method", [m for m in dict.fromkeys(cur.method) if m != "erm"],
             "test_worst_group_acc", "Worst-group accuracy", "erm", "benchmark")
         or "Only ERM was run.",
+        "ActAnalogyAblations": paper.exploratory(
+            al_paired, "acquisition", [a for a in acqs if a.startswith("analogy")],
+            "auc_test_conflicting_acc",
+            "Bias-conflicting accuracy averaged over the budget, the analogy rule and its "
+            "ablations", "random", "benchmark") or "The analogy ablations were not run.",
         "ActProposedVsUncertainty": proposed_vs_uncertainty(runs),
         "ActRhoSentence": rho_sentence(cur),
         "ActFallbackSentence": fallback_sentence(rounds),
