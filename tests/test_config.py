@@ -82,7 +82,7 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
         return cfg, "['active']['loop']['round_size']"
     if how == "unknown_acquisition":
         cfg["active"]["acquisitions"].append("uncertainty")
-        return cfg, "['active']['acquisitions'][5]"
+        return cfg, f"['active']['acquisitions'][{len(cfg['active']['acquisitions']) - 1}]"
     if how == "alignment_above_one":
         cfg["active"]["benchmarks"]["cmnist"]["train_align"] = [0.8, 1.5]
         return cfg, "['active']['benchmarks']['cmnist']['train_align'][1]"

@@ -121,7 +121,8 @@ def test_a_negative_radius_or_weight_in_a_grid_is_refused_naming_the_key():
 def test_an_unknown_distance_for_a_controller_is_refused_naming_the_key():
     cfg = quick()
     cfg["continual"]["controllers"]["distances"].append("wasserstein")
-    _schema_error(cfg, "['continual']['controllers']['distances'][2]")
+    last = len(cfg["continual"]["controllers"]["distances"]) - 1
+    _schema_error(cfg, f"['continual']['controllers']['distances'][{last}]")
     blk = copy.deepcopy(quick()["continual"])
     blk["controllers"]["distances"] = ["kl"]
     del blk["ball"]["kl"]
