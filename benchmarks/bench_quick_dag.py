@@ -44,9 +44,7 @@ def main() -> float:
         # ru_maxrss of RUSAGE_CHILDREN: the largest descendant process that was waited for (KiB)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         tsv = [(p, pd.read_csv(p, sep="\t")["max_rss"].max())
-               for p in repo.rglob("benchmark.tsv")] + \
-              [(p, pd.read_csv(p, sep="\t")["max_rss"].max())
-               for p in repo.rglob("*.benchmark.tsv")]
+               for p in repo.glob("logs/benchmarks/*/*.tsv")]
         biggest = max(tsv, key=lambda x: x[1])
         n_train = len(list((repo / "results/baseline").glob("*/*/seed*/metrics.json")))
     print(f"snakemake on config/quick.yaml from empty results/, {os.cpu_count()} cores: "

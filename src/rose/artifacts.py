@@ -11,8 +11,6 @@ committed code, so ``pull`` refuses unless both ``git status`` and ``dvc status`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import subprocess
@@ -41,19 +39,26 @@ def dvc_configfile(root: Path) -> str:
 
 
 def planned_jobs(root: Path, configfile: str, targets: tuple[str, ...] = ()) -> dict[str, int]:
-    """Rule -> number of jobs Snakemake would run (empty: everything is up to date), from
-    ``snakemake --summary``'s table (one row per output file: its rule, log file and plan;
-    "update pending" is Snakemake's own rerun decision, the one ``snakemake -n`` shows). A job
-    is one (rule, log file) pair: every rule that makes files has a log. Rules without outputs
-    (``all`` and the direction targets) are never counted: they run nothing."""
-    out = _run(["snakemake", *targets, "--configfile", configfile, "--summary"], root,
-               capture=True)
-    rows = list(csv.DictReader(io.StringIO(out.stdout), delimiter="\t"))
-    if rows and not {"rule", "log-file(s)", "plan"} <= set(rows[0]):
-        raise ArtifactError(f"unexpected `snakemake --summary` columns: {list(rows[0])}")
-    pending = {(r["rule"], r["log-file(s)"] or r["output_file"]) for r in rows
-               if r["plan"] != "no update"}
-    return dict(sorted(Counter(rule for rule, _ in pending).items()))
+    """Rule -> number of jobs Snakemake would run (empty: everything is up to date): the
+    distinct job ids of each rule in ``snakemake -n``'s per-job records ("rule NAME:" ...
+    "jobid: N"). Rules without outputs (``all`` and the direction targets) run nothing and are
+    not counted. (``snakemake --summary`` cannot tell jobs apart: its log column comes from
+    Snakemake's run records, "-" for a job that never ran; Snakemake 9 has no API that lists
+    the planned jobs.)"""
+    out = _run(["snakemake", *targets, "--configfile", configfile, "-n"], root, capture=True)
+    jobs: set[tuple[str, int]] = set()
+    rule, has_output = None, False
+    for line in (out.stdout + out.stderr).splitlines():
+        line = line.strip()
+        if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
+            rule, has_output = m.group(1), False
+        elif rule and line.startswith("output:"):
+            has_output = True
+        elif rule and (m := re.fullmatch(r"jobid: (\d+)", line)):
+            if has_output:
+                jobs.add((rule, int(m.group(1))))
+            rule = None
+    return dict(sorted(Counter(r for r, _ in jobs).items()))
 
 
 def git_is_clean(root: Path) -> bool:

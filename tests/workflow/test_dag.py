@@ -224,6 +224,20 @@ def test_killed_snakemake_run_resumes_from_its_checkpoint(tmp_path, tool_env):
         {k: v for k, v in fresh.items() if k not in drop}
 
 
+def test_planned_jobs_in_a_fresh_copy_counts_every_job(tmp_path, tool_env):
+    """Before anything ran, rose plan counts each rule's jobs: the same counts rose.cost's work
+    models give for the tiny config (two independent countings of the DAG)."""
+    from rose import cost
+    from rose.artifacts import planned_jobs
+
+    repo = copy_repo(tmp_path / "repo", tool_env)
+    cfg = cost.load_config(repo / "config/tiny.yaml",
+                           repo / "workflow/schemas/config.schema.yaml")
+    planned = planned_jobs(repo, "config/tiny.yaml")
+    assert planned == {r: cost.work(r, cfg)[0] for r in cost.WORK}
+    assert planned["prepare_data"] == 3 and planned["train_baseline"] == 4
+
+
 @pytest.mark.parametrize("module,expected", [
     ("plots/baseline.py", {"figure_baseline_learning_curves", "paper"}),
     ("stats.py", {"aggregate_baseline", "figure_baseline_learning_curves", "tex_baseline",
