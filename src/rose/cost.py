@@ -33,6 +33,7 @@ BENCHMARKS = Path("logs/benchmarks")
 # examples and input size of the datasets (rose.data; the split fractions come from the config)
 DATASETS = {"mnist5k": (5000, 28 * 28), "digits": (1797, 8 * 8), "synthetic": (2000, 20)}
 MNIST_TRAIN_IMAGES = 5000            # Colored MNIST and the active benchmarks draw from these
+CMNIST_INPUT = 2 * 14 * 14           # their inputs: two colour channels of 14 x 14
 
 
 class CostError(ValueError):
@@ -147,7 +148,7 @@ def _toy_penalty(cfg):
 
 def _shortcut(cfg):
     sc, seeds = cfg["superposition"]["shortcut"], len(cfg["seeds"])
-    weights = _mlp_weights([2 * 14 * 14, *sc["hidden"], 1])
+    weights = _mlp_weights([CMNIST_INPUT, *sc["hidden"], 1])
     grids = sc.get("grids", {})
     penalised = sum(len(grids[v]["lam"]) if v in grids else 1 for v in sc["variants"])
     runs = sum(1 if b in sc.get("erm_only", []) else penalised for b in sc["benchmarks"])
@@ -157,7 +158,7 @@ def _shortcut(cfg):
 def _active_learning(cfg):
     a, seeds = cfg["active"], len(cfg["seeds"])
     loop = a["loop"]
-    weights = _mlp_weights([2 * 14 * 14, *a["model"]["hidden"], 10])
+    weights = _mlp_weights([CMNIST_INPUT, *a["model"]["hidden"], 10])
     per_run = (loop["rounds"] + 1) * loop["steps"] * a["model"]["batch_size"] * weights \
         + (loop["rounds"] + 1) * MNIST_TRAIN_IMAGES * weights * loop["mc_samples"]
     return len(a["benchmarks"]), float(len(a["benchmarks"]) * len(a["acquisitions"]) * seeds
@@ -167,7 +168,7 @@ def _active_learning(cfg):
 def _active_curriculum(cfg):
     a, seeds = cfg["active"], len(cfg["seeds"])
     c = a["curriculum"]
-    weights = _mlp_weights([2 * 14 * 14, *a["model"]["hidden"], 10])
+    weights = _mlp_weights([CMNIST_INPUT, *a["model"]["hidden"], 10])
     per_method = (c["steps"] + c["il_steps"]) * a["model"]["batch_size"] * c["candidates"]
     return len(a["benchmarks"]), float(len(a["benchmarks"]) * len(c["methods"]) * seeds
                                        * per_method * weights)

@@ -48,13 +48,10 @@ def classify_phase(rep: tuple[bool, bool], w: torch.Tensor | np.ndarray) -> str:
 
 
 def classify_phase_by_norm(w: torch.Tensor | np.ndarray, threshold: float = 0.5) -> str:
-    """The paper's rule: the phase of one trained W of shape [2, 1] (or [2]) from its norms."""
-    w1, w2 = (float(v) for v in w.reshape(2))
-    if abs(w2) < threshold:
-        return "not_represented"
-    if abs(w1) < threshold:
-        return "dedicated"
-    return "superposition" if w1 * w2 < 0 else "other"
+    """The paper's rule: the phase of one trained W of shape [2, 1] (or [2]), a feature
+    represented when its norm reaches ``threshold``."""
+    w1, w2 = (abs(float(v)) for v in np.asarray(w).reshape(2))
+    return classify_phase((w1 >= threshold, w2 >= threshold), w)
 
 
 def phase_diagram(importances: np.ndarray, densities: np.ndarray, seeds: int, steps: int,
