@@ -22,7 +22,7 @@ from rose.continual.learner import Settings
 from rose.cost import config_core_hours
 from rose.nn import StackedNet
 
-ITERS = Settings.bisection_iters      # the learner's default
+ITERS = Settings.line_search_iters      # the learner's default
 
 REPEATS = 200
 

@@ -5,6 +5,7 @@ sanity behaviour (fine-tuning forgets split MNIST, replay beats EWC)."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -409,11 +410,36 @@ def test_enforcement_edge_cases_by_hand():
     assert alpha[0] == 1.0 and torch.equal(moved[0], end[0])      # on the boundary: inside
     assert alpha[1] == pytest.approx(0.5 * (1 - 1e-4), rel=1e-5)
     assert alpha[2] == 0.0 and torch.equal(moved[2], ref.theta[2])  # r = 0: back to theta_ref
-    # bisection: alpha is a multiple of 2^-iters (20 by default)
-    feat = ref.distance("ldifs")
-    moved = _perturbed(ref_theta, [0.3, 0.3, 0.3])
-    a = enforce(moved, ref.theta, feat, "ldifs", 0.3 * feat(moved))
-    assert torch.all((a * 2 ** 20) == torch.round(a * 2 ** 20)) and torch.all(a < 1)
+
+
+def test_line_search_is_exact_in_one_step_where_sqrt_d_is_linear():
+    """False position on sqrt(d) - sqrt(r): for d = c alpha^2 along the segment (the small-move
+    shape of every feature distance) the first secant point is the root itself."""
+    ref = torch.zeros(2, 3)
+    theta = torch.tensor([[1.0, 2.0, 2.0], [0.0, 4.0, 0.0]])
+    calls = []
+
+    def squared(th):
+        calls.append(1)
+        return ((th - ref) ** 2).sum(-1)
+    r = torch.tensor([4.0, 1.0])           # d_end = 9 and 16: roots alpha = 2/3 and 1/4
+    alpha = enforce(theta, ref, squared, "sq", r, iters=1)
+    torch.testing.assert_close(alpha, torch.tensor([2 / 3, 1 / 4]), rtol=1e-6, atol=0)
+    assert len(calls) == 2                 # d at the end point, one line-search step
+
+
+def test_line_search_stays_feasible_and_moves_where_d_saturates():
+    """A d that jumps to near its maximum at once (a large move that saturates the features)
+    sends every secant point above the root; the safeguard bisects until a feasible alpha > 0."""
+    ref = torch.zeros(1, 1)
+    theta = torch.ones(1, 1)
+
+    def saturating(th):
+        return 1 - torch.exp(-200 * th[:, 0])
+    r = torch.tensor([0.5])                # root alpha = ln 2 / 200 ~ 0.0035
+    alpha = enforce(theta, ref, saturating, "sat", r, iters=6)
+    assert 0 < alpha.item() <= math.log(2) / 200
+    assert saturating(theta).item() <= 0.5
 
 
 def test_feature_distances_of_the_reference_are_the_functions_by_hand():

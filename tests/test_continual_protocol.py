@@ -181,7 +181,7 @@ def test_per_step_projection_keeps_every_iterate_inside_the_ball(mnist14, distan
     calls = []
     real = learner_mod.enforce
 
-    def spy(theta, ref, distance_fn, name, radius, iters=20):
+    def spy(theta, ref, distance_fn, name, radius, iters=6):
         alpha = real(theta, ref, distance_fn, name, radius, iters)
         with torch.no_grad():
             calls.append(bool((distance_fn(theta) <= radius * (1 + 1e-4) + 1e-9).all()))

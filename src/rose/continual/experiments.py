@@ -242,7 +242,7 @@ def settings_of(block: dict) -> Settings:
                     block["test_per_task"], up=c["up"], down=c["down"], eta=c["eta"],
                     shrink_below=c["shrink_below"], grow_above=c["grow_above"],
                     r_range=c["r_range"], cka_probe=block["cka_probe"],
-                    bisection_iters=block["bisection_iters"])
+                    line_search_iters=block["line_search_iters"])
 
 
 def _batched(members: list[tuple[str, Arm]]) -> dict[tuple, list[tuple[str, Arm]]]:

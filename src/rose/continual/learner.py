@@ -116,7 +116,7 @@ class Settings:
     eta: float = 1.0           # dual ascent step
     shrink_below: float = 0.25  # ratio test thresholds
     grow_above: float = 0.75
-    bisection_iters: int = 12   # alpha within 2^-12 of the boundary, always feasible
+    line_search_iters: int = 6  # feature-distance balls: false-position steps (continual.ball)
     cka_probe: int = 64        # past inputs added to the batch for the CKA distance
 
 
@@ -360,7 +360,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                     with torch.no_grad():
                         d_pre = torch.maximum(d_pre, distance(theta))
                 alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
-                                                     settings.bisection_iters))
+                                                     settings.line_search_iters))
         if kind == "mer":          # across-batch Reptile
             with torch.no_grad():
                 theta.copy_(torch.lerp(start_all, theta, gam[:, None]))
@@ -373,7 +373,7 @@ def run(streams: list[Stream], arms: list[Arm], settings: Settings, seeds: list[
                     st["lam_dual"] = ctl.dual_update(st["lam_dual"], d_pre, r, eta,
                                                      r ** 2 / (2 * lr))
             alpha = torch.minimum(alpha, enforce(theta, ref.theta, distance, dist_name, r,
-                                                 settings.bisection_iters))
+                                                 settings.line_search_iters))
             st["alpha_log"][:, t] = alpha.cpu().numpy()
             with torch.no_grad():
                 st["dist_log"][:, t] = distance(theta).cpu().numpy()
