@@ -5,6 +5,7 @@ active-learning loop (equal starts, pool exhaustion), config checks."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -351,7 +352,8 @@ def test_jtt_upsamples_the_error_set():
 def test_erm_takes_the_colour_shortcut_and_a_model_without_it_does_not(cmnist_splits):
     cfg = {"steps": 300, "candidates": 10, "il_steps": 100, "groupdro": {"eta": 0.01},
            "jtt": {"first_steps": 50, "upsample": 20}}
-    df = curriculum(cmnist_splits, ["erm", "erm_no_shortcut"], [0, 1], cfg, MODEL)
+    df, _ = curriculum(cmnist_splits, ["erm", "erm_no_shortcut"], [0, 1], cfg, MODEL)
+    df = df[df.selection == "train_domain_val"]
     erm = df[df.method == "erm"]
     clean = df[df.method == "erm_no_shortcut"]
     assert (erm.train_acc > 0.8).all() and (erm.test_acc < 0.3).all()   # IRM paper: 17%
@@ -376,7 +378,7 @@ def test_pool_environments_are_the_two_halves_and_irm_vrex_train(cmnist_splits):
         pool.subset(np.arange(n0, len(pool))))            # env 0 aligned 0.8, env 1 0.9
     cfg = {"steps": 5, "candidates": 2, "il_steps": 2, "irm": {"lam": 10.0},
            "vrex": {"beta": 10.0}}
-    df = curriculum(cmnist_splits, ["erm", "irm", "vrex"], [0, 1], cfg, MODEL)
+    df, _ = curriculum(cmnist_splits, ["erm", "irm", "vrex"], [0, 1], cfg, MODEL)
     assert set(df.method) == {"erm", "irm", "vrex"} and (df.status == "ok").all()
     assert df.groupby("method").test_acc.mean().nunique() == 3   # the objectives differ
 
@@ -384,8 +386,8 @@ def test_pool_environments_are_the_two_halves_and_irm_vrex_train(cmnist_splits):
 def test_rho_loss_counts_its_holdout_labels_in_the_budget(cmnist_splits):
     cfg = {"steps": 3, "candidates": 2, "il_steps": 2, "groupdro": {"eta": 0.01},
            "jtt": {"first_steps": 2, "upsample": 2}}
-    df = curriculum(cmnist_splits, ["erm", "rho_correlated", "rho_resampled",
-                                    "rho_interventional"], [0, 1], cfg, MODEL)
+    df, _ = curriculum(cmnist_splits, ["erm", "rho_correlated", "rho_resampled",
+                                       "rho_interventional"], [0, 1], cfg, MODEL)
     n_pool = len(cmnist_splits[0]["pool"])
     labels = df.groupby("method").labels.first()
     assert labels["erm"] == n_pool
@@ -582,3 +584,105 @@ def test_badge_takes_the_points_whose_gradient_embedding_is_not_zero():
                                  rng=np.random.default_rng(seed))
         picked = acquire("badge", ctx, 3)
         assert {7, 23} <= set(picked.tolist())
+
+
+# ------------------------------------------- tuned group-robust baselines (issue: fair baselines)
+
+def test_per_instance_weight_decay_is_adams_coupled_weight_decay(cmnist_splits):
+    """A grid's weight decays stacked as instances train exactly as separate runs with Adam's
+    own weight_decay."""
+    X, Y = stack(cmnist_splits, "pool")
+    index = torch.arange(200).expand(2, -1)
+    base = TrainSpec([16], 2, 30, 32, 1e-2, 0.0, 0.0)
+    start = initial_model(X.shape[-1], base, [0, 0], "cpu")
+    both = train_instances(X, Y, np.array([0, 0]), index, base,
+                           torch.Generator().manual_seed(0), init=start,
+                           weight_decay=torch.tensor([1e-3, 0.5]))
+    for i, wd in enumerate((1e-3, 0.5)):
+        one = train_instances(X, Y, np.array([0]), index[:1], replace(base, weight_decay=wd),
+                              torch.Generator().manual_seed(0), init=start.instance(i))
+        torch.testing.assert_close(both.model.theta[i], one.model.theta[0], rtol=1e-5,
+                                   atol=1e-6)
+    assert not torch.allclose(both.model.theta[0], both.model.theta[1])
+
+
+def test_group_balanced_weights_draw_every_group_equally():
+    from rose.active.group_robust import balanced_weights
+
+    groups = torch.tensor([[0, 0, 0, 1, 3, 3]])          # group 2 absent
+    w = balanced_weights(groups, 4)
+    torch.testing.assert_close(w, torch.tensor([[1 / 3, 1 / 3, 1 / 3, 1.0, 0.5, 0.5]]))
+    per_group = torch.zeros(4).scatter_add(0, groups[0], w[0] / w.sum())
+    torch.testing.assert_close(per_group, torch.tensor([1 / 3, 1 / 3, 0.0, 1 / 3]))
+
+
+def test_selection_rules_keep_each_instances_best_checkpoint(cmnist_splits):
+    """A rule scoring checkpoint k of instance 0 highest at k = 2 and of instance 1 at k = 1
+    hands back those checkpoints: the weights of runs stopped at those steps."""
+    X, Y = stack(cmnist_splits, "pool")
+    Xv, Yv = stack(cmnist_splits, "val")
+    index = torch.arange(200).expand(2, -1)
+    spec = TrainSpec([16], 2, 30, 32, 1e-2, 0.0, 0.0, eval_every=10)
+    start = initial_model(X.shape[-1], spec, [0, 1], "cpu")
+    calls = []
+
+    def rule(pred):
+        calls.append(1)
+        k = len(calls)                              # checkpoints at steps 10, 20, 30
+        return torch.tensor([float(k == 2), float(k == 1)])
+    res = train_instances(X, Y, np.array([0, 1]), index, spec, torch.Generator().manual_seed(0),
+                          init=start, val=(Xv, Yv), rules={"r": rule})
+    theta, score, at = res.selected["r"]
+    assert len(calls) == 3 and at.tolist() == [20, 10] and score.tolist() == [1.0, 1.0]
+    for i, steps in enumerate((20, 10)):
+        short = train_instances(X, Y, np.array([0, 1]), index, replace(spec, steps=steps),
+                                torch.Generator().manual_seed(0), init=start)
+        torch.testing.assert_close(theta[i], short.model.theta[i])
+
+
+def test_group_val_score_by_hand():
+    from rose.active.curriculum import group_val_score
+
+    y = torch.tensor([[0, 0, 0, 1, 1, 1]])
+    groups = torch.tensor([[0, 0, 0, 2, 2, 3]])     # group 3: one point
+    conflicting = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
+    pred = torch.tensor([[0, 0, 1, 1, 0, 1]])        # group 0: 2/3, group 2: 1/2, group 3: 1/1
+    got = group_val_score(pred, y, groups, conflicting, 4, min_group_size=2)
+    assert got.item() == pytest.approx(0.5)          # worst big group; conflicting acc 1.0
+    pred2 = torch.tensor([[0, 0, 0, 1, 1, 0]])       # big groups all right, conflicting wrong
+    assert group_val_score(pred2, y, groups, conflicting, 4, 2).item() == 0.0
+
+
+def test_curriculum_tunes_on_validation_and_never_reads_the_test_split(cmnist_splits):
+    """Every method's grid is trained and one point selected per rule; flipping every test
+    label changes test accuracy but no selected point, checkpoint or validation score."""
+    cfg = {"steps": 20, "candidates": 2, "il_steps": 5, "eval_every": 10,
+           "tuning": {"grids": {"erm": {"weight_decay": [1e-4, 0.5]},
+                                "groupdro": {"weight_decay": [1e-4], "eta": [0.01, 1.0]},
+                                "jtt": {"first_steps": [5], "upsample": [2, 8]}}}}
+    df, tuned = curriculum(cmnist_splits, ["erm", "groupdro", "jtt"], [0, 1], cfg, MODEL)
+    assert set(df.selection) == {"train_domain_val", "group_val"}
+    assert len(df) == 3 * 2 * 2 and len(tuned) == 3 * 2 * 2        # points x rules
+    assert (tuned.groupby(["method", "selection"]).selected.sum() == 1).all()
+    flipped = [{k: (replace(v, y=1 - v.y) if k == "test" else v) for k, v in s.items()}
+               for s in cmnist_splits]
+    df2, tuned2 = curriculum(flipped, ["erm", "groupdro", "jtt"], [0, 1], cfg, MODEL)
+    keep = ["method", "selection", "seed", "point", "selected_step", "val_score"]
+    pd.testing.assert_frame_equal(df[keep], df2[keep])
+    pd.testing.assert_frame_equal(tuned, tuned2)
+    assert not np.allclose(df.test_acc, df2.test_acc)
+
+
+def test_a_method_without_a_grid_and_unequal_grids_are_refused_naming_the_key():
+    bad = copy.deepcopy(active_block())
+    del bad["curriculum"]["tuning"]["grids"]["jtt"]
+    with pytest.raises(ValueError, match=r"active\.curriculum\.tuning\.grids.*'jtt'"):
+        check_config(bad)
+    bad = copy.deepcopy(active_block())
+    bad["curriculum"]["tuning"]["grids"]["erm"] = {"weight_decay": [0.1]}
+    with pytest.raises(ValueError, match=r"active\.curriculum\.tuning\.grids.*equal sizes"):
+        check_config(bad)
+    bad = copy.deepcopy(active_block())
+    bad["curriculum"]["tuning"]["grids"]["erm"] = {"eta": [0.1, 1, 2, 3]}
+    with pytest.raises(ValueError, match=r"active\.curriculum\.tuning\.grids\.erm\.eta"):
+        check_config(bad)

@@ -793,7 +793,25 @@ def test_irmv1_penalty_equals_the_authors_autograd_on_a_dummy_scale():
             grad = torch.autograd.grad(r, [scale])[0]
             risks.append(r.item())
             pen += grad.item() ** 2
-        assert got[i].item() == pytest.approx(np.mean(risks) + 3.0 * pen, rel=1e-5)
+        # the authors' rescaling: a weight above 1 divides the whole loss
+        assert got[i].item() == pytest.approx((np.mean(risks) + 3.0 * pen) / 3.0, rel=1e-5)
+
+
+def test_irm_and_vrex_anneal_their_weight_and_rescale_as_the_authors_code():
+    """IRM colored_mnist/main.py: penalty weight 1 before ``anneal`` steps, then lambda, the
+    loss divided by the weight when it exceeds 1; per instance (a grid stacked)."""
+    from rose.active.group_robust import VREx
+
+    ce = torch.tensor([[1.0, 3.0, 2.0, 6.0]]).expand(3, 4)
+    envs = torch.tensor([[0, 0, 1, 1]])
+    rows = torch.zeros(3, 1, dtype=torch.long)
+    idx = torch.arange(4).expand(3, 4)
+    obj = VREx(envs, rows, 2, torch.tensor([10.0, 10.0, 0.5]), torch.tensor([0, 2, 2]))
+    risk, var = 3.0, 1.0                               # env means 2 and 4
+    before = [(risk + 10 * var) / 10, risk + var, risk + var]       # steps 0, 1: weight 1
+    after = [(risk + 10 * var) / 10, (risk + 10 * var) / 10, risk + 0.5 * var]  # 0.5: no /
+    for want in (before, before, after, after):
+        np.testing.assert_allclose(obj(ce, idx).numpy(), want, rtol=1e-6)
 
 
 def test_vrex_is_mean_risk_plus_beta_times_the_variance_of_environment_risks():

@@ -150,7 +150,9 @@ def test_work_models_by_hand(quick):
     per_run = 7 * 200 * 64 * al + 7 * 5000 * al * 10
     n_acq, n_methods = len(q["active"]["acquisitions"]), len(q["active"]["curriculum"]["methods"])
     assert cost.work("active_learning", q) == (3, float(3 * n_acq * 5 * per_run))
-    assert cost.work("active_curriculum", q) == (3, float(3 * n_methods * 5 * 800 * 64 * 10 * al))
+    # every method's grid of 4 points x 5 seeds
+    assert cost.work("active_curriculum", q) == (
+        3, float(3 * n_methods * 4 * 5 * 800 * 64 * 10 * al))
     assert cost.work("aggregate_active", q) == (1, 5.0) and cost.work("paper", q) == (1, 1.0)
     with pytest.raises(cost.CostError, match="no_such_rule"):
         cost.work("no_such_rule", q)

@@ -170,8 +170,9 @@ def _active_curriculum(cfg):
     c = a["curriculum"]
     weights = _mlp_weights([CMNIST_INPUT, *a["model"]["hidden"], 10])
     per_method = (c["steps"] + c["il_steps"]) * a["model"]["batch_size"] * c["candidates"]
+    points = max(math.prod(len(v) for v in g.values()) for g in c["tuning"]["grids"].values())
     return len(a["benchmarks"]), float(len(a["benchmarks"]) * len(c["methods"]) * seeds
-                                       * per_method * weights)
+                                       * points * per_method * weights)
 
 
 def _per_seed(cfg):

@@ -41,6 +41,7 @@ rule active_curriculum:
                        "active/group_robust.py"),
     output:
         "results/active/curriculum/{bench}.csv",
+        "results/active/curriculum/{bench}_tuning.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -64,6 +65,8 @@ rule aggregate_active:
         rounds=expand("results/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
         composition=expand("results/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
         curriculum=expand("results/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
+        curriculum_tuning=expand("results/active/curriculum/{bench}_tuning.csv",
+                                 bench=ACT_BENCHMARKS),
         code=rose_code("active/summary.py", "active/report.py", *STATS_CODE),
     output:
         al_runs="results/active/al_runs.csv",
@@ -73,6 +76,7 @@ rule aggregate_active:
         curriculum_runs="results/active/curriculum_runs.csv",
         curriculum_summary="results/active/curriculum_summary.csv",
         curriculum_paired="results/active/curriculum_paired.csv",
+        curriculum_tuning="results/active/curriculum_tuning.csv",
         primary="results/active/primary.csv",
         metrics="results/active/metrics.json",
     params:

@@ -4,6 +4,7 @@ from rose.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     curriculum_run(dict(snakemake.params.active), snakemake.wildcards.bench,
-                   list(snakemake.params.seeds), snakemake.output[0], threads=snakemake.threads,
+                   list(snakemake.params.seeds), snakemake.output[0], snakemake.output[1],
+                   threads=snakemake.threads,
                    device=snakemake.params.device,
                    checkpoint_seconds=snakemake.params.checkpoint_seconds)

@@ -6,4 +6,5 @@ from rose.logs import redirect_to
 
 with redirect_to(snakemake.log[0]):
     aggregate(snakemake.input.rounds, snakemake.input.composition, snakemake.input.curriculum,
-              Path(snakemake.output.al_runs).parent, list(snakemake.params.primary))
+              Path(snakemake.output.al_runs).parent, list(snakemake.params.primary),
+              snakemake.input.curriculum_tuning)

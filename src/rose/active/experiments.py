@@ -37,6 +37,17 @@ def check_config(block: dict) -> None:
         raise ValueError(f"config key active.split.holdout: a holdout of {s['holdout']:g} of "
                          f"the images is larger than the pool ({pool:.2f}); RHO-LOSS's "
                          "holdout labels count in its budget and would outnumber the pool's")
+    from rose import tuning
+    from rose.active.curriculum import TUNABLE
+
+    cur = block["curriculum"]
+    grids = cur["tuning"]["grids"]
+    tuning.check_grids(grids, TUNABLE, "active.curriculum.tuning.grids")
+    for i, m in enumerate(cur["methods"]):
+        if m not in grids:
+            raise ValueError(f"config key active.curriculum.tuning.grids: method {m!r} "
+                             f"(active.curriculum.methods[{i}]) has no grid; every compared "
+                             "method is tuned (equal tuning)")
     loop = block["loop"]
     budget = loop["initial"] + loop["rounds"] * loop["round_size"]
     for b in block["benchmarks"]:
@@ -96,7 +107,7 @@ def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_cs
 
 
 def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str | Path,
-                   threads: int = 1, device: Device = "cpu",
+                   tuning_csv: str | Path, threads: int = 1, device: Device = "cpu",
                    checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
     splits = group_splits(block, benchmark, seeds)
@@ -105,7 +116,8 @@ def curriculum_run(block: dict, benchmark: str, seeds: list[int], out_csv: str |
     out.parent.mkdir(parents=True, exist_ok=True)
     job = Job(out.parent / benchmark, {"curriculum": block, "benchmark": benchmark,
                                        "seeds": seeds}, checkpoint_seconds, device)
-    df = curriculum(splits, list(cfg["methods"]), seeds, cfg, block["model"],
-                    block["loop"]["min_group_size"], device, job)
+    df, tuned = curriculum(splits, list(cfg["methods"]), seeds, cfg, block["model"],
+                           block["loop"]["min_group_size"], device, job)
     df.assign(benchmark=benchmark).to_csv(out, index=False)
+    tuned.assign(benchmark=benchmark).to_csv(tuning_csv, index=False)
     job.finish()

@@ -20,7 +20,7 @@ training distribution; nothing is chosen on the test environment).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -93,6 +93,10 @@ class TrainResult:
     dynamics: torch.Tensor | None   # [instances, n, records] bool: correct on own training rows
     forward_examples: int   # per instance: examples passed forward (incl. unselected candidates)
     diverged_at: np.ndarray  # [instances] step of divergence, -1 if never
+    # per checkpoint rule: (theta [I, P] of the evaluated checkpoint with the best validation
+    # score, that score [I], the step it was taken at [I]); empty without ``rules``
+    selected: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = \
+        field(default_factory=dict)
 
 
 def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index: torch.Tensor,
@@ -102,14 +106,24 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
                     objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
                     batch_selector: Callable[[Model, torch.Tensor], torch.Tensor] | None = None,
                     val: tuple[torch.Tensor, torch.Tensor] | None = None,
-                    record_dynamics: bool = False) -> TrainResult:
+                    record_dynamics: bool = False,
+                    weight_decay: torch.Tensor | None = None,
+                    rules: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+                    ) -> TrainResult:
     """Train every instance for ``spec.steps`` Adam steps from ``init`` on minibatches of its
     rows ``index[i]`` (positions drawn with replacement, one draw per seed shared by the seed's
     instances; by ``sample_weights[i]`` if given). Loss per instance:
     ``objective(per-example CE [I, B], row indices [I, B])``, the batch mean by default.
     ``batch_selector(model, candidate rows) -> rows`` lets a curriculum pick the rows to train on
     from a larger candidate draw (the candidates are ``batch_size`` rows per instance here; the
-    selector returns fewer)."""
+    selector returns fewer).
+
+    ``weight_decay`` [I] gives every instance its own L2 weight (a tuning grid's points stacked
+    as instances): w_i theta_i is added to instance i's gradient before the Adam step, which is
+    what Adam's own (coupled) ``weight_decay`` does with one value for all. ``rules`` (early
+    stopping): name -> score(predicted labels on ``val`` [I, N_val]) -> [I]; every
+    ``eval_every`` steps each rule keeps, per instance, the checkpoint with the best score so
+    far (``TrainResult.selected``), all rules from the same run."""
     dev = X.device
     seed_rows = as_tensor(seed_of, dev)
     rows = seed_rows[:, None]
@@ -118,9 +132,13 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
     net = init.net
     theta = init.theta.detach().clone().contiguous()
     params = net.parameters(theta)
-    opt = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    opt = torch.optim.Adam(params, lr=spec.lr,
+                           weight_decay=spec.weight_decay if weight_decay is None else 0.0)
+    if weight_decay is not None:
+        wd = [weight_decay.to(dev).reshape(-1, *([1] * (p.dim() - 1))) for p in params]
     div = Divergence(n_inst, chance_loss(spec.n_classes))
     records, best, best_acc, forwarded = [], None, None, 0
+    selected: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     for step in range(spec.steps + 1):
         if step % spec.eval_every == 0 or step == spec.steps:
             with torch.no_grad():
@@ -138,6 +156,19 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
                         better = acc > best_acc
                         best[better] = theta[better]
                         best_acc = torch.where(better, acc, best_acc)
+                if rules and step > 0:
+                    pred = predict(Model(net, theta), val[0], seed_of).argmax(-1)
+                    for name, score_of in rules.items():
+                        score = score_of(pred)
+                        if name not in selected:
+                            selected[name] = (theta.clone(), score,
+                                              torch.full_like(score, step))
+                            continue
+                        th, sc, at = selected[name]
+                        better = score > sc
+                        th[better] = theta[better]
+                        selected[name] = (th, torch.where(better, score, sc),
+                                          torch.where(better, float(step), at))
         if step == spec.steps:
             break
         if sample_weights is None:
@@ -162,12 +193,16 @@ def train_instances(X: torch.Tensor, Y: torch.Tensor, seed_of: np.ndarray, index
             per_instance = objective(loss, idx)
         opt.zero_grad(set_to_none=True)
         per_instance.sum().backward()
+        if weight_decay is not None:
+            with torch.no_grad():
+                for p, w in zip(params, wd, strict=True):
+                    p.grad.add_(w * p)
         opt.step()
         div.update(loss.detach().mean(1), step)
     if best is not None:
         theta.copy_(best)
     dyn = torch.stack(records, -1) if record_dynamics else None
-    return TrainResult(Model(net, theta.detach()), dyn, forwarded, div.at_step)
+    return TrainResult(Model(net, theta.detach()), dyn, forwarded, div.at_step, selected)
 
 
 def predict(model: Model, X: torch.Tensor, seed_of: np.ndarray,

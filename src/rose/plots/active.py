@@ -114,7 +114,8 @@ def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
 
 def curriculum(cur: pd.DataFrame) -> plt.Figure:
     """Whole-pool training: mean and 95% CI over seeds per method (RHO-LOSS holdout ablation,
-    group-robust baselines, ERM without the attribute)."""
+    group-robust baselines, ERM without the attribute), each under both selection rules
+    (training-domain validation; group-labelled validation, the labelled bound)."""
     cols = [("test_worst_group_acc", "worst-group acc."), ("test_acc", "test-environment acc."),
             ("train_acc", "train acc.")]
     benches = sorted(cur.benchmark.unique())
@@ -125,7 +126,8 @@ def curriculum(cur: pd.DataFrame) -> plt.Figure:
         for j, (m, label) in enumerate(cols):
             ax = axes[i, j]
             sns.pointplot(data=cur[cur.benchmark == b], y="method", x=m, errorbar=BAND,
-                          n_boot=1000, seed=0, linestyle="none", ax=ax, color="C0")
+                          n_boot=1000, seed=0, linestyle="none", ax=ax, hue="selection",
+                          dodge=0.4, legend=(i == 0 and j == len(cols) - 1))
             ax.set_title(b, fontsize=9)
             ax.set_xlabel(label)
     fig.tight_layout()
