@@ -233,12 +233,13 @@ def test_every_acquisition_returns_k_distinct_candidates(name):
     ctx = _ctx(p, emb=rng.normal(size=(n, 3)), labelled=np.arange(12),
                group=rng.integers(0, 4, n), n_groups=4,
                mc_probs=rng.dirichlet(np.ones(2), (5, n)),
-               minority=np.arange(12) % 3 == 0)
+               minority=np.arange(12) % 3 == 0, head=(rng.normal(size=(3, 2)), np.zeros(2)))
     ctx.y = rng.integers(0, 2, n)
     chosen = acquire(name, ctx, 7)
     assert len(set(chosen)) == 7 and set(chosen) <= set(range(12, n))
     assert len(acquire(name, _ctx(p, emb=ctx.emb, labelled=np.arange(n - 3),
                                   group=ctx.group, n_groups=4, mc_probs=ctx.mc_probs,
+                                  head=ctx.head,
                                   minority=np.arange(n - 3) % 3 == 0), 7)) == 3
 
 
@@ -686,3 +687,18 @@ def test_a_method_without_a_grid_and_unequal_grids_are_refused_naming_the_key():
     bad["curriculum"]["tuning"]["grids"]["erm"] = {"eta": [0.1, 1, 2, 3]}
     with pytest.raises(ValueError, match=r"active\.curriculum\.tuning\.grids\.erm\.eta"):
         check_config(bad)
+
+
+def test_the_alvin_sweep_expands_into_named_alvin_runs():
+    from rose.active.acquisitions import method_of
+    from rose.active.experiments import acquisitions, sweep_params
+
+    block = copy.deepcopy(active_block())
+    block["alvin_sweep"] = {"alpha": [0.5, 4.0], "anchors_per_minority": [1, 20]}
+    names = acquisitions(block)
+    assert names[:len(block["acquisitions"])] == block["acquisitions"]
+    assert names[len(block["acquisitions"]):] == ["alvin_a0.5_k1", "alvin_a0.5_k20",
+                                                  "alvin_a4_k1", "alvin_a4_k20"]
+    assert sweep_params(block)["alvin_a4_k20"] == {"alpha": 4.0, "anchors_per_minority": 20}
+    assert {method_of(n) for n in names[len(block["acquisitions"]):]} == {"alvin"}
+    check_config(block)

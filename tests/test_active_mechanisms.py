@@ -761,6 +761,7 @@ def test_no_acquisition_but_the_oracle_reads_groups_or_unlabelled_labels(name):
         rng = np.random.default_rng(9)
         c.minority = rng.random(len(c.labelled)) < 0.3
         c.mc_probs = rng.dirichlet(np.ones(2), (5, 60))
+        c.head = (rng.normal(size=(4, 2)), np.zeros(2))
         if scramble:
             c.group = np.random.default_rng(1).integers(0, 2, 60)
             y = c.y.copy()
@@ -824,3 +825,59 @@ def test_vrex_is_mean_risk_plus_beta_times_the_variance_of_environment_risks():
     assert got.item() == pytest.approx((r0 + r1) / 2 + 0.5 * ((r0 - r1) / 2) ** 2)
     zero = VREx(envs, torch.tensor([[0]]), 2, 0.0)(ce, torch.arange(4)[None])
     assert zero.item() == pytest.approx(3.0)           # beta = 0: the mean of the risks
+
+
+# ------------------------------------------------------------------- ALFA-Mix (closed form)
+
+def test_alfa_mix_head_gradient_is_autograd_at_the_predicted_label():
+    from rose.active.alfa_mix import head_gradient
+
+    rng = np.random.default_rng(0)
+    z, W, b = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)
+    zt = torch.tensor(z, requires_grad=True)
+    logits = zt @ torch.tensor(W) + torch.tensor(b)
+    F.cross_entropy(logits, logits.argmax(1), reduction="sum").backward()
+    np.testing.assert_allclose(head_gradient(z, W, b), zt.grad.numpy(), rtol=1e-10)
+
+
+def test_alfa_mix_closed_form_moves_z_along_its_gradient_by_eps_times_the_anchor_distance():
+    """alpha = (eps ||a - z|| / ||g||) g / (a - z) elementwise, so the mix (1 - alpha) z +
+    alpha a is z + eps ||a - z|| g / ||g|| (the authors' calculate_optimum_alpha), eps = cap /
+    sqrt(D); a flip is read off the head at that point."""
+    from rose.active import alfa_mix
+
+    W = np.array([[1.0, -1.0], [0.0, 0.0]])           # class 0 iff z_0 > 0
+    b = np.zeros(2)
+    z = np.array([[0.05, 1.0], [2.0, 1.0]])            # near / far from the boundary
+    a = np.array([-1.0, 3.0])
+    g = alfa_mix.head_gradient(z, W, b)
+    eps = 0.2 / np.sqrt(2)
+    step = eps * np.linalg.norm(a - z, axis=1, keepdims=True) * g / np.linalg.norm(
+        g, axis=1, keepdims=True)
+    moved = z + step
+    assert moved[0, 0] < 0 < moved[1, 0]                # only the near point crosses
+    assert alfa_mix.flips(z, a, g, 0.2, W, b).tolist() == [True, False]
+    # the far point flips once the cap has grown enough; candidate_set grows it until the
+    # candidates outnumber k
+    assert alfa_mix.candidate_set(z, a[None], W, b, k=0, cap=0.2).tolist() == [True, False]
+    assert alfa_mix.candidate_set(z, a[None], W, b, k=1, cap=0.2).tolist() == [True, True]
+
+
+def test_alfa_mix_batch_is_the_candidate_nearest_each_k_means_centre():
+    from rose.active.acquisitions import AcquisitionContext, acquire
+
+    rng = np.random.default_rng(0)
+    # labelled: two class anchors; candidates: two tight clusters near the boundary (all
+    # flip) and far points that never flip at cap 0.2
+    emb = np.concatenate([[[-3.0, 0.0], [3.0, 0.0]],
+                          rng.normal([0.05, 5.0], 0.01, (5, 2)),
+                          rng.normal([-0.05, -5.0], 0.01, (5, 2)),
+                          rng.normal([9.0, 0.0], 0.01, (4, 2))])
+    W, b = np.array([[-1.0, 1.0], [0.0, 0.0]]), np.zeros(2)
+    y = (emb[:, 0] > 0).astype(int)
+    ctx = AcquisitionContext(probs=np.full((16, 2), 0.5), emb=emb, labelled=np.array([0, 1]),
+                             candidates=np.arange(2, 16), y=y, group=np.zeros(16, int),
+                             n_groups=1, rng=np.random.default_rng(1), head=(W, b))
+    got = acquire("alfa_mix", ctx, 2)
+    assert sorted((got - 2) // 5) == [0, 1]              # pool rows 2-6 and 7-11
+    assert ctx.fallback == 0 and np.all(got < 12)       # one per cluster, none of the far

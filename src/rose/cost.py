@@ -161,8 +161,9 @@ def _active_learning(cfg):
     weights = _mlp_weights([CMNIST_INPUT, *a["model"]["hidden"], 10])
     per_run = (loop["rounds"] + 1) * loop["steps"] * a["model"]["batch_size"] * weights \
         + (loop["rounds"] + 1) * MNIST_TRAIN_IMAGES * weights * loop["mc_samples"]
-    return len(a["benchmarks"]), float(len(a["benchmarks"]) * len(a["acquisitions"]) * seeds
-                                       * per_run)
+    sweep = a.get("alvin_sweep") or {"alpha": [], "anchors_per_minority": []}
+    n_acq = len(a["acquisitions"]) + len(sweep["alpha"]) * len(sweep["anchors_per_minority"])
+    return len(a["benchmarks"]), float(len(a["benchmarks"]) * n_acq * seeds * per_run)
 
 
 def _active_curriculum(cfg):

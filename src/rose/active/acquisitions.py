@@ -19,6 +19,9 @@ Standard forms (research notes section 3; p = predictive distribution, p_t = MC-
   oracle            group-balanced upper bound: repeatedly take a random candidate of the group
                     with the fewest labels so far (uses the true groups)
   alvin, analogy    :mod:`rose.active.alvin`, :mod:`rose.active.analogy`
+  alvin_a<alpha>_k<K>
+                    ALVIN at another alpha and K (the config's ``alvin_sweep``)
+  alfa_mix          :mod:`rose.active.alfa_mix` (Parvaneh et al. 2022, closed form)
   analogy_within, analogy_shuffled
                     the analogy rule's ablations (shift from r0's own class; shifts permuted)
   analogy_oracle_split
@@ -36,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rose.active import alvin, analogy
+from rose.active import alfa_mix, alvin, analogy
 
 EPS = 1e-12
 
@@ -55,6 +58,7 @@ class AcquisitionContext:
     mc_probs: np.ndarray | None = None   # [T, N, C] MC-dropout probabilities (BALD)
     params: dict = field(default_factory=dict)   # per-acquisition settings from the config
     fallback: int = 0              # points filled at random because a rule had too few targets
+    head: tuple[np.ndarray, np.ndarray] | None = None   # classifier head (W [h, C], b [C])
 
 
 def entropy_scores(p: np.ndarray) -> np.ndarray:
@@ -201,16 +205,27 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionContext, int], np.ndarray]] = {
     "least_confidence": least_confidence_acq, "bald": bald_acq, "coreset": coreset_acq,
     "badge": badge_acq, "alvin": alvin_acq, "analogy": analogy_acq, "oracle": oracle_acq,
     "analogy_within": analogy_within_acq, "analogy_shuffled": analogy_shuffled_acq,
-    "analogy_oracle_split": analogy_acq,
+    "analogy_oracle_split": analogy_acq, "alfa_mix": alfa_mix.acquire,
 }
 NEEDS_DYNAMICS = ("alvin", "analogy", "analogy_within", "analogy_shuffled")
 TRUE_SPLIT = ("analogy_oracle_split",)    # the loop hands them the true minority split
+NEEDS_HEAD = ("alfa_mix",)
+
+
+def sweep_name(alpha: float, anchors: int) -> str:
+    """The acquisition name of ALVIN at one point of ``alvin_sweep``."""
+    return f"alvin_a{alpha:g}_k{anchors}"
+
+
+def method_of(name: str) -> str:
+    """The acquisition function behind a name (a sweep point of ALVIN is ALVIN)."""
+    return "alvin" if name.startswith("alvin_a") else name
 
 
 def acquire(name: str, ctx: AcquisitionContext, k: int) -> np.ndarray:
-    if name not in ACQUISITIONS:
+    if method_of(name) not in ACQUISITIONS:
         raise ValueError(f"unknown acquisition {name!r}; expected one of {list(ACQUISITIONS)}")
-    chosen = ACQUISITIONS[name](ctx, k)
+    chosen = ACQUISITIONS[method_of(name)](ctx, k)
     if not (len(np.unique(chosen)) == len(chosen) == min(k, len(ctx.candidates))
             and np.isin(chosen, ctx.candidates).all()):
         raise RuntimeError(f"acquisition {name} returned an invalid batch")

@@ -138,8 +138,10 @@ def curriculum(splits: list[dict[str, GroupData]], methods: list[str], seeds: li
         P = len(points)
         seed_of = np.tile(np.arange(S), P)            # instance p * S + s: point p, seed s
         rows_t = as_tensor(seed_of, dev)[:, None]
-        col = lambda k: torch.tensor([float(p[k]) for p in points], device=dev
-                                     ).repeat_interleave(S)
+
+        def col(k: str) -> torch.Tensor:
+            """Hyperparameter k of every instance [P * S]."""
+            return torch.tensor([float(p[k]) for p in points], device=dev).repeat_interleave(S)
         init = Model(start.net, start.theta.repeat(P, 1))
         full = torch.arange(n_pool, device=dev).expand(P * S, n_pool)
         gen = generator(seeds[0], dev)     # the same minibatch stream for every method

@@ -19,6 +19,23 @@ from rose.engine import Job
 MNIST5K_DIGITS = np.repeat(np.arange(10), 500)
 
 
+def sweep_params(block: dict) -> dict[str, dict]:
+    """ALVIN at every point of ``alvin_sweep`` (alpha x anchors_per_minority), by name."""
+    from rose.active.acquisitions import sweep_name
+
+    sw = block.get("alvin_sweep")
+    if not sw:
+        return {}
+    return {sweep_name(a, k): {"alpha": a, "anchors_per_minority": k}
+            for a in sw["alpha"] for k in sw["anchors_per_minority"]}
+
+
+def acquisitions(block: dict) -> list[str]:
+    """The configured acquisitions, then the ALVIN sweep's points (exploratory)."""
+    return list(block["acquisitions"]) + [n for n in sweep_params(block)
+                                          if n not in block["acquisitions"]]
+
+
 def pool_size(block: dict, benchmark: str) -> int:
     s = block["split"]
     return split_sizes(n_images(benchmark, MNIST5K_DIGITS), s["test"], s["val"],
@@ -60,7 +77,7 @@ def check_config(block: dict) -> None:
         raise ValueError("config key active.model.dropout: bald needs MC dropout (> 0)")
     from rose.active.summary import AL_METRICS, CURRICULUM_METRICS, PAIRED_AL
 
-    acqs, methods = set(block["acquisitions"]), set(block["curriculum"]["methods"])
+    acqs, methods = set(acquisitions(block)), set(block["curriculum"]["methods"])
     al_metrics = set(AL_METRICS) | {f"auc_{m}" for m in PAIRED_AL}
     check_contrasts(block["primary"], "active.primary", acqs | methods,
                     al_metrics | set(CURRICULUM_METRICS), {"benchmark": block["benchmarks"]})
@@ -91,15 +108,15 @@ def active_learning_run(block: dict, benchmark: str, seeds: list[int], rounds_cs
                         checkpoint_seconds: float = 60.0) -> None:
     torch.set_num_threads(threads)
     splits = group_splits(block, benchmark, seeds)
-    params = {"alvin": block["alvin"], **dict.fromkeys(
+    params = {"alvin": block["alvin"], "alfa_mix": block["alfa_mix"], **dict.fromkeys(
         ("analogy", "analogy_within", "analogy_shuffled", "analogy_oracle_split"),
-        block["analogy"])}
+        block["analogy"]), **sweep_params(block)}
     out = Path(rounds_csv).parent
     out.mkdir(parents=True, exist_ok=True)
     job = Job(out / benchmark, {"active_learning": block, "benchmark": benchmark,
                                 "seeds": seeds}, checkpoint_seconds, device)
     rounds, comp = job.unit("loop", lambda: active_learning(
-        splits, list(block["acquisitions"]), seeds, block["loop"], block["model"], params,
+        splits, acquisitions(block), seeds, block["loop"], block["model"], params,
         device, job))
     for df, path in ((rounds, rounds_csv), (comp, composition_csv)):
         df.assign(benchmark=benchmark).to_csv(path, index=False)

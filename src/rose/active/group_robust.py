@@ -80,7 +80,8 @@ class _Environments:
     def __init__(self, envs: torch.Tensor, rows: torch.Tensor, n_envs: int,
                  weight: float | torch.Tensor, anneal: int | torch.Tensor = 0):
         self.envs, self.rows, self.n_envs = envs, rows, n_envs
-        as_t = lambda v: torch.as_tensor(v, dtype=torch.float32, device=envs.device).reshape(-1)
+        def as_t(v):
+            return torch.as_tensor(v, dtype=torch.float32, device=envs.device).reshape(-1)
         self.weight, self.anneal = as_t(weight), as_t(anneal)
         self.step = 0
 

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rose.active.acquisitions import NEEDS_DYNAMICS, TRUE_SPLIT, AcquisitionContext, acquire
+from rose.active.acquisitions import (
+    NEEDS_DYNAMICS,
+    NEEDS_HEAD,
+    TRUE_SPLIT,
+    AcquisitionContext,
+    acquire,
+    method_of,
+)
 from rose.active.alvin import minority_split
 from rose.active.learner import (
     Model,
@@ -71,7 +78,7 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
             zip(np.repeat(np.arange(len(acquisitions)), n_seeds), seed_of, strict=True)]
     initial = initial_labels(splits, loop, seeds)
     labelled = [initial[s].copy() for s in seed_of]
-    need_dyn = any(a in NEEDS_DYNAMICS for a in acquisitions)
+    need_dyn = any(method_of(a) in NEEDS_DYNAMICS for a in acquisitions)
     rows, comp, prev, exhausted, first = [], [], None, False, 0
     state = job.resume()
     if state is not None:
@@ -135,7 +142,7 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
             quality = {}
             if acq_of[i] in TRUE_SPLIT:     # an upper bound: the true minority, from groups
                 ctx.minority = ~sp["pool"].aligned[labelled[i]]
-            if acq_of[i] in NEEDS_DYNAMICS:
+            if method_of(acq_of[i]) in NEEDS_DYNAMICS:
                 ctx.minority = minority_split(res.dynamics[i].cpu().numpy(),
                                               loop["minority_threshold"])
                 # how well the split finds the true minority (reported, never used)
@@ -143,6 +150,9 @@ def active_learning(splits: list[dict[str, GroupData]], acquisitions: list[str],
                 hit = (truth & ctx.minority).sum()
                 quality = {"minority_precision": hit / max(ctx.minority.sum(), 1),
                            "minority_recall": hit / max(truth.sum(), 1)}
+            if acq_of[i] in NEEDS_HEAD:           # the last linear layer, [h, C] and [C]
+                ctx.head = tuple(v[0].cpu().numpy()
+                                 for v in single.net.views(single.theta)[-2:])
             if acq_of[i] == "bald":
                 ctx.mc_probs = np.stack([
                     predict(single, X[seed_of[i]:seed_of[i] + 1], np.zeros(1, dtype=int),
