@@ -51,6 +51,7 @@ def main() -> dict[str, float]:
     mc = np.stack([predict(single, X[:1], np.zeros(1, dtype=int), dropout=0.2)[0].numpy()
                    for _ in range(MC)])
     minority = minority_split(res.dynamics[0].numpy(), 0.7)
+    head = tuple(v[0].numpy() for v in single.net.views(single.theta)[-2:])
     times = {}
     for name in ACQUISITIONS:
         def call(name=name):
@@ -58,7 +59,7 @@ def main() -> dict[str, float]:
                 probs=probs, emb=emb, labelled=labelled,
                 candidates=np.setdiff1d(np.arange(len(pool)), labelled), y=pool.y,
                 group=pool.group, n_groups=pool.n_groups, rng=np.random.default_rng(1),
-                minority=minority, mc_probs=mc)
+                minority=minority, mc_probs=mc, head=head)
             acquire(name, ctx, K)
         call()   # warm up
         times[name] = _median_time(call)
