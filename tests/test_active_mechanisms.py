@@ -881,3 +881,83 @@ def test_alfa_mix_batch_is_the_candidate_nearest_each_k_means_centre():
     got = acquire("alfa_mix", ctx, 2)
     assert sorted((got - 2) // 5) == [0, 1]              # pool rows 2-6 and 7-11
     assert ctx.fallback == 0 and np.all(got < 12)       # one per cluster, none of the far
+
+
+def test_alfa_mix_anchors_and_gradient_by_hand():
+    from rose.active import alfa_mix
+
+    emb = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0]])
+    a = alfa_mix.anchors(emb, np.array([0, 0, 1]), 3)
+    # class 0: mean of its two rows; class 1: its one row; class 2 has none: all rows
+    np.testing.assert_allclose(a, [[1.0, 0.0], [0.0, 4.0], [2 / 3, 4 / 3]])
+    # logits far apart in one row and close in another: the softmax is per row
+    W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    z = np.array([[1000.0, 999.0], [0.0, 1.0]])
+    g = alfa_mix.head_gradient(z, W, np.zeros(2))
+    p0 = 1 / (1 + np.exp(-1.0))                     # softmax of the larger logit
+    np.testing.assert_allclose(g, [[p0 - 1, 1 - p0], [1 - p0, p0 - 1]], rtol=1e-9)
+
+
+def test_alfa_mix_flips_use_eps_over_sqrt_d_and_the_bias():
+    """A point at distance 0.15 from the boundary, anchor at distance 1 along the gradient:
+    the mix moves it by eps ||a - z|| = cap / sqrt(D) (here D = 4, so cap 0.2 moves 0.1 and
+    cap 0.4 moves 0.2); the boundary sits at z_0 = 0.5 because of the bias."""
+    from rose.active import alfa_mix
+
+    W = np.array([[1.0, -1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    b = np.array([-0.25, 0.25])                    # class 0 iff z_0 > 0.25
+    z = np.array([[0.4, 0.0, 0.0, 0.0]])
+    a = np.array([-0.6, 0.0, 0.0, 0.0])
+    g = alfa_mix.head_gradient(z, W, b)
+    assert not alfa_mix.flips(z, a, g, 0.2, W, b)[0]      # moves to 0.3
+    assert alfa_mix.flips(z, a, g, 0.4, W, b)[0]          # moves to 0.2
+
+
+def test_alfa_mix_candidates_any_anchor_and_the_cap_stops_at_one():
+    """Class 0 iff z_0 > 0; the mix moves z by cap / sqrt(2) x ||a - z|| towards -z_0."""
+    from rose.active import alfa_mix
+
+    W = np.array([[1.0, -1.0], [0.0, 0.0]])
+    b = np.zeros(2)
+    z = np.array([[0.05, 0.0]])
+    # the first anchor flips it at cap 0.2, the second (z itself) never: it stays a candidate
+    anchors = np.array([[-1.0, 0.0], [0.05, 0.0]])
+    assert alfa_mix.candidate_set(z, anchors, W, b, k=5, cap=0.2).tolist() == [True]
+    # at z_0 = 1 with the anchor 1.2856 away the flip needs cap > sqrt(2) / 1.2856 = 1.1:
+    # the cap grows 0.2, ..., 1.0 and stops, so the point is never a candidate
+    far = np.array([[1.0, 0.0]])
+    anchor = np.array([[1.0 - 1.2856, 0.0]])
+    assert not alfa_mix.candidate_set(far, anchor, W, b, k=5, cap=0.2)[0]
+    assert alfa_mix.flips(far, anchor[0], alfa_mix.head_gradient(far, W, b), 1.2, W, b)[0]
+
+
+def test_alfa_mix_falls_back_counted_and_reads_its_cap():
+    from rose.active.acquisitions import AcquisitionContext, acquire
+
+    emb = np.array([[-3.0, 0.0], [3.0, 0.0], [9.0, 0.0], [9.5, 0.0], [10.0, 0.0]])
+    W, b = np.array([[-1.0, 1.0], [0.0, 0.0]]), np.zeros(2)
+
+    def ctx(cap):
+        c = AcquisitionContext(probs=np.full((5, 2), 0.5), emb=emb, labelled=np.array([0, 1]),
+                               candidates=np.arange(2, 5), y=np.array([0, 1, 1, 1, 1]),
+                               group=np.zeros(5, int), n_groups=1,
+                               rng=np.random.default_rng(0), head=(W, b),
+                               params={"alpha_cap": cap})
+        c.fallback = 3
+        return c
+    c = ctx(0.2)                    # far from the boundary: nothing flips, all at random
+    assert len(acquire("alfa_mix", c, 2)) == 2 and c.fallback == 3 + 2
+
+
+def test_alfa_mix_k_means_picks_the_point_nearest_each_centre_of_normalised_features():
+    from rose.active import alfa_mix
+
+    # two directions, each with a short and a long vector: normalised, they are two tight
+    # clusters and one point of each direction is chosen
+    feats = np.array([[1.0, 0.0], [10.0, 0.2], [0.0, 1.0], [0.2, 10.0]])
+    unit = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    got = alfa_mix.nearest_to_centres(unit, 2, seed=0)
+    assert sorted(got // 2) == [0, 1]
+    # nearest, not farthest: three points, the middle one is the centre's nearest
+    line = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    assert alfa_mix.nearest_to_centres(line, 1, seed=0).tolist() == [1]

@@ -428,6 +428,32 @@ def test_line_search_is_exact_in_one_step_where_sqrt_d_is_linear():
     assert len(calls) == 2                 # d at the end point, one line-search step
 
 
+def test_line_search_falls_back_to_bisection_where_false_position_finds_nothing():
+    """d = 1 - exp(-700 alpha): the six false-position points all land above the root
+    (ln 2 / 700 ~ 1e-3), so the safeguard bisects from the bracket until a point is feasible:
+    alpha in [root / 2, root]."""
+    ref = torch.zeros(1, 1)
+    theta = torch.ones(1, 1)
+    root = math.log(2) / 700
+
+    def saturating(th):
+        return 1 - torch.exp(-700 * th[:, 0])
+    alpha = enforce(theta, ref, saturating, "sat", torch.tensor([0.5]), iters=6)
+    assert root / 2 <= alpha.item() <= root
+    assert saturating(theta).item() <= 0.5
+
+
+def test_illinois_steps_converge_fast_on_a_steep_convex_distance():
+    """d = alpha^4 and alpha^8 (sqrt(d) still convex): plain false position creeps towards the
+    root from one side; with the Illinois halving 6 steps get within 1e-5 and 2e-4."""
+    ref = torch.zeros(1, 1)
+    for p, tol in ((4, 1e-5), (8, 2e-4)):
+        theta = torch.ones(1, 1)
+        alpha = enforce(theta, ref, lambda th, p=p: th[:, 0] ** p, "pow", torch.tensor([0.3]),
+                        iters=6)
+        assert 0 <= 0.3 ** (1 / p) - alpha.item() < tol
+
+
 def test_line_search_stays_feasible_and_moves_where_d_saturates():
     """A d that jumps to near its maximum at once (a large move that saturates the features)
     sends every secant point above the root; the safeguard bisects until a feasible alpha > 0."""

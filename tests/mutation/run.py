@@ -78,6 +78,8 @@ MODULES = {
     "src/rose/active/group_robust.py": ACTIVE_TESTS,
     "src/rose/active/rho_loss.py": ACTIVE_TESTS,
     "src/rose/active/learner.py": ACTIVE_TESTS,
+    "src/rose/active/alfa_mix.py": ACTIVE_TESTS,
+    "src/rose/active/curriculum.py": ACTIVE_TESTS,
     "src/rose/superposition/toy_model.py": TOY_TESTS,
     "src/rose/superposition/penalties.py": TOY_TESTS,
     "src/rose/superposition/geometry.py": [*TOY_TESTS, "tests/test_superposition_shortcut.py"],

@@ -5,7 +5,7 @@
 
 ACT = config["active"]
 ACT_BENCHMARKS = list(ACT["benchmarks"])
-ACT_FIGURES = ["budget", "composition", "minority", "curriculum"]
+ACT_FIGURES = ["budget", "budget_all", "composition", "minority", "curriculum"]
 ACT_DATA_CODE = ["data/group_benchmarks.py", "data/bundled.py", "active/experiments.py",
                  "active/learner.py", *LAYER_CODE]
 

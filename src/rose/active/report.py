@@ -141,7 +141,10 @@ def figures(agg_dir: str | Path, out: dict[str, str], rule: str, config_hash: st
     agg = Path(agg_dir)
     prov = {"rule": rule, "git_commit": git_commit(), "config_hash": config_hash}
     al_summary = pd.read_csv(agg / "al_summary.csv")
-    save_figure(plots.budget_curves(al_summary), out["budget"], "Label-budget curves", prov)
+    save_figure(plots.budget_curves(al_summary, plots.MAIN), out["budget"],
+                "Label-budget curves", prov)
+    save_figure(plots.budget_curves(al_summary), out["budget_all"],
+                "Label-budget curves, every acquisition", prov)
     save_figure(plots.composition(al_summary, pd.read_csv(agg / "composition.csv")),
                 out["composition"], "What each acquisition labels", prov)
     save_figure(plots.minority_vs_worst_group(pd.read_csv(agg / "al_runs.csv")),

@@ -9,16 +9,21 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats as sps
 
+from rose.plots import style
 from rose.stats import CONFIDENCE
 
 BAND = ("ci", round(100 * CONFIDENCE))
-HIGHLIGHT = {"random": "k", "oracle": "0.6"}
+# the main-text figure: the primary contrasts' arms, their reference, the closest baseline and
+# the group oracle (every acquisition is in the appendix figures)
+MAIN = ("random", "alvin", "analogy", "alfa_mix", "badge", "oracle")
 
 
 def _palette(acqs) -> dict:
-    colours = iter(sns.color_palette("tab10", len(acqs)))
-    return {a: HIGHLIGHT.get(a) or next(colours) for a in acqs}
+    return style.palette(acqs)
 
+
+def _legend_below(fig, ax, ncol: int = 5) -> None:
+    style.legend_below(fig, ax, max_cols=ncol)
 
 def _summary_lines(ax, summary: pd.DataFrame, metric: str, palette: dict) -> None:
     for a, g in summary[summary.metric == metric].groupby("acquisition", sort=False):
@@ -28,24 +33,27 @@ def _summary_lines(ax, summary: pd.DataFrame, metric: str, palette: dict) -> Non
         ax.fill_between(g.n_labels, g.ci_low, g.ci_high, color=palette[a], alpha=0.12, lw=0)
 
 
-def budget_curves(al_summary: pd.DataFrame) -> plt.Figure:
-    """Test-environment and worst-group accuracy against the number of labels, per benchmark
-    (mean over seeds, 95% bootstrap band; dashed: random and the group oracle)."""
-    cols = [("test_acc", "test-environment acc."), ("test_worst_group_acc", "worst-group acc.")]
+def budget_curves(al_summary: pd.DataFrame, acquisitions=None) -> plt.Figure:
+    """Worst-group and bias-conflicting accuracy against the number of labels (columns: the
+    benchmarks; mean over seeds, 95% bootstrap band; dashed: random and the group oracle), for
+    ``acquisitions`` (default: every one)."""
+    rows = [("test_worst_group_acc", "worst-group acc."),
+            ("test_conflicting_acc", "bias-conflicting acc.")]
     benches = sorted(al_summary.benchmark.unique())
-    palette = _palette(list(dict.fromkeys(al_summary.acquisition)))
-    fig, axes = plt.subplots(len(benches), len(cols), figsize=(4.2 * len(cols),
-                                                               2.8 * len(benches)),
-                             squeeze=False)
-    for i, b in enumerate(benches):
-        for j, (m, label) in enumerate(cols):
+    acqs = [a for a in dict.fromkeys(al_summary.acquisition)
+            if acquisitions is None or a in acquisitions]
+    sub_all = al_summary[al_summary.acquisition.isin(acqs)]
+    palette = _palette(acqs)
+    fig, axes = style.subplots(len(rows), len(benches), height=1.6 * len(rows) + 0.6,
+                               sharex="col")
+    for i, (m, label) in enumerate(rows):
+        for j, b in enumerate(benches):
             ax = axes[i, j]
-            _summary_lines(ax, al_summary[al_summary.benchmark == b], m, palette)
-            ax.set_title(b, fontsize=9)
-            ax.set_xlabel("labels")
-            ax.set_ylabel(label)
-    axes[0, -1].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+            _summary_lines(ax, sub_all[sub_all.benchmark == b], m, palette)
+            ax.set_title(b if i == 0 else "")
+            ax.set_xlabel("labels" if i == len(rows) - 1 else "")
+            ax.set_ylabel(label if j == 0 else "")
+    _legend_below(fig, axes[0, 0], ncol=min(len(acqs), 7))
     return fig
 
 
@@ -56,13 +64,13 @@ def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
     class are summed."""
     benches = sorted(al_summary.benchmark.unique())
     palette = _palette(list(dict.fromkeys(al_summary.acquisition)))
-    fig, axes = plt.subplots(len(benches), 2, figsize=(10, 3.0 * len(benches)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, axes = style.subplots(len(benches), 2, height=2.6 * len(benches) + 0.8,
+                               gridspec_kw={"width_ratios": [1, 1.6]})
     for i, b in enumerate(benches):
         ax = axes[i, 0]
         _summary_lines(ax, al_summary[al_summary.benchmark == b], "labelled_conflicting_frac",
                        palette)
-        ax.set_title(b, fontsize=9)
+        ax.set_title(b)
         ax.set_xlabel("labels")
         ax.set_ylabel("minority share of labels")
         c = comp[comp.benchmark == b]
@@ -73,13 +81,12 @@ def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
                                 aggfunc="sum")
         grid = grid[sorted(grid.columns, key=lambda s: (int(s.split()[0][2:]), s))]
         sns.heatmap(grid, ax=axes[i, 1], cmap="viridis", cbar_kws={"label": "labels"},
-                    annot=grid.shape[1] <= 8, fmt=".0f", annot_kws={"fontsize": 6})
-        axes[i, 1].set_title(f"{b}: labels per (class, majority / minority attribute) at the "
-                             "final budget", fontsize=8)
+                    annot=grid.shape[1] <= 4, fmt=".0f", annot_kws={"fontsize": style.MIN_PT},
+                    xticklabels=grid.shape[1] <= 8, yticklabels=True)
+        axes[i, 1].set_title(f"{b}: labels per (class, maj./min. attribute), final budget")
         axes[i, 1].set_xlabel("")
-        axes[i, 1].tick_params(labelsize=6)
-    axes[0, 0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+        axes[i, 1].set_ylabel("")
+    _legend_below(fig, axes[0, 0], ncol=5)
     return fig
 
 
@@ -91,8 +98,7 @@ def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
     palette = _palette(list(dict.fromkeys(al_runs.acquisition)))
     rows = [("test_worst_group_acc", "worst-group acc."),
             ("test_conflicting_acc", "bias-conflicting acc.")]
-    fig, axes = plt.subplots(len(rows), len(benches), figsize=(4.2 * len(benches), 6.4),
-                             squeeze=False)
+    fig, axes = style.subplots(len(rows), len(benches), height=5.2)
     for i, (m, label) in enumerate(rows):
         for j, b in enumerate(benches):
             sub = al_runs[al_runs.benchmark == b]
@@ -102,13 +108,10 @@ def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
                             legend=(i == 0 and j == len(benches) - 1))
             rho = sps.spearmanr(sub.labelled_conflicting_frac, sub[m],
                                 nan_policy="omit").statistic
-            ax.set_title(f"{b}: Spearman $\\rho$ = {rho:.2f}", fontsize=9)
-            ax.set_xlabel("minority share of labels")
-            ax.set_ylabel(label)
-    leg_ax = axes[0, -1]
-    if leg_ax.get_legend():
-        sns.move_legend(leg_ax, "upper left", fontsize=5, bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+            ax.set_title(f"{b}: Spearman $\\rho$ = {rho:.2f}")
+            ax.set_xlabel("minority share of labels" if i == len(rows) - 1 else "")
+            ax.set_ylabel(label if j == 0 else "")
+    _legend_below(fig, axes[0, -1], ncol=6)
     return fig
 
 
@@ -119,16 +122,16 @@ def curriculum(cur: pd.DataFrame) -> plt.Figure:
     cols = [("test_worst_group_acc", "worst-group acc."), ("test_acc", "test-environment acc."),
             ("train_acc", "train acc.")]
     benches = sorted(cur.benchmark.unique())
-    height = 0.4 * cur.method.nunique() * len(benches) + 1.2
-    fig, axes = plt.subplots(len(benches), len(cols), figsize=(3.6 * len(cols), height),
-                             squeeze=False, sharey="row")
+    height = 0.17 * cur.method.nunique() * len(benches) + 1.2
+    fig, axes = style.subplots(len(benches), len(cols), height=height, sharey="row")
     for i, b in enumerate(benches):
         for j, (m, label) in enumerate(cols):
             ax = axes[i, j]
             sns.pointplot(data=cur[cur.benchmark == b], y="method", x=m, errorbar=BAND,
                           n_boot=1000, seed=0, linestyle="none", ax=ax, hue="selection",
-                          dodge=0.4, legend=(i == 0 and j == len(cols) - 1))
-            ax.set_title(b, fontsize=9)
-            ax.set_xlabel(label)
-    fig.tight_layout()
+                          dodge=0.4, legend=(i == 0 and j == 0), markersize=3)
+            ax.set_title(b if j == 1 else "")
+            ax.set_xlabel(label if i == len(benches) - 1 else "")
+            ax.set_ylabel("")
+    _legend_below(fig, axes[0, 0], ncol=2)
     return fig

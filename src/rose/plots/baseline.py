@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from rose.plots import style
 from rose.stats import CONFIDENCE
 
 
@@ -17,8 +18,7 @@ def learning_curves(history: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
     panel title instead of being averaged in.
     """
     datasets = sorted(history["dataset"].unique())
-    fig, axes = plt.subplots(2, len(datasets), figsize=(4.2 * len(datasets), 6.0),
-                             squeeze=False, sharex="col")
+    fig, axes = style.subplots(2, len(datasets), height=4.2, sharex="col")
     ok = runs.loc[runs["status"] == "ok", ["dataset", "method", "seed"]]
     good = history.merge(ok, on=["dataset", "method", "seed"])
     # seaborn's ("ci", 95) band is a percentile bootstrap of the mean, as in rose.stats
@@ -29,7 +29,8 @@ def learning_curves(history: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
                                           ("train_loss", "training loss")]):
             ax = axes[i, j]
             sns.lineplot(data=sub, x="epoch", y=col, hue="method", errorbar=band, n_boot=2000,
-                         seed=0, ax=ax, legend=(i == 0 and j == 0))
+                         seed=0, ax=ax, legend=(i == 0 and j == 0),
+                         palette=style.palette(sub.method.unique()))
             if col == "train_loss":
                 ax.set_yscale("log")
             ax.set_ylabel(label)
@@ -44,5 +45,4 @@ def learning_curves(history: pd.DataFrame, runs: pd.DataFrame) -> plt.Figure:
         if len(div := runs[(runs["dataset"] == ds) & (runs["status"] == "diverged")]):
             title += f"\n{len(div)} diverged run(s) left out (x)"
         axes[0, j].set_title(title)
-    fig.tight_layout()
     return fig

@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from rose.plots import style
 from rose.stats import CONFIDENCE
 
 BAND = ("ci", round(100 * CONFIDENCE))
 
+
+def _legend_below(fig, ax, ncol: int = 5) -> None:
+    style.legend_below(fig, ax, max_cols=ncol)
 
 def accuracy(runs: pd.DataFrame) -> plt.Figure:
     """Early-stopped and final test accuracy of every arm, per setting (points: mean; bars:
@@ -22,8 +26,7 @@ def accuracy(runs: pd.DataFrame) -> plt.Figure:
                      value_vars=["early_test_acc", "final_test_acc"], var_name="when",
                      value_name="test accuracy")
     long["when"] = long.when.str.replace("_test_acc", "")
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.0 * len(settings), 3.6),
-                             squeeze=False)
+    fig, axes = style.subplots(1, len(settings), height=3.2, sharey=True)
     for j, s in enumerate(settings):
         sub = long[long.setting == s]
         order = list(dict.fromkeys(sub.arm))
@@ -32,10 +35,9 @@ def accuracy(runs: pd.DataFrame) -> plt.Figure:
                       markersize=3, ax=axes[0, j], legend=(j == 0))
         ref = sub[(sub.arm == "sgd") & (sub.when == "final")]["test accuracy"].mean()
         axes[0, j].axvline(ref, color="0.6", ls=":", lw=0.8)
-        axes[0, j].set_title(s, fontsize=9)
-        axes[0, j].tick_params(labelsize=7)
+        axes[0, j].set_title(s)
         axes[0, j].set_ylabel("")
-    fig.tight_layout()
+    _legend_below(fig, axes[0, 0], ncol=2)
     return fig
 
 
@@ -45,24 +47,20 @@ def sharpness(runs: pd.DataFrame) -> plt.Figure:
                 ("sigma_prime", "$\\sigma'$ (larger = flatter)", False),
                 ("adaptive_sharpness", "adaptive sharpness", False)]
     settings = list(dict.fromkeys(runs.setting))
-    fig, axes = plt.subplots(len(settings), len(measures),
-                             figsize=(3.0 * len(measures), 2.6 * len(settings)), squeeze=False)
+    fig, axes = style.subplots(len(settings), len(measures), height=1.7 * len(settings) + 1.0)
     for i, s in enumerate(settings):
         sub = runs[runs.setting == s]
         for j, (m, label, log) in enumerate(measures):
             ax = axes[i, j]
-            sns.scatterplot(data=sub, x=m, y="final_test_acc", hue="arm", s=12, ax=ax,
-                            legend=(i == 0 and j == len(measures) - 1))
+            sns.scatterplot(data=sub, x=m, y="final_test_acc", hue="arm", s=10, ax=ax,
+                            palette=style.palette(sub.arm.unique()),
+                            legend=(i == 0 and j == 0))
             if log and (sub[m] > 0).all():
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(plt.NullFormatter())
-            ax.set_xlabel(label, fontsize=8)
-            ax.set_ylabel(f"{s}\nfinal test acc." if j == 0 else "", fontsize=8)
-            ax.tick_params(labelsize=6)
-    leg = axes[0, -1].get_legend()
-    if leg:
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=6)
-    fig.tight_layout()
+            ax.set_xlabel(label if i == len(settings) - 1 else "")
+            ax.set_ylabel(f"{s}\nfinal test acc." if j == 0 else "")
+    _legend_below(fig, axes[0, 0], ncol=6)
     return fig
 
 
@@ -73,8 +71,7 @@ def spectrum(spec: pd.DataFrame, sigma_frac: float = 0.01) -> plt.Figure:
     if spec.empty:
         return plt.figure()
     settings = list(dict.fromkeys(spec.setting))
-    fig, axes = plt.subplots(1, len(settings), figsize=(3.6 * len(settings), 3.0),
-                             squeeze=False)
+    fig, axes = style.subplots(1, len(settings), height=2.6)
     for j, s in enumerate(settings):
         sub = spec[spec.setting == s]
         lo, hi = sub.node.min(), sub.node.max()
@@ -85,12 +82,11 @@ def spectrum(spec: pd.DataFrame, sigma_frac: float = 0.01) -> plt.Figure:
             dens = (g.weight.to_numpy()[:, None] * np.exp(
                 -(grid[None] - g.node.to_numpy()[:, None]) ** 2 / (2 * sigma ** 2))
                 / (sigma * np.sqrt(2 * np.pi))).sum(0)
-            ax.semilogy(grid, dens + 1e-8, lw=1, label=arm)
-        ax.set_title(s, fontsize=9)
+            ax.semilogy(grid, dens + 1e-8, lw=1, label=arm, color=style.colour(arm))
+        ax.set_title(s)
         ax.set_xlabel("eigenvalue of H")
         ax.set_ylabel("density" if j == 0 else "")
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
+    _legend_below(fig, axes[0, 0], ncol=6)
     return fig
 
 
@@ -98,18 +94,16 @@ def curves(curves_: pd.DataFrame) -> plt.Figure:
     """Filter-normalised 1-D loss curves L(theta + a d) on the probe batch through every arm's
     final weights (mean over seeds, 95% band), per setting."""
     settings = list(dict.fromkeys(curves_.setting))
-    fig, axes = plt.subplots(1, len(settings), figsize=(3.8 * len(settings), 3.2),
-                             squeeze=False)
+    fig, axes = style.subplots(1, len(settings), height=2.8)
     for j, s in enumerate(settings):
         sub = curves_[curves_.setting == s]
         sns.lineplot(data=sub, x="alpha", y="loss", hue="arm", errorbar=BAND, n_boot=200,
-                     seed=0, ax=axes[0, j], legend=(j == len(settings) - 1), lw=0.9)
+                     seed=0, ax=axes[0, j], legend=(j == 0), lw=0.9,
+                     palette=style.palette(sub.arm.unique()))
         axes[0, j].set_yscale("log")
-        axes[0, j].set_title(s, fontsize=9)
+        axes[0, j].set_title(s)
         axes[0, j].set_xlabel("a (filter-normalised direction)")
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=6)
-    fig.tight_layout()
+    _legend_below(fig, axes[0, 0], ncol=6)
     return fig
 
 
@@ -119,7 +113,7 @@ def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
     from the start (mean over seeds)."""
     settings = list(dict.fromkeys(surface.setting)) if len(surface) else []
     n = max(1, len(settings))
-    fig, axes = plt.subplots(2, 2 * n, figsize=(3.0 * 2 * n, 5.6), squeeze=False)
+    fig, axes = style.subplots(2, 2 * n, height=4.0)
     for j, s in enumerate(settings):
         sub = surface[surface.setting == s]
         vmax = np.quantile(sub.loss, 0.95)
@@ -131,7 +125,7 @@ def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
             ax.contour(g.columns, g.index, g.to_numpy(), levels=10, colors="w",
                        linewidths=0.4)
             ax.plot(0, 0, "r+")
-            ax.set_title(f"{s}: {where} the walk", fontsize=8)
+            ax.set_title(f"{s}:\n{where} the walk")
             fig.colorbar(cs, ax=ax, shrink=0.8)
         w = walk[(walk.setting == s) & (walk.arm == sub.arm.iloc[0])] if len(walk) else walk
         if len(w):
@@ -144,7 +138,6 @@ def surfaces(surface: pd.DataFrame, walk: pd.DataFrame) -> plt.Figure:
             ax.plot(m.index, m.distance, lw=1)
             ax.set_xlabel("walk step")
             ax.set_ylabel("distance from start")
-    fig.tight_layout()
     return fig
 
 
@@ -155,20 +148,21 @@ def trajectories(traj: pd.DataFrame) -> plt.Figure:
     if traj.empty:
         return plt.figure()
     keys = list(traj.groupby(["setting", "arm"], sort=False).groups)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.0 * len(keys), 3.0), squeeze=False)
+    rows, cols = style.grid(len(keys), 3)
+    fig, axes = style.subplots(rows, cols, height=2.2 * rows)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
     for j, (s, a) in enumerate(keys):
         g = traj[(traj.setting == s) & (traj.arm == a)]
-        ax = axes[0, j]
+        ax = axes.flat[j]
         ax.plot(g.pc1, g.pc2, "-", color="0.6", lw=0.8)
         sc = ax.scatter(g.pc1, g.pc2, c=g.train_loss, cmap="magma", s=14)
         walk = g[g.phase == "walk"]
         ax.scatter(walk.pc1, walk.pc2, marker="*", s=60, color="tab:blue", label="after walk")
         ax.set_title(f"{s}: {a}\nPC1 {100 * g.explained1.iloc[0]:.0f}%, PC2 "
                      f"{100 * g.explained2.iloc[0]:.0f}%, tortuosity "
-                     f"{g.tortuosity.iloc[0]:.2f}", fontsize=7)
-        ax.tick_params(labelsize=6)
+                     f"{g.tortuosity.iloc[0]:.2f}")
         fig.colorbar(sc, ax=ax, shrink=0.8, label="train loss")
-    fig.tight_layout()
     return fig
 
 
@@ -176,8 +170,7 @@ def ablation(paired: pd.DataFrame) -> plt.Figure:
     """Every ablation variant minus the contour arm, paired by seed (95% CI)."""
     metrics = [m for m in ("early_test_acc", "final_test_acc", "lambda_max")
                if m in set(paired.metric)]
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.3 * max(1, len(metrics)), 3.2),
-                             squeeze=False)
+    fig, axes = style.subplots(1, max(1, len(metrics)), height=2.4)
     for j, m in enumerate(metrics):
         sub = paired[paired.metric == m].sort_values("arm")
         ax = axes[0, j]
@@ -186,9 +179,8 @@ def ablation(paired: pd.DataFrame) -> plt.Figure:
                                              sub.ci_high - sub.difference],
                     fmt="o", ms=3, capsize=2)
         ax.axvline(0, color="0.5", ls=":", lw=0.8)
-        ax.set_yticks(y, sub.arm if j == 0 else [""] * len(sub), fontsize=7)
-        ax.set_xlabel(f"{m}: variant - contour", fontsize=8)
-    fig.tight_layout()
+        ax.set_yticks(y, sub.arm if j == 0 else [""] * len(sub))
+        ax.set_xlabel(f"{m}:\nvariant - contour")
     return fig
 
 
@@ -200,13 +192,12 @@ def lr_sweep(sweep: pd.DataFrame) -> plt.Figure:
     if "hp.lr" not in sweep:
         fig, ax = plt.subplots(figsize=(3.6, 1.2))
         ax.text(0.5, 0.5, "no learning-rate grid in this configuration", ha="center",
-                va="center", fontsize=8)
+                va="center")
         ax.axis("off")
         return fig
     sw = sweep[sweep["hp.lr"].notna()].copy()
     settings = list(dict.fromkeys(sw.setting))
-    fig, axes = plt.subplots(2, len(settings), figsize=(3.6 * len(settings), 4.6),
-                             squeeze=False, sharex="col")
+    fig, axes = style.subplots(2, len(settings), height=4.2, sharex="col")
     for j, s in enumerate(settings):
         sub = sw[sw.setting == s]
         per_point = sub.groupby(["arm", "point", "hp.lr"], sort=False).agg(
@@ -216,7 +207,8 @@ def lr_sweep(sweep: pd.DataFrame) -> plt.Figure:
         best = per_point.loc[per_point.groupby(["arm", "hp.lr"]).val.idxmax()]
         for arm, g in best.groupby("arm", sort=False):
             g = g.sort_values("hp.lr")
-            line = axes[0, j].plot(g["hp.lr"], g.val, marker="o", ms=3, lw=1, label=arm)[0]
+            line = axes[0, j].plot(g["hp.lr"], g.val, marker="o", ms=3, lw=1, label=arm,
+                                   color=style.colour(arm))[0]
             axes[1, j].plot(g["hp.lr"], g.loss, marker="o", ms=3, lw=1,
                             color=line.get_color())
             for _, r in g[g.selected].iterrows():
@@ -226,12 +218,10 @@ def lr_sweep(sweep: pd.DataFrame) -> plt.Figure:
             axes[0, j].plot(dead["hp.lr"], dead.val, "x", ms=6, color=line.get_color())
         for i in range(2):
             axes[i, j].set_xscale("log", base=2)
-            axes[i, j].tick_params(labelsize=7)
         axes[1, j].set_yscale("log")
-        axes[0, j].set_title(s, fontsize=9)
-        axes[1, j].set_xlabel("learning rate", fontsize=8)
-        axes[0, j].set_ylabel("early-stopped val. acc." if j == 0 else "", fontsize=8)
-        axes[1, j].set_ylabel("final train loss" if j == 0 else "", fontsize=8)
-    axes[0, 0].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
+        axes[0, j].set_title(s)
+        axes[1, j].set_xlabel("learning rate")
+        axes[0, j].set_ylabel("early-stopped val. acc." if j == 0 else "")
+        axes[1, j].set_ylabel("final train loss" if j == 0 else "")
+    _legend_below(fig, axes[0, 0], ncol=6)
     return fig

@@ -32,6 +32,8 @@ ARM_COLOURS = {
     "alvin": PALETTE[0], "analogy": PALETTE[3], "ball_best": PALETTE[3], "contour": PALETTE[3],
     "groupdro": PALETTE[1], "sam": PALETTE[1], "replay_200": PALETTE[1],
     "bimodal_standardised": PALETTE[3], "bimodal_split": PALETTE[0],
+    "badge": PALETTE[4], "alfa_mix": PALETTE[6], "entropy": PALETTE[9], "coreset": PALETTE[5],
+    "bald": PALETTE[8], "margin": PALETTE[1], "least_confidence": PALETTE[2],
 }
 
 
@@ -59,10 +61,13 @@ def palette(arms: Iterable[str]) -> dict:
     return {a: colour(a) for a in arms}
 
 
+PAD = 0.1             # savefig's pad_inches around the tight bounding box
+
+
 def subplots(nrows: int = 1, ncols: int = 1, height: float | None = None,
-             width: float = TEXT_WIDTH, **kw):
-    """plt.subplots at the text width (or ``width``), ``height`` inches (default: rows x
-    PANEL_HEIGHT)."""
+             width: float = TEXT_WIDTH - 2 * PAD - 0.05, **kw):
+    """plt.subplots that print at the text width (the saved PDF adds PAD on each side) or at
+    ``width``, ``height`` inches (default: rows x PANEL_HEIGHT)."""
     h = nrows * PANEL_HEIGHT if height is None else height
     kw.setdefault("squeeze", False)
     return plt.subplots(nrows, ncols, figsize=(width, h), **kw)
@@ -82,7 +87,7 @@ def printed_size(fig: plt.Figure) -> tuple[float, float]:
     """(width, height) in inches of the saved figure (``bbox_inches="tight"`` crops to the
     artists; the paper prints it at this size)."""
     fig.canvas.draw()
-    bb = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)   # savefig's pad_inches
+    bb = fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD)   # savefig's pad_inches
     return bb.width, bb.height
 
 
@@ -109,3 +114,22 @@ def check(fig: plt.Figure, name: str, max_height: float = TEXT_HEIGHT) -> tuple[
         raise FigureStyleError(f"figure {name}: text {t[:40]!r} prints at {s:g} pt, below "
                                f"{MIN_PT:g} pt ({len(small)} such texts)")
     return w, h
+
+
+def legend_below(fig: plt.Figure, ax=None, handles=None, labels=None, max_cols: int = 6):
+    """One legend for the figure, below its panels, with as many columns (at most
+    ``max_cols``) as fit the text width. Takes ``ax``'s handles (and removes its legend)
+    unless handles and labels are given."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if not handles:
+        return None
+    for ncol in range(min(max_cols, len(handles)), 0, -1):
+        leg = fig.legend(handles, labels, loc="outside lower center", ncol=ncol)
+        fig.canvas.draw()
+        if leg.get_window_extent().width / fig.dpi <= TEXT_WIDTH - 2 * PAD - 0.1:
+            return leg
+        leg.remove()
+    return fig.legend(handles, labels, loc="outside lower center", ncol=1)
