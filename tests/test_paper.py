@@ -32,3 +32,45 @@ def test_summary_table_from_runs():
     # two finished seeds: a Student-t interval, 85 +- t(0.975, 1) 0.0707 = 85 +- 63.5
     assert row.startswith("d & m\\_1 & 3 & 85.0 [21.5, 148.5] (1 div.)")
     assert "\\toprule" in tex and "\\label{tab:x}" in tex
+
+
+# -------------------------------------------------------------- checks of the LaTeX sources
+
+def test_numbers_typed_by_hand_are_found_in_running_text_only():
+    tex = ("An IRMv1 and L2-SP run, $r_0 + 0.5$, \\ref{fig:2}, \\citep{sagawa2020}, "
+           "\\includegraphics{a/b2.pdf}, \\texttt{x2} % a comment with 7\n"
+           "took 3 seeds and 95\\% of \\[ x^2 \\] the time, \\ExpSeeds{} seeds.")
+    assert paper.hand_typed_numbers(tex) == ["3", "95"]
+
+
+def test_undefined_generated_macros_are_named_with_their_file(tmp_path):
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "generated" / "m.tex").write_text("\\newcommand{\\ActSeeds}{5}\n")
+    (tmp_path / "main.tex").write_text("\\input{sections/a}\\textbf{x}")
+    (tmp_path / "sections" / "a.tex").write_text(
+        "\\ActSeeds{} seeds; \\ActNoSuchNumber{} % \\SupCommentedOut\n\\emph{fine}")
+    assert paper.undefined_macros(tmp_path) == [("ActNoSuchNumber", "sections/a.tex")]
+    problems = paper.check_sources(tmp_path)
+    assert problems == ["sections/a.tex: \\ActNoSuchNumber is used but not generated "
+                        "(no \\newcommand in paper/generated)"]
+
+
+def test_the_papers_main_text_types_no_number_by_hand():
+    """Every number in paper/sections comes from a generated macro (the build refuses
+    otherwise, naming the file)."""
+    from .conftest import ROOT
+
+    for f in sorted((ROOT / "paper" / "sections").glob("*.tex")):
+        assert paper.hand_typed_numbers(f.read_text()) == [], f.name
+
+
+def test_primary_table_traces_every_row_to_its_results_file():
+    fam = pd.DataFrame([{"contrast": "a - b, m (s1)", "stream": "s1", "arm": "a", "reference": "b",
+                         "metric": "m", "seeds": "0,1", "n": 2, "mean_difference": 0.0123,
+                         "ci_low": -0.01, "ci_high": 0.035, "sd": 0.01, "p_value": 0.2,
+                         "p_holm": 0.4, "detectable": 0.05, "verdict": "not detected"}])
+    tex = paper.primary_table(fam, {"m": "metric words"}, "cap", "tab:x", "results/x.csv")
+    row = next(line for line in tex.splitlines() if line.startswith("s1 &"))
+    assert "\\texttt{a} $-$ \\texttt{b} & metric words & +1.2 [-1.0, +3.5] & 0.4 & 5.0 & " \
+        "not detected \\\\ % results/x.csv: contrast a - b, m (s1)" in row

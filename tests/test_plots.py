@@ -38,3 +38,63 @@ def test_figure_pdf_is_reproducible_and_carries_provenance(tmp_path):
     meta = PdfReader(tmp_path / "a.pdf").metadata
     assert meta["/Keywords"] == "config_hash=123; git_commit=abc; rule=r"
     assert meta["/Title"] == "t"
+
+
+# ----------------------------------------------------------------------- the figure style
+
+def test_a_figure_with_text_below_7pt_is_refused_naming_it(tmp_path):
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from rose.plots import style
+
+    fig, axes = style.subplots(1, 1, height=2.0)
+    ax = axes[0, 0]
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("readable")
+    ax.set_xlabel("too small", fontsize=6)
+    with pytest.raises(style.FigureStyleError, match=r"figure x/small: text 'too small' prints "
+                                                     r"at 6 pt, below 7 pt"):
+        save_figure(fig, tmp_path / "x" / "small.pdf", "t", {"rule": "r"})
+    assert not (tmp_path / "x" / "small.pdf").exists()        # nothing half-written
+    plt.close("all")
+
+
+def test_a_figure_wider_than_the_text_or_too_tall_is_refused(tmp_path):
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from rose.plots import style
+
+    fig, _ = plt.subplots(figsize=(8.0, 2.0))
+    with pytest.raises(style.FigureStyleError, match=r"figure y/wide: 8\.\d+ in wide, the text "
+                                                     r"is 6\.5 in"):
+        save_figure(fig, tmp_path / "y" / "wide.pdf", "t", {"rule": "r"})
+    fig, _ = style.subplots(1, 1, height=5.0)
+    w, h = style.check(fig, "ok")                      # within the text: its printed size
+    assert w <= style.TEXT_WIDTH and 4.9 < h < 5.4
+    with pytest.raises(style.FigureStyleError, match=r"figure main: .* tall, at most 4\.5"):
+        style.check(fig, "main", max_height=style.TEXT_HEIGHT / 2)
+    plt.close("all")
+
+
+def test_style_helpers_size_the_printed_figure_and_fix_arm_colours():
+    import matplotlib.pyplot as plt
+
+    from rose.plots import style
+
+    fig, axes = style.subplots(2, 3)
+    w, _h = style.printed_size(fig)
+    assert style.TEXT_WIDTH - 0.2 < w <= style.TEXT_WIDTH and axes.shape == (2, 3)
+    assert style.colour("random") == style.colour("random") == style.ARM_COLOURS["random"]
+    assert style.colour("some_new_arm") == style.colour("some_new_arm")     # stable by name
+    assert style.grid(7, 3) == (3, 3) and style.grid(2, 3) == (1, 2)
+    # a legend with many long entries gets as many columns as fit the text width
+    ax = axes[0, 0]
+    for i in range(12):
+        ax.plot([0, 1], [i, i], label=f"a rather long arm name {i}")
+    leg = style.legend_below(fig, ax, max_cols=12)
+    fig.canvas.draw()
+    assert leg.get_window_extent().width / fig.dpi <= style.TEXT_WIDTH
+    assert ax.get_legend() is None
+    plt.close("all")

@@ -76,7 +76,7 @@ def evaluate(runs: pd.DataFrame, declared: Sequence[Mapping[str, str]], arm_col:
     values, n, mean difference, t-interval, p, Holm-adjusted p, detectable effect and verdict.
     Seeds are matched; a seed missing on one side or diverged (NaN) on either is left out and
     the table's n says how many remain."""
-    rows = []
+    rows, matched = [], []
     for c in parse(declared):
         sub = runs
         for g, v in c.where.items():
@@ -92,9 +92,16 @@ def evaluate(runs: pd.DataFrame, declared: Sequence[Mapping[str, str]], arm_col:
         rows.append({"contrast": c.name, **c.where, "arm": c.arm, "reference": c.reference,
                      "metric": c.metric, "seeds": ",".join(str(s) for s in complete),
                      "a": a.loc[seeds].to_numpy(float), "b": b.loc[seeds].to_numpy(float)})
+        matched.append(seeds)
     if not rows:
         raise ValueError(EMPTY_FAMILY)
-    return contrast_family(pd.DataFrame(rows))
+    family = contrast_family(pd.DataFrame(rows))
+    # the per-seed values behind each contrast (seeds in the order of the ``seeds`` column's
+    # source: every matched seed, NaN where one side diverged), for the paper's appendix
+    family["arm_values"] = [";".join(f"{v:.6g}" for v in r["a"]) for r in rows]
+    family["reference_values"] = [";".join(f"{v:.6g}" for v in r["b"]) for r in rows]
+    family["matched_seeds"] = [";".join(str(s) for s in m) for m in matched]
+    return family
 
 
 def sentences(family: pd.DataFrame, metric_labels: Mapping[str, str], escape=lambda s: s,

@@ -87,22 +87,64 @@ def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str
     Path(macros_tex).write_text(paper.macros(values))
 
 
+SOFTWARE = ("python", "torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "snakemake",
+            "dvc")
+
+
 def tex_provenance(config_name: str, config_hash: str, out: str | Path,
-                   lock: str | Path | None = None) -> None:
-    """The build's provenance macros: commit, config name and hash, and the first 12 hex digits
-    of the environment lock's sha256 (requirements.lock)."""
+                   lock: str | Path | None = None, timings: str | Path | None = None) -> None:
+    """The build's provenance macros: commit, config name and hash, the first 12 hex digits
+    of the environment lock's sha256 (requirements.lock), the locked versions of the main
+    packages, this machine's processor and core count, and the measured cost of the recorded
+    quick run (benchmarks/quick_timings.csv: core-seconds summed over its jobs)."""
     import hashlib
+    import os
+    import platform
+    import sys
+
+    import pandas as pd
 
     from rose import paper
     from rose.provenance import git_commit
+    from rose.stats import ALPHA, CONFIDENCE, POWER
 
     lock_hash = hashlib.sha256(Path(lock).read_bytes()).hexdigest()[:12] if lock else "none"
-    Path(out).write_text(paper.macros({
+    pins = {}
+    if lock:
+        for line in Path(lock).read_text().splitlines():
+            name, _, version = line.partition("==")
+            if version:
+                pins[name.strip().lower()] = version.strip()
+    pins["python"] = platform.python_version() if "python" not in pins else pins["python"]
+    software = ", ".join(f"{p} {pins[p]}" for p in SOFTWARE if p in pins)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    values = {
         "RoseGitCommit": paper.latex_escape(git_commit()),
         "RoseConfigHash": config_hash,
         "RoseConfigName": paper.latex_escape(config_name),
         "RoseLockHash": lock_hash,
-    }))
+        "RoseSoftware": paper.latex_escape(software),
+        "RoseHardware": paper.latex_escape(f"{cpu}, {os.cpu_count()} cores, "
+                                           f"{platform.system()} {platform.machine()}"),
+        "RosePython": paper.latex_escape(sys.version.split()[0]),
+        "RoseConfidencePercent": f"{100 * CONFIDENCE:g}",
+        "RosePowerPercent": f"{100 * POWER:g}",
+        "RoseAlpha": f"{ALPHA:g}",
+    }
+    if timings and Path(timings).exists():
+        t = pd.read_csv(timings)
+        values["RoseRecordedConfig"] = paper.latex_escape(str(t.config.iloc[0]))
+        values["RoseRecordedJobs"] = str(int(t.jobs.sum()))
+        values["RoseRecordedCoreSeconds"] = f"{t.core_seconds.sum():.0f}"
+        values["RoseRecordedTwoCoreMinutes"] = f"{t.core_seconds.sum() / 2 / 60:.1f}"
+    Path(out).write_text(paper.macros(values))
 
 
 def retry_runtime(minutes: int):

@@ -83,6 +83,27 @@ def test_tiny_dag_builds_every_output(built, tool_env):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_main_text_fits_twelve_pages_and_its_figures_half_a_page(built):
+    """The paper as a reader meets it: the references start by page 13; every figure prints
+    within the text width (save_figure checked its fonts when it was made); the main text's
+    figures are at most half the text height."""
+    from rose.plots.style import TEXT_HEIGHT, TEXT_WIDTH
+
+    pages = [p.extract_text() for p in PdfReader(built / "paper/main.pdf").pages]
+    refs = next(i for i, t in enumerate(pages) if re.search(r"^\s*References\s*$", t, re.M))
+    assert refs <= 12, f"the main text runs to page {refs + 1}"
+    assert len(pages) > refs + 1                          # an appendix follows
+    for f in sorted((built / "figures").rglob("*.pdf")):
+        box = PdfReader(f).pages[0].mediabox
+        assert float(box.width) / 72 <= TEXT_WIDTH + 0.01, f
+    main = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{([^}]*)\}",
+                      " ".join(t.read_text() for t in (built / "paper/sections").glob("*.tex")))
+    assert len(main) == 4                                  # one per direction
+    for name in main:
+        box = PdfReader(built / "figures" / name).pages[0].mediabox
+        assert float(box.height) / 72 <= TEXT_HEIGHT / 2 + 0.01, name
+
+
 def test_figure_metadata_records_rule_commit_and_config_hash(built, tool_env):
     meta = PdfReader(built / "figures/baseline/learning_curves.pdf").metadata
     fields = dict(kv.split("=", 1) for kv in meta["/Keywords"].split("; "))

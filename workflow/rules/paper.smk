@@ -89,10 +89,33 @@ rule tex_explore:
         "../scripts/tex_explore.py"
 
 
+rule tex_summary:
+    input:
+        primary=expand("results/{d}/primary.csv",
+                       d=["explore", "continual", "active", "superposition"]),
+        tuning=["results/explore/tuning.csv", "results/continual/tuning.csv",
+                "results/active/curriculum_tuning.csv",
+                "results/superposition/shortcut_tuning.csv"],
+        code=rose_code("paper.py", "writeup.py", "contrasts.py"),
+    output:
+        tables=expand("paper/generated/primary_{d}.tex",
+                      d=["explore", "continual", "active", "superposition"]),
+        answers="paper/generated/answers.tex",
+        seeds="paper/generated/appendix_seeds.tex",
+        tuning="paper/generated/appendix_tuning.tex",
+    benchmark:
+        "logs/benchmarks/tex_summary/job.tsv"
+    log:
+        "logs/tex_summary.log",
+    script:
+        "../scripts/tex_summary.py"
+
+
 rule tex_provenance:
     input:
         code=rose_code("paper.py", "pipeline.py"),
         lock="requirements.lock",
+        timings="benchmarks/quick_timings.csv",
     output:
         "paper/generated/provenance.tex",
     params:
@@ -113,10 +136,14 @@ rule paper:
             "paper/sections/{name}.tex",
             name=glob_wildcards("paper/sections/{name}.tex").name,
         ),
+        appendix=expand(
+            "paper/appendix/{name}.tex",
+            name=glob_wildcards("paper/appendix/{name}.tex").name,
+        ),
         bib="paper/references.bib",
         generated=rules.tex_baseline.output + rules.tex_superposition.output
         + rules.tex_active.output + rules.tex_continual.output + rules.tex_explore.output
-        + rules.tex_provenance.output,
+        + rules.tex_provenance.output + rules.tex_summary.output,
         figures=rules.figures.input,
     output:
         "paper/main.pdf",

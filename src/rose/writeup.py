@@ -1,0 +1,188 @@
+"""The paper's cross-direction pieces, generated from the results (``rule tex_summary``):
+
+  primary_<direction>.tex   the direction's primary contrasts as one compact main-text table
+  answers.tex               one macro per direction, ``<Prefix>Answer``: the answer to its
+                            question in a sentence or two, from the primary contrasts only
+  appendix_seeds.tex        the per-seed values behind every primary contrast
+  appendix_tuning.tex       every tuned arm's grid and the selected point
+
+Every row and macro carries a LaTeX comment naming the results file (and contrast) it comes
+from. This module sits above the directions (like rose.pipeline): it reads their results and
+their metric words, and no direction imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from rose import paper
+
+# direction -> (macro prefix, section label, metric words, what "above" means per metric)
+DIRECTIONS = {
+    "explore": ("Exp", "the contour warm-up"),
+    "continual": ("Cont", "several steps inside the ball"),
+    "active": ("Act", "the proposed acquisitions"),
+    "superposition": ("Sup", "the switching penalties"),
+}
+LOWER_IS_BETTER = {"forgetting", "poly_at_matched_loss", "gen_gap"}
+
+
+def metric_words() -> dict[str, dict[str, str]]:
+    """Each direction's words for its metrics (from its report module)."""
+    from rose.active.report import METRIC_WORDS as act
+    from rose.continual.report import METRIC_WORDS as cont
+    from rose.explore.report import METRIC_WORDS as expl
+    from rose.superposition import frontier, summary
+
+    return {"explore": expl, "continual": cont, "active": act,
+            "superposition": {**summary.SHORTCUT_METRICS, **frontier.TOY_PRIMARY_METRICS}}
+
+
+def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "n/a"
+    return "$<$0.001" if p < 0.001 else f"{float(f'{p:.2g}'):g}"
+
+
+def answer(direction: str, family: pd.DataFrame, words: dict[str, str], source: str) -> str:
+    """The direction's answer from its primary contrasts alone: how many of the declared
+    contrasts detected a difference in the hoped-for direction, against it, or none (with the
+    range of smallest detectable effects), naming the detected ones."""
+    what = DIRECTIONS[direction][1]
+    n = len(family)
+    good, bad = [], []
+    for r in family.to_dict("records"):
+        if r["verdict"] not in ("above", "below"):
+            continue
+        better = (r["verdict"] == "below") == (r["metric"] in LOWER_IS_BETTER)
+        labels = [c for c in family.columns[:family.columns.get_loc("n")]
+                  if c not in ("contrast", "arm", "reference", "metric", "seeds")]
+        where = ", ".join(str(r[c]) for c in labels)
+        item = (f"{paper.tt(r['arm'])} against {paper.tt(r['reference'])} on "
+                f"{paper.latex_escape(words.get(r['metric'], r['metric']))}"
+                + (f" ({paper.latex_escape(where)})" if where else "") + ", "
+                + paper.paired_points(r["mean_difference"], r["ci_low"], r["ci_high"])
+                + f", Holm $p$ {_fmt_p(r['p_holm'])}")
+        (good if better else bad).append(item)
+    none = family[~family.verdict.isin(["above", "below"])]
+    det = none.detectable.dropna() * 100
+    parts = [f"Of {n} pre-declared contrasts for {what}, {len(good)} "
+             f"{'detects' if len(good) == 1 else 'detect'} an improvement"]
+    if good:
+        parts[-1] += ": " + "; ".join(good)
+    if bad:
+        parts.append(f"{len(bad)} {'detects' if len(bad) == 1 else 'detect'} a difference "
+                     "against it: " + "; ".join(bad))
+    if len(none):
+        rng = (f"{det.min():.1f}" if len(det) and det.min() == det.max() else
+               f"{det.min():.1f} to {det.max():.1f}") if len(det) else "not estimable"
+        parts.append(f"{len(none)} {'detects' if len(none) == 1 else 'detect'} no difference "
+                     f"at this scale (smallest detectable effects {rng} points)")
+    return "% source: " + source + "\n" + "; ".join(parts) + "."
+
+
+def short(direction: str, family: pd.DataFrame, source: str) -> str:
+    """One clause for the conclusion: how many of the direction's contrasts detected an
+    improvement, a difference against the method, or nothing."""
+    what = DIRECTIONS[direction][1]
+    better = worse = 0
+    for r in family.to_dict("records"):
+        if r["verdict"] in ("above", "below"):
+            if (r["verdict"] == "below") == (r["metric"] in LOWER_IS_BETTER):
+                better += 1
+            else:
+                worse += 1
+    n = len(family)
+    text = (f"{what} detected an improvement in {better} of {n} pre-declared contrasts"
+            if better else f"{what} detected no improvement in any of {n} pre-declared "
+            "contrasts")
+    if worse:
+        text += f" and a difference against it in {worse}"
+    return "% source: " + source + "\n" + text
+
+
+def seeds_table(direction: str, family: pd.DataFrame, source: str) -> str:
+    """The per-seed values (percent) behind each primary contrast: arm, reference and their
+    difference per matched seed."""
+    lines = [f"\\paragraph{{{paper.latex_escape(direction)}}} "
+             f"(\\texttt{{{paper.latex_escape(source)}}})", "",
+             "{\\scriptsize\\begin{longtable}{p{0.42\\linewidth}lrrr}", "\\toprule",
+             "Contrast & Seed & Arm & Reference & Difference \\\\", "\\midrule", "\\endhead"]
+    for r in family.to_dict("records"):
+        seeds = str(r.get("matched_seeds", "")).split(";")
+        a = [float(v) for v in str(r.get("arm_values", "")).split(";") if v]
+        b = [float(v) for v in str(r.get("reference_values", "")).split(";") if v]
+        for i, (s, x, y) in enumerate(zip(seeds, a, b, strict=False)):
+            name = paper.latex_escape(r["contrast"]) if i == 0 else ""
+            cells = [f"{100 * v:.1f}" if math.isfinite(v) else "diverged" for v in (x, y)]
+            diff = f"{100 * (x - y):+.1f}" if math.isfinite(x - y) else "--"
+            lines.append(f"{name} & {s} & {cells[0]} & {cells[1]} & {diff} \\\\"
+                         f" % {source}: {r['contrast']}, seed {s}")
+        lines.append("\\midrule")
+    lines[-1] = "\\bottomrule"
+    lines += ["\\end{longtable}}", ""]
+    return "\n".join(lines)
+
+
+GROUPS = ("setting", "stream", "benchmark", "selection", "rule")
+
+
+def tuning_table(direction: str, tuning: pd.DataFrame, source: str) -> str:
+    """Every tuned arm's grid (the values of each hyperparameter) and the selected point with
+    its mean validation score."""
+    hps = [c for c in tuning.columns if c.startswith("hp.")]
+    keys = [c for c in GROUPS if c in tuning] + ["arm"]
+    lines = [f"\\paragraph{{{paper.latex_escape(direction)}}} "
+             f"(\\texttt{{{paper.latex_escape(source)}}})", "",
+             "{\\scriptsize\\begin{longtable}{" + "l" * len(keys) + "p{0.3\\linewidth}p{0.22"
+             "\\linewidth}r}", "\\toprule",
+             " & ".join([*(paper.latex_escape(k) for k in keys), "grid", "selected",
+                         "val."]) + " \\\\", "\\midrule", "\\endhead"]
+    for key, g in tuning.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        grid = "; ".join(f"{h[3:]}: " + ", ".join(f"{v:g}" for v in sorted(g[h].dropna().unique()))
+                         for h in hps if g[h].notna().any())
+        sel = g[g.selected.astype(bool)]
+        point = json.loads(sel.point.iloc[0]) if len(sel) else {}
+        chosen = ", ".join(f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}"
+                           for k, v in point.items())
+        val = f"{sel.val_mean.iloc[0]:.3f}" if len(sel) else "--"
+        lines.append(" & ".join([*(paper.latex_escape(str(k)) for k in key),
+                                 paper.latex_escape(grid), paper.latex_escape(chosen), val])
+                     + " \\\\")
+    lines += ["\\bottomrule", "\\end{longtable}}", ""]
+    return "\n".join(lines)
+
+
+TUNING_FILES = {"explore": "tuning.csv", "continual": "tuning.csv",
+                "active": "curriculum_tuning.csv", "superposition": "shortcut_tuning.csv"}
+
+
+def write(results: str | Path, out: str | Path) -> None:
+    """Every generated file above, from results/<direction>/ into ``out``
+    (paper/generated)."""
+    results, out = Path(results), Path(out)
+    words = metric_words()
+    macros, seeds, tune = {}, ["% Generated by rose; do not edit by hand."], \
+        ["% Generated by rose; do not edit by hand."]
+    for d, (prefix, _what) in DIRECTIONS.items():
+        src = f"results/{d}/primary.csv"
+        family = pd.read_csv(results / d / "primary.csv")
+        (out / f"primary_{d}.tex").write_text(paper.primary_table(
+            family, words[d], f"Primary contrasts ({d}): pre-declared in the configuration, "
+            "Student-t 95\\% intervals over seeds, Holm-adjusted within the direction; SDE: "
+            "the smallest effect the design detects with 80\\% power at the Holm level. "
+            "Differences in percentage points.", f"tab:primary-{d}", src))
+        macros[f"{prefix}Answer"] = answer(d, family, words[d], src)
+        macros[f"{prefix}Short"] = short(d, family, src)
+        seeds.append(seeds_table(d, family, src))
+        tpath = results / d / TUNING_FILES[d]
+        if tpath.exists():
+            tune.append(tuning_table(d, pd.read_csv(tpath), f"results/{d}/{TUNING_FILES[d]}"))
+    (out / "answers.tex").write_text(paper.macros(macros))
+    (out / "appendix_seeds.tex").write_text("\n".join(seeds) + "\n")
+    (out / "appendix_tuning.tex").write_text("\n".join(tune) + "\n")
