@@ -702,3 +702,96 @@ def test_the_alvin_sweep_expands_into_named_alvin_runs():
     assert sweep_params(block)["alvin_a4_k20"] == {"alpha": 4.0, "anchors_per_minority": 20}
     assert {method_of(n) for n in names[len(block["acquisitions"]):]} == {"alvin"}
     check_config(block)
+
+
+def test_curriculum_defaults_fill_each_methods_hyperparameters():
+    from rose.active.curriculum import defaults
+
+    model = {"weight_decay": 0.25}
+    assert defaults("erm", {}, model) == {"weight_decay": 0.25}
+    assert defaults("groupdro", {}, model) == {"weight_decay": 0.25, "eta": 0.01}
+    assert defaults("groupdro", {"groupdro": {"eta": 0.3}}, model)["eta"] == 0.3
+    assert defaults("jtt", {}, model) == {"weight_decay": 0.25, "first_steps": 100,
+                                          "upsample": 20}
+    assert defaults("jtt", {"jtt": {"first_steps": 7, "upsample": 3}}, model) == {
+        "weight_decay": 0.25, "first_steps": 7, "upsample": 3}
+    assert defaults("irm", {}, model) == {"weight_decay": 0.25, "lam": 1.0, "anneal": 0}
+    assert defaults("irm", {"irm": {"lam": 9.0, "anneal": 4}}, model) == {
+        "weight_decay": 0.25, "lam": 9.0, "anneal": 4}
+    assert defaults("vrex", {"vrex": {"beta": 5.0, "anneal": 2}}, model) == {
+        "weight_decay": 0.25, "beta": 5.0, "anneal": 2}
+    assert defaults("vrex", {}, model) == {"weight_decay": 0.25, "beta": 1.0, "anneal": 0}
+
+
+def test_group_val_score_per_instance_rows_by_hand():
+    from rose.active.curriculum import group_val_score
+
+    y = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1]])
+    groups = torch.tensor([[0, 0, 3, 3], [0, 0, 3, 3]])
+    conflicting = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    pred = torch.tensor([[0, 0, 1, 0], [0, 1, 1, 1]])
+    got = group_val_score(pred, y, groups, conflicting, 4, min_group_size=1)
+    # row 0: groups 1.0 and 0.5, conflicting 1/2 -> 0.5; row 1: no conflicting point, so
+    # the worst group (0.5) alone
+    assert got.tolist() == [0.5, 0.5]
+    pred = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1]])
+    conflicting = torch.tensor([[0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    assert group_val_score(pred, y, groups, conflicting, 4, 1).tolist() == [1.0, 1.0]
+
+
+def test_curriculum_rows_costs_and_objectives_by_hand(cmnist_splits, monkeypatch):
+    """Every method's rows on a tiny budget: costs, the selected point and checkpoint, the
+    rule scores (training-domain validation accuracy is the reported val_acc), the objectives
+    built with each instance's grid values and JTT's error set."""
+    import json
+
+    from rose.active import curriculum as cur_mod
+    from rose.device import generator
+
+    built = {}
+
+    class Spy:
+        def __init__(self, cls):
+            self.cls = cls
+
+        def __call__(self, envs, rows, n_envs, weight, anneal=0):
+            built[self.cls.__name__] = (n_envs, weight.tolist(), anneal.tolist())
+            return self.cls(envs, rows, n_envs, weight, anneal)
+    monkeypatch.setattr(cur_mod, "IRMv1", Spy(cur_mod.IRMv1))
+    monkeypatch.setattr(cur_mod, "VREx", Spy(cur_mod.VREx))
+    steps, T, B = 6, 4, MODEL["batch_size"]
+    cfg = {"steps": steps, "candidates": 2, "il_steps": 2, "eval_every": 3,
+           "tuning": {"grids": {"irm": {"lam": [2.0, 30.0], "anneal": [0, 3]},
+                                "vrex": {"beta": [5.0], "anneal": [1]},
+                                "jtt": {"first_steps": [T], "upsample": [4]},
+                                "erm_no_shortcut": {"weight_decay": [1e-4]}}}}
+    methods = ["erm", "jtt", "rho_loss_only", "irm", "vrex", "erm_no_shortcut"]
+    df, tuned = curriculum(cmnist_splits, methods, [0, 1], cfg, MODEL)
+    n_pool = len(cmnist_splits[0]["pool"])
+    assert list(df.index) == list(range(len(df))) and list(tuned.index) == \
+        list(range(len(tuned)))
+    assert built["IRMv1"] == (2, [2.0, 2.0, 2.0, 2.0, 30.0, 30.0, 30.0, 30.0],
+                              [0.0, 0.0, 3.0, 3.0, 0.0, 0.0, 3.0, 3.0])
+    assert built["VREx"] == (2, [5.0, 5.0], [1.0, 1.0])
+    for (m, rule), g in df.groupby(["method", "selection"]):
+        assert len(g) == 2 and set(g.seed) == {0, 1}
+        t = tuned[(tuned.method == m) & (tuned.selection == rule)]
+        assert t.selected.sum() == 1 and json.loads(g.point.iloc[0]) == json.loads(
+            t[t.selected].point.iloc[0])
+        assert g.point.iloc[0] == json.dumps(json.loads(g.point.iloc[0]), sort_keys=True)
+        assert g.labels.eq(n_pool).all()
+        assert (g.status == "ok").all() and g.selected_step.isin([3, 6]).all()
+        if rule == "train_domain_val":      # the rule's score is validation accuracy
+            np.testing.assert_allclose(g.val_score, g.val_acc, rtol=1e-6)
+        assert g.gradient_steps.eq(steps + (T if m == "jtt" else 0)).all()
+        per_step = B * (cfg["candidates"] + 1) if m == "rho_loss_only" else B
+        assert g.forward_examples.eq(steps * per_step).all(), m
+    # JTT's error set: the points an ERM run of T steps on the seed's stream misclassifies
+    X, Y = stack(cmnist_splits, "pool")
+    spec = TrainSpec.from_config(MODEL, 2, T, eval_every=3)
+    first = train_instances(X, Y, np.arange(2), torch.arange(n_pool).expand(2, n_pool), spec,
+                            generator(0, "cpu"),
+                            init=initial_model(X.shape[-1], spec, [0, 1], "cpu"))
+    wrong = (predict(first.model, X, np.arange(2)).argmax(-1) != Y).float().mean().item()
+    jtt = df[df.method == "jtt"]
+    np.testing.assert_allclose(jtt.error_set_frac, wrong, rtol=1e-6)
