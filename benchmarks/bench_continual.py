@@ -1,6 +1,6 @@
-"""Cost per batch of enforcing each distance's ball (reference features + projection or
-bisection, and for fisher the Fisher update) relative to one plain SGD step, on the quick
-config's MLP (196-100-100-10), stream batch 10, 5 seeds as one batched model, 1 thread.
+"""Cost per batch of enforcing each distance's ball (reference features + projection or a
+false-position line search, and for fisher the Fisher update) relative to one plain SGD step,
+on the quick config's MLP (196-100-100-10), stream batch 10, 5 seeds as one batched model, 1 thread.
 Median of many repetitions, measured side by side in one run. Also a whole batch of K = 5 steps
 with the ball enforced once at the end and after every step (the per-step projection), each
 relative to one plain SGD step, and full.yaml's estimated training cost for direction 2 in
@@ -80,7 +80,8 @@ def main() -> dict[str, float]:
             batch[(name, where)] = _median(one_batch, REPEATS // 4) / step
     print(f"one plain SGD step (5 instances, batch 10): {1e3 * step:.2f} ms")
     for name, r in ratios.items():
-        how = "closed form" if name in ("euclidean", "fisher") else f"bisection, {ITERS} iterations"
+        how = ("closed form" if name in ("euclidean", "fisher")
+               else f"false-position line search, {ITERS} steps")
         print(f"  enforcing {name:9s} per batch: {r:5.2f}x one SGD step ({how}); a batch of "
               f"K = 5 steps: {batch[(name, 'end')]:5.2f}x enforced at the end, "
               f"{batch[(name, 'step')]:5.2f}x enforced after every step")

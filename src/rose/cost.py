@@ -212,9 +212,11 @@ WORK: dict[str, Callable[[dict], tuple[int, float]]] = {
     "figures_superposition": _per_seed,
     "tex_superposition": _once,
     "tex_provenance": _once,
+    "tex_summary": _once,
     "paper": _once,
 }
-DIRECTION = {"prepare_data": "data", "tex_provenance": "paper", "paper": "paper"}
+DIRECTION = {"prepare_data": "data", "tex_provenance": "paper", "tex_summary": "paper",
+             "paper": "paper"}
 for _r in WORK:
     DIRECTION.setdefault(_r, next(
         (d for d in ("baseline", "explore", "continual", "active", "superposition")
