@@ -37,7 +37,8 @@ def test_active_jobs_on_an_explicit_device(tmp_path, cfg):
     with strict_device():
         ex.active_learning_run(cfg["active"], "cmnist", [0], tmp_path / "r.csv",
                                tmp_path / "c.csv", device="cpu")
-        ex.curriculum_run(cfg["active"], "cmnist", [0], tmp_path / "cur.csv", device="cpu")
+        ex.curriculum_run(cfg["active"], "cmnist", [0], tmp_path / "cur.csv",
+                              tmp_path / "cur_tuning.csv", device="cpu")
     assert (tmp_path / "cur.csv").exists()
 
 
