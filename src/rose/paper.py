@@ -123,6 +123,11 @@ def _pt(x: float, scale: float) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x * scale:+.1f}"
 
 
+def _breakable(tex: str) -> str:
+    """Let a long typewriter name break after its underscores in a narrow column."""
+    return tex.replace("\\_", "\\_\\allowbreak{}")
+
+
 def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: str,
                   label: str, source: str, scale: float = 100.0, unit: str = "points") -> str:
     """The direction's primary contrasts as one compact table (one row per contrast): where,
@@ -138,9 +143,9 @@ def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: 
              "\\footnotesize", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
              "\\begin{tabularx}{\\linewidth}{" + "l" * len(group_cols)
              + ">{\\raggedright\\arraybackslash}X>{\\raggedright\\arraybackslash}X"
-             "lrr>{\\raggedright\\arraybackslash}p{1.3cm}}", "\\toprule",
+             "lrrl}", "\\toprule",
              " & ".join([*(latex_escape(g) for g in group_cols), "Contrast", "Metric",
-                         f"Difference, {unit} [95\\% CI]", "Holm $p$", "SDE",
+                         "Difference" + (" (pts)" if unit == "points" else f" ({unit})") + " [CI]", "Holm $p$", "SDE",
                          "Verdict"]) + " \\\\",
              "\\midrule"]
     for r in family.to_dict("records"):
@@ -151,7 +156,7 @@ def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: 
                                                       f"{float(f'{p:.2g}'):g}")
         det = r.get("detectable", float("nan"))
         cells = [*(latex_escape(str(r[g])) for g in group_cols),
-                 tt(r["arm"]) + " $-$ " + tt(r["reference"]),
+                 _breakable(tt(r["arm"])) + " $-$ " + _breakable(tt(r["reference"])),
                  latex_escape(metric_labels.get(r["metric"], r["metric"])),
                  f"{_pt(r['mean_difference'], scale)} [{_pt(r['ci_low'], scale)}, "
                  f"{_pt(r['ci_high'], scale)}]", p_cell,

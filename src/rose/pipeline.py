@@ -118,6 +118,13 @@ def tex_provenance(config_name: str, config_hash: str, out: str | Path,
     pins["python"] = platform.python_version() if "python" not in pins else pins["python"]
     software = ", ".join(f"{p} {pins[p]}" for p in SOFTWARE if p in pins)
     cpu = platform.processor() or platform.machine()
+    ram = ""
+    try:
+        kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+        ram = f", {kb / 2 ** 20:.0f} GiB RAM"
+    except (OSError, StopIteration, ValueError):
+        pass
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -131,7 +138,7 @@ def tex_provenance(config_name: str, config_hash: str, out: str | Path,
         "RoseConfigName": paper.latex_escape(config_name),
         "RoseLockHash": lock_hash,
         "RoseSoftware": paper.latex_escape(software),
-        "RoseHardware": paper.latex_escape(f"{cpu}, {os.cpu_count()} cores, "
+        "RoseHardware": paper.latex_escape(f"{cpu}, {os.cpu_count()} cores{ram}, "
                                            f"{platform.system()} {platform.machine()}"),
         "RosePython": paper.latex_escape(sys.version.split()[0]),
         "RoseConfidencePercent": f"{100 * CONFIDENCE:g}",

@@ -205,6 +205,10 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
             "Bias-conflicting accuracy averaged over the budget") or
         "ALFA-Mix was not run beside ALVIN.",
         "ActAlvinSweepSentence": alvin_sweep_sentence(runs),
+        "ActAnalogyVsAlfaMix": versus_sentence(
+            runs, "analogy", "alfa_mix", "auc_test_conflicting_acc",
+            "Bias-conflicting accuracy averaged over the budget") or
+        "ALFA-Mix was not run beside the analogy rule.",
     }
     Path(macros_tex).write_text(paper.macros(v))
     Path(table_tex).write_text(budget_table(rounds, runs) + curriculum_table(cur_all))

@@ -172,6 +172,29 @@ def budget_sentence(runs: pd.DataFrame) -> str:
     return ", ".join(f"{_tt(a)} {v:.1f}" for a, v in g.items())
 
 
+def descent_sentence(runs: pd.DataFrame, arm: str) -> str:
+    """How much of its reference's descent the equal-budget contour arm keeps once the walk's
+    gradient evaluations are charged to it, and how many seeds kept the walk's start point."""
+    parts = []
+    main = runs[runs.setting != ABLATION]
+    for s, g in main.groupby("setting", sort=False):
+        mine = g[g.arm == arm]
+        ref = g[g.arm == "sgd_or_warmup"] if (g.arm == "sgd_or_warmup").any() else \
+            g[g.arm == REFERENCE]
+        if mine.empty or ref.empty:
+            continue
+        text = (f"on {_tt(s)} it descends for {mine.steps.mean():.0f} of the reference's "
+                f"{ref.steps.mean():.0f} steps")
+        if "walk_chosen_step" in mine:
+            stayed = int((mine.walk_chosen_step.fillna(0) == 0).sum())
+            text += f" and {stayed} of {len(mine)} seeds kept the walk's start point"
+        parts.append(text)
+    if not parts:
+        return ""
+    return (f"Charged for its walk, {_tt(arm)} " + "; ".join(parts) + ", so the contrast "
+            "weighs the walk's benefit against its cost.")
+
+
 def sanity_sentence(runs: pd.DataFrame) -> str:
     """Label-noise sanity: how much of the noisy training labels SGD fits, and whether its test
     accuracy changes between the early-stopping point and the end (paired by seed)."""
@@ -290,8 +313,11 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     others = sorted(set(runs[runs.setting != ABLATION].arm) - {REFERENCE})
     variants = sorted(set(runs[runs.setting == ABLATION].arm) - {contour_arm})
     diverged = runs[runs.status == "diverged"].groupby(["setting", "arm"]).size()
+    main_arms = [a for a in dict.fromkeys(runs[runs.setting != ABLATION].arm)
+                 if a != "sgd_or_warmup"]      # the reference pool: a choice, not an arm
     v = {"ExpSeeds": str(runs.seed.nunique()),
          "ExpSettings": ", ".join(_tt(s) for s in settings),
+         "ExpArms": ", ".join(_tt(a) for a in main_arms),
          "ExpContourArm": _tt(contour_arm),
          "ExpPrimary": paper.primary_sentences(pd.read_csv(agg / "primary.csv"), METRIC_WORDS),
          "ExpExploratoryEarly": paper.exploratory(
@@ -315,6 +341,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
          "ExpWalkSentence": walk_sentence(runs, contour_arm),
          "ExpCorrelationSentence": correlation_sentence(corr),
          "ExpBudgetSentence": budget_sentence(runs),
+         "ExpDescentSentence": descent_sentence(runs, equal_budget_arm),
          "ExpDiverged": (", ".join(f"{_tt(a)} on {_tt(s)} ({n})" for (s, a), n in
                                    diverged.items()) or "none"),
          "ExpSanitySentence": sanity_sentence(runs),

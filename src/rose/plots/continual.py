@@ -94,6 +94,9 @@ def frontier(runs: pd.DataFrame) -> plt.Figure:
         tuned = m[m.arm == "finetune"]
         ax.scatter(tuned.learning_acc, tuned.forgetting, marker="*", s=120, color="gold",
                    edgecolor="k", zorder=5, label="tuned K=1")
+        free_k = m[m.arm == "finetune_k"]
+        ax.scatter(free_k.learning_acc, free_k.forgetting, marker="P", s=60, color="gold",
+                   edgecolor="k", zorder=5, label="tuned K-step SGD")
         ax.set_title(s)
         ax.set_xlabel("learning accuracy")
         ax.set_ylabel("forgetting" if j == 0 else "")

@@ -34,6 +34,8 @@ ARM_COLOURS = {
     "bimodal_standardised": PALETTE[3], "bimodal_split": PALETTE[0],
     "badge": PALETTE[4], "alfa_mix": PALETTE[6], "entropy": PALETTE[9], "coreset": PALETTE[5],
     "bald": PALETTE[8], "margin": PALETTE[1], "least_confidence": PALETTE[2],
+    "l1": PALETTE[1], "bimodal_nearest": PALETTE[2], "bimodal_sigmoid": PALETTE[4],
+    "topk": PALETTE[5], "solu": PALETTE[6], "negative_bias": PALETTE[8], "erm_penalty": PALETTE[9],
 }
 
 

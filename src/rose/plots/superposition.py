@@ -125,9 +125,9 @@ def _edges(c: np.ndarray) -> np.ndarray:
     return np.exp(np.concatenate([[2 * lc[0] - mid[0]], mid, [2 * lc[-1] - mid[-1]]]))
 
 
-FRONTIER_AXES = (("n_represented", "features represented (gain > 1/4)"),
-                 ("mean_dimensionality", "mean $D_i$ (represented)"),
-                 ("polysemanticity", "polysemanticity (alive units)"))
+FRONTIER_AXES = (("n_represented", "features represented"),
+                 ("mean_dimensionality", "mean $D_i$"),
+                 ("polysemanticity", "polysemanticity"))
 
 
 def penalty_frontier(instances: pd.DataFrame) -> plt.Figure:
