@@ -145,8 +145,8 @@ def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: 
              + ">{\\raggedright\\arraybackslash}X>{\\raggedright\\arraybackslash}X"
              "lrrl}", "\\toprule",
              " & ".join([*(latex_escape(g) for g in group_cols), "Contrast", "Metric",
-                         "Difference" + (" (pts)" if unit == "points" else f" ({unit})") + " [CI]", "Holm $p$", "SDE",
-                         "Verdict"]) + " \\\\",
+                         f"Difference ({'pts' if unit == 'points' else unit}) [CI]",
+                         "Holm $p$", "SDE", "Verdict"]) + " \\\\",
              "\\midrule"]
     for r in family.to_dict("records"):
         word = r.get("verdict") or verdict(r["mean_difference"], r["p_holm"], int(r["n"]),
