@@ -18,26 +18,48 @@ BAND = ("ci", round(100 * CONFIDENCE))
 def _legend_below(fig, ax, ncol: int = 5) -> None:
     style.legend_below(fig, ax, max_cols=ncol)
 
-def accuracy(runs: pd.DataFrame) -> plt.Figure:
-    """Early-stopped and final test accuracy of every arm, per setting (points: mean; bars:
-    95% CI over seeds)."""
+def accuracy(runs: pd.DataFrame, reference: str = "sgd_or_warmup") -> plt.Figure:
+    """Every arm minus ``reference`` on the same seed (the paired differences the contrasts
+    are made of), early-stopped and final test accuracy in points, per setting: mean and
+    Student-t 95% interval over seeds (rose.stats.paired_contrast, as the tables)."""
+    from rose.stats import paired_contrast
+
     settings = list(dict.fromkeys(runs.setting))
-    long = runs.melt(id_vars=["setting", "arm", "seed"],
-                     value_vars=["early_test_acc", "final_test_acc"], var_name="when",
-                     value_name="test accuracy")
-    long["when"] = long.when.str.replace("_test_acc", "")
-    fig, axes = style.subplots(1, len(settings), height=3.2, sharey=True)
+    rows = []
+    for s in settings:
+        sub = runs[runs.setting == s].set_index("seed")
+        ref = sub[sub.arm == reference]
+        if ref.empty:
+            continue
+        for a in dict.fromkeys(sub.arm):
+            if a == reference:
+                continue
+            mine = sub[sub.arm == a]
+            common = mine.index.intersection(ref.index)
+            for when in ("early", "final"):
+                c = paired_contrast(mine.loc[common, f"{when}_test_acc"].to_numpy(),
+                                    ref.loc[common, f"{when}_test_acc"].to_numpy())
+                rows.append({"setting": s, "arm": a, "when": when,
+                             "d": 100 * c.mean_difference, "lo": 100 * c.ci_low,
+                             "hi": 100 * c.ci_high})
+    df = pd.DataFrame(rows)
+    fig, axes = style.subplots(1, len(settings), height=2.6, sharey=True)
+    colours = {"early": style.PALETTE[0], "final": style.PALETTE[1]}
     for j, s in enumerate(settings):
-        sub = long[long.setting == s]
-        order = list(dict.fromkeys(sub.arm))
-        sns.pointplot(data=sub, y="arm", x="test accuracy", hue="when", order=order,
-                      errorbar=BAND, n_boot=500, seed=0, dodge=0.4, linestyle="none",
-                      markersize=3, ax=axes[0, j], legend=(j == 0))
-        ref = sub[(sub.arm == "sgd") & (sub.when == "final")]["test accuracy"].mean()
-        axes[0, j].axvline(ref, color="0.6", ls=":", lw=0.8)
-        axes[0, j].set_title(s)
-        axes[0, j].set_ylabel("")
-    _legend_below(fig, axes[0, 0], ncol=2)
+        ax = axes[0, j]
+        sub = df[df.setting == s] if len(df) else df
+        arms = list(dict.fromkeys(sub.arm)) if len(sub) else []
+        for k, when in enumerate(("early", "final")):
+            w = sub[sub.when == when] if len(sub) else sub
+            y = [arms.index(a) + (k - 0.5) * 0.3 for a in w.arm]
+            ax.errorbar(w.d, y, xerr=[w.d - w.lo, w.hi - w.d], fmt="o", ms=3, capsize=2,
+                        color=colours[when], label=f"{when}-stopped" if when == "early"
+                        else "final")
+        ax.axvline(0, color="0.5", ls=":", lw=0.8)
+        ax.set_yticks(range(len(arms)), arms)
+        ax.set_title(s)
+        ax.set_xlabel(f"test accuracy minus {reference} (points)")
+    style.legend_below(fig, axes[0, 0], max_cols=2)
     return fig
 
 
