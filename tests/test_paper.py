@@ -74,3 +74,22 @@ def test_primary_table_traces_every_row_to_its_results_file():
     row = next(line for line in tex.splitlines() if line.startswith("s1 &"))
     assert "\\texttt{a} $-$ \\texttt{b} & metric words & +1.2 [-1.0, +3.5] & 0.4 & 5.0 & " \
         "not detected \\\\ % results/x.csv: contrast a - b, m (s1)" in row
+
+
+def test_primary_table_puts_several_references_side_by_side():
+    def row(ref, metric, d, verdict):
+        return {"contrast": f"a - {ref}, {metric} (s1)", "stream": "s1", "arm": "a",
+                "reference": ref, "metric": metric, "seeds": "0,1", "n": 2,
+                "mean_difference": d, "ci_low": d - 0.01, "ci_high": d + 0.01, "sd": 0.01,
+                "p_value": 0.01, "p_holm": 0.02 if verdict != "not detected" else 0.3,
+                "detectable": 0.05, "verdict": verdict}
+    fam = pd.DataFrame([row("b", "m", 0.1, "above"), row("c", "m", 0.0, "not detected"),
+                        row("b", "f", -0.2, "below"), row("c", "f", -0.1, "below")])
+    tex = paper.primary_table(fam, {}, "cap", "tab:x", "results/x.csv")
+    body = [line for line in tex.splitlines() if line.startswith("s1 &")]
+    assert len(body) == 2                                   # one row per (arm, metric)
+    assert body[0].startswith("s1 & \\texttt{a} & m & \\textbf{+10.0 [+9.0, +11.0]} & 0.02 & "
+                              "5.0 & +0.0 [-1.0, +1.0] & 0.3 & 5.0 \\\\")
+    assert body[0].endswith("% results/x.csv: contrasts a - b, m (s1); a - c, m (s1)")
+    assert " &  &  & \\multicolumn{3}{c}{minus \\texttt{b}} & \\multicolumn{3}{c}{minus " \
+        "\\texttt{c}}" in tex and "\\cmidrule(lr){4-6}\\cmidrule(lr){7-9}" in tex

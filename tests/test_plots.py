@@ -98,3 +98,26 @@ def test_style_helpers_size_the_printed_figure_and_fix_arm_colours():
     assert leg.get_window_extent().width / fig.dpi <= style.TEXT_WIDTH
     assert ax.get_legend() is None
     plt.close("all")
+
+
+def test_explore_accuracy_plots_paired_differences_against_the_settings_reference(tmp_path):
+    """The pool of tuned SGD and warm-up where it ran, else SGD (the tiny config has no
+    warm-up); a setting with neither still draws an empty panel."""
+    from rose.plots.explore import accuracy
+
+    rows = []
+    for setting, arms in (("a", ["sgd", "sgd_or_warmup", "contour"]), ("b", ["sgd", "contour"]),
+                          ("c", ["x"])):
+        for arm in arms:
+            for seed in (0, 1, 2):
+                bump = 0.02 if arm == "contour" else 0.0
+                rows.append({"setting": setting, "arm": arm, "seed": seed,
+                             "early_test_acc": 0.5 + 0.01 * seed + bump,
+                             "final_test_acc": 0.6 + bump})
+    fig = accuracy(pd.DataFrame(rows))
+    labels = [ax.get_xlabel() for ax in fig.axes[:3]]
+    assert labels == ["test accuracy minus sgd_or_warmup (points)",
+                      "test accuracy minus sgd (points)", "test accuracy minus reference (points)"]
+    ticks = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert ticks == ["contour"]
+    save_figure(fig, tmp_path / "acc.pdf", "t", {"rule": "r"})

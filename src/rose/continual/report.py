@@ -228,6 +228,15 @@ def edge_sentence(tuning: pd.DataFrame) -> str:
             + "; ".join(parts) + ".")
 
 
+def edge_count(tuning: pd.DataFrame) -> str:
+    """The main text's short form of :func:`edge_sentence`: how many selections sit at an end
+    of their grid (the appendix names them)."""
+    n = tuning.groupby(["stream", "arm"]).ngroups
+    k = grid_edges(tuning).groupby(["stream", "arm"]).ngroups if len(grid_edges(tuning)) else 0
+    return (f"{k} of {n} tuned arm-streams were selected at an end of their grid, where a wider "
+            "grid might choose otherwise (named in the appendix).")
+
+
 def _point(p: dict) -> str:
     names = {"lr": "$\\eta$", "radius_scale": "$r/r_{\\mathrm{nom}}$", "lam": "$\\lambda$",
              "beta": "$\\beta$", "gamma": "$\\gamma$"}
@@ -257,6 +266,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path) -> N
          "ContTunedArms": str(len(grid_sizes)),
          "ContSelectionSentence": selection_sentence(runs, tuning),
          "ContGridEdgeSentence": edge_sentence(tuning),
+         "ContGridEdgeCount": edge_count(tuning),
          "ContBudgetSentence": budget_sentence(runs, tuning),
          "ContBestLearning": paper.exploratory(
              paired, "arm", ["ball_best"], "learning_acc", "Learning accuracy", ref, "stream"),

@@ -18,19 +18,25 @@ BAND = ("ci", round(100 * CONFIDENCE))
 def _legend_below(fig, ax, ncol: int = 5) -> None:
     style.legend_below(fig, ax, max_cols=ncol)
 
-def accuracy(runs: pd.DataFrame, reference: str = "sgd_or_warmup") -> plt.Figure:
-    """Every arm minus ``reference`` on the same seed (the paired differences the contrasts
-    are made of), early-stopped and final test accuracy in points, per setting: mean and
-    Student-t 95% interval over seeds (rose.stats.paired_contrast, as the tables)."""
+def accuracy(runs: pd.DataFrame, references: tuple[str, ...] = ("sgd_or_warmup", "sgd")
+             ) -> plt.Figure:
+    """Every arm minus the setting's reference on the same seed (the paired differences the
+    contrasts are made of), early-stopped and final test accuracy in points, per setting: mean
+    and Student-t 95% interval over seeds (rose.stats.paired_contrast, as the tables). The
+    reference is the first of ``references`` that the setting ran (the pool of tuned SGD and
+    warm-up, else SGD)."""
     from rose.stats import paired_contrast
 
     settings = list(dict.fromkeys(runs.setting))
     rows = []
+    used = {}
     for s in settings:
         sub = runs[runs.setting == s].set_index("seed")
-        ref = sub[sub.arm == reference]
-        if ref.empty:
+        reference = next((r for r in references if (sub.arm == r).any()), None)
+        if reference is None:
             continue
+        used[s] = reference
+        ref = sub[sub.arm == reference]
         for a in dict.fromkeys(sub.arm):
             if a == reference:
                 continue
@@ -42,15 +48,19 @@ def accuracy(runs: pd.DataFrame, reference: str = "sgd_or_warmup") -> plt.Figure
                 rows.append({"setting": s, "arm": a, "when": when,
                              "d": 100 * c.mean_difference, "lo": 100 * c.ci_low,
                              "hi": 100 * c.ci_high})
-    df = pd.DataFrame(rows)
-    fig, axes = style.subplots(1, len(settings), height=2.6, sharey=True)
+    df = pd.DataFrame(rows, columns=["setting", "arm", "when", "d", "lo", "hi"])
+    # each panel its own y axis (the settings may run different arms), two panels a row
+    n_rows, n_cols = style.grid(max(1, len(settings)), 2)
+    fig, axes = style.subplots(n_rows, n_cols, height=2.4 * n_rows)
+    for ax in axes.flat[len(settings):]:
+        ax.axis("off")
     colours = {"early": style.PALETTE[0], "final": style.PALETTE[1]}
     for j, s in enumerate(settings):
-        ax = axes[0, j]
-        sub = df[df.setting == s] if len(df) else df
-        arms = list(dict.fromkeys(sub.arm)) if len(sub) else []
+        ax = axes.flat[j]
+        sub = df[df.setting == s]
+        arms = list(dict.fromkeys(sub.arm))
         for k, when in enumerate(("early", "final")):
-            w = sub[sub.when == when] if len(sub) else sub
+            w = sub[sub.when == when]
             y = [arms.index(a) + (k - 0.5) * 0.3 for a in w.arm]
             ax.errorbar(w.d, y, xerr=[w.d - w.lo, w.hi - w.d], fmt="o", ms=3, capsize=2,
                         color=colours[when], label=f"{when}-stopped" if when == "early"
@@ -58,7 +68,7 @@ def accuracy(runs: pd.DataFrame, reference: str = "sgd_or_warmup") -> plt.Figure
         ax.axvline(0, color="0.5", ls=":", lw=0.8)
         ax.set_yticks(range(len(arms)), arms)
         ax.set_title(s)
-        ax.set_xlabel(f"test accuracy minus {reference} (points)")
+        ax.set_xlabel(f"test accuracy minus {used.get(s, 'reference')} (points)")
     style.legend_below(fig, axes[0, 0], max_cols=2)
     return fig
 
