@@ -95,6 +95,18 @@ def _break(cfg: dict, how: str) -> tuple[dict, str]:
     if how == "negative_vrex_weight":
         cfg["active"]["curriculum"]["vrex"] = {"beta": -0.5}
         return cfg, "['active']['curriculum']['vrex']['beta']"
+    if how == "alfa_mix_cap_above_one":
+        cfg["active"]["alfa_mix"] = {"alpha_cap": 1.5}
+        return cfg, "['active']['alfa_mix']['alpha_cap']"
+    if how == "negative_anneal_in_grid":
+        cfg["active"]["curriculum"]["tuning"]["grids"]["irm"] = {"lam": [1.0], "anneal": [0, -5]}
+        return cfg, "['active']['curriculum']['tuning']['grids']['irm']['anneal'][1]"
+    if how == "alvin_sweep_alpha_zero":
+        cfg["active"]["alvin_sweep"] = {"alpha": [0.0], "anchors_per_minority": [5]}
+        return cfg, "['active']['alvin_sweep']['alpha'][0]"
+    if how == "zero_line_search_iters":
+        cfg["continual"]["line_search_iters"] = 0
+        return cfg, "['continual']['line_search_iters']"
     if how == "alvin_alpha_zero":
         cfg["active"]["alvin"] = {"alpha": 0.0}
         return cfg, "['active']['alvin']['alpha']"
@@ -133,7 +145,8 @@ BROKEN = ["wrong_type", "unknown_method", "negative_lr", "missing_key", "unknown
           "unknown_explore_method", "label_noise_too_high", "empty_grid_values", "empty_family",
           "contrast_without_metric", "negative_temperature", "topk_k_zero",
           "pareto_grid_of_one_lambda", "alvin_alpha_zero", "negative_irm_weight",
-          "negative_vrex_weight"]
+          "negative_vrex_weight", "alfa_mix_cap_above_one", "negative_anneal_in_grid",
+          "alvin_sweep_alpha_zero", "zero_line_search_iters"]
 
 
 @pytest.mark.parametrize("how", BROKEN)
