@@ -104,12 +104,18 @@ def evaluate(runs: pd.DataFrame, declared: Sequence[Mapping[str, str]], arm_col:
     return family
 
 
+def group_columns(family: pd.DataFrame) -> list[str]:
+    """The family table's grouping columns (``stream``, ``benchmark``, ...): the label columns
+    before ``n`` other than the contrast's own."""
+    labels = ["contrast", "arm", "reference", "metric", "seeds"]
+    return list(family.columns[:family.columns.get_loc("n")].drop(labels, errors="ignore"))
+
+
 def sentences(family: pd.DataFrame, metric_labels: Mapping[str, str], escape=lambda s: s,
               scale: float = 100.0, unit: str = "points") -> list[str]:
     """One sentence per contrast (rose.stats.verdict_sentence), capitalised, each naming its
     group values; ``escape`` is applied to the whole sentence (e.g. paper.latex_escape)."""
-    labels = ["contrast", "arm", "reference", "metric", "seeds"]
-    group_cols = list(family.columns[:family.columns.get_loc("n")].drop(labels, errors="ignore"))
+    group_cols = group_columns(family)
     out = []
     for r in family.to_dict("records"):
         text = verdict_sentence(r, r["arm"], r["reference"],

@@ -128,16 +128,38 @@ def _breakable(tex: str) -> str:
     return tex.replace("\\_", "\\_\\allowbreak{}")
 
 
+def holm_cell(p: float) -> str:
+    """A Holm-adjusted p for a table or sentence: two significant digits, ``<0.001`` below."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "$<$0.001" if p < 0.001 else f"{float(f'{p:.2g}'):g}"
+
+
+def _cells(r: dict, scale: float, bold_detected: bool) -> tuple[str, str, str, str]:
+    """(difference [CI], Holm p, SDE, verdict word) of one contrast row."""
+    from rose.stats import verdict
+
+    word = r.get("verdict") or verdict(r["mean_difference"], r["p_holm"], int(r["n"]),
+                                       r.get("detectable", float("nan")))
+    diff = (f"{_pt(r['mean_difference'], scale)} [{_pt(r['ci_low'], scale)}, "
+            f"{_pt(r['ci_high'], scale)}]")
+    if bold_detected and word in ("above", "below"):
+        diff = f"\\textbf{{{diff}}}"
+    det = r.get("detectable", float("nan"))
+    return (diff, holm_cell(r["p_holm"]),
+            "n/a" if not math.isfinite(det) else f"{abs(det) * scale:.1f}", word)
+
+
 def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: str,
                   label: str, source: str, scale: float = 100.0, unit: str = "points") -> str:
     """The direction's primary contrasts as one compact table (one row per contrast): where,
     arm minus reference, metric, mean difference [95% CI], Holm-adjusted p, smallest
     detectable effect and verdict. ``source`` (the results file) is written in a comment
-    beside every row, with the row's contrast name, so each number can be traced."""
-    from rose.stats import verdict
+    beside every row, with the row's contrast name, so each number can be traced. A family
+    whose arms each meet several references gets one column group per reference instead."""
+    from rose.contrasts import group_columns
 
-    labels = ["contrast", "arm", "reference", "metric", "seeds"]
-    group_cols = list(family.columns[:family.columns.get_loc("n")].drop(labels, errors="ignore"))
+    group_cols = group_columns(family)
     refs = list(dict.fromkeys(family.reference))
     keys = [*group_cols, "arm", "metric"]
     if len(refs) > 1 and all(sorted(g.reference) == sorted(refs)
@@ -155,39 +177,14 @@ def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: 
                          "Holm $p$", "SDE", "Verdict"]) + " \\\\",
              "\\midrule"]
     for r in family.to_dict("records"):
-        word = r.get("verdict") or verdict(r["mean_difference"], r["p_holm"], int(r["n"]),
-                                           r.get("detectable", float("nan")))
-        p = r["p_holm"]
-        p_cell = "n/a" if not math.isfinite(p) else ("$<$0.001" if p < 0.001 else
-                                                      f"{float(f'{p:.2g}'):g}")
-        det = r.get("detectable", float("nan"))
+        diff, p_cell, det, word = _cells(r, scale, bold_detected=False)
         cells = [*(latex_escape(str(r[g])) for g in group_cols),
                  _breakable(tt(r["arm"])) + " $-$ " + _breakable(tt(r["reference"])),
                  latex_escape(metric_labels.get(r["metric"], r["metric"])),
-                 f"{_pt(r['mean_difference'], scale)} [{_pt(r['ci_low'], scale)}, "
-                 f"{_pt(r['ci_high'], scale)}]", p_cell,
-                 "n/a" if not math.isfinite(det) else f"{abs(det) * scale:.1f}",
-                 latex_escape(word)]
+                 diff, p_cell, det, latex_escape(word)]
         lines.append(" & ".join(cells) + f" \\\\ % {source}: contrast {r['contrast']}")
     lines += ["\\bottomrule", "\\end{tabularx}", "\\end{table}"]
     return "\n".join(lines) + "\n"
-
-
-def _cell_of(r: dict, scale: float) -> tuple[str, str, str]:
-    """(difference [CI], Holm p, SDE) cells; a detected contrast's difference in bold."""
-    from rose.stats import verdict
-
-    word = r.get("verdict") or verdict(r["mean_difference"], r["p_holm"], int(r["n"]),
-                                       r.get("detectable", float("nan")))
-    diff = (f"{_pt(r['mean_difference'], scale)} [{_pt(r['ci_low'], scale)}, "
-            f"{_pt(r['ci_high'], scale)}]")
-    if word in ("above", "below"):
-        diff = f"\\textbf{{{diff}}}"
-    p = r["p_holm"]
-    p_cell = "n/a" if not math.isfinite(p) else ("$<$0.001" if p < 0.001 else
-                                                  f"{float(f'{p:.2g}'):g}")
-    det = r.get("detectable", float("nan"))
-    return diff, p_cell, "n/a" if not math.isfinite(det) else f"{abs(det) * scale:.1f}"
 
 
 def _primary_table_by_reference(family, metric_labels, caption, label, source, scale, unit,
@@ -214,7 +211,7 @@ def _primary_table_by_reference(family, metric_labels, caption, label, source, s
                  _breakable(tt(first["arm"])),
                  latex_escape(metric_labels.get(first["metric"], first["metric"]))]
         for r in refs:
-            cells.extend(_cell_of(by_ref[r], scale))
+            cells.extend(_cells(by_ref[r], scale, bold_detected=True)[:3])
         names = "; ".join(by_ref[r]["contrast"] for r in refs)
         lines.append(" & ".join(cells) + f" \\\\ % {source}: contrasts {names}")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]

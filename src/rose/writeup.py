@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from rose import paper
+from rose.contrasts import group_columns
 
-# direction -> (macro prefix, section label, metric words, what "above" means per metric)
+# direction -> (macro prefix, what the answer is about)
 DIRECTIONS = {
     "explore": ("Exp", "the contour warm-up"),
     "continual": ("Cont", "several steps inside the ball"),
@@ -42,10 +43,9 @@ def metric_words() -> dict[str, dict[str, str]]:
             "superposition": {**summary.SHORTCUT_METRICS, **frontier.TOY_PRIMARY_METRICS}}
 
 
-def _fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "n/a"
-    return "$<$0.001" if p < 0.001 else f"{float(f'{p:.2g}'):g}"
+def _improves(r: dict) -> bool:
+    """A detected contrast's direction is an improvement (lower is better for some metrics)."""
+    return (r["verdict"] == "below") == (r["metric"] in LOWER_IS_BETTER)
 
 
 def answer(direction: str, family: pd.DataFrame, words: dict[str, str], source: str) -> str:
@@ -54,20 +54,18 @@ def answer(direction: str, family: pd.DataFrame, words: dict[str, str], source: 
     range of smallest detectable effects), naming the detected ones."""
     what = DIRECTIONS[direction][1]
     n = len(family)
+    labels = group_columns(family)
     good, bad = [], []
     for r in family.to_dict("records"):
         if r["verdict"] not in ("above", "below"):
             continue
-        better = (r["verdict"] == "below") == (r["metric"] in LOWER_IS_BETTER)
-        labels = [c for c in family.columns[:family.columns.get_loc("n")]
-                  if c not in ("contrast", "arm", "reference", "metric", "seeds")]
         where = ", ".join(str(r[c]) for c in labels)
         item = (f"{paper.tt(r['arm'])} against {paper.tt(r['reference'])} on "
                 f"{paper.latex_escape(words.get(r['metric'], r['metric']))}"
                 + (f" ({paper.latex_escape(where)})" if where else "") + ", "
                 + paper.paired_points(r["mean_difference"], r["ci_low"], r["ci_high"])
-                + f", Holm $p$ {_fmt_p(r['p_holm'])}")
-        (good if better else bad).append(item)
+                + f", Holm $p$ {paper.holm_cell(r['p_holm'])}")
+        (good if _improves(r) else bad).append(item)
     none = family[~family.verdict.isin(["above", "below"])]
     det = none.detectable.dropna() * 100
     parts = [f"Of {n} pre-declared contrasts for {what}, {len(good)} "
@@ -98,13 +96,9 @@ def short(direction: str, family: pd.DataFrame, source: str) -> str:
     """One clause for the conclusion: how many of the direction's contrasts detected an
     improvement, a difference against the method, or nothing."""
     what = DIRECTIONS[direction][1]
-    better = worse = 0
-    for r in family.to_dict("records"):
-        if r["verdict"] in ("above", "below"):
-            if (r["verdict"] == "below") == (r["metric"] in LOWER_IS_BETTER):
-                better += 1
-            else:
-                worse += 1
+    detected = [r for r in family.to_dict("records") if r["verdict"] in ("above", "below")]
+    better = sum(_improves(r) for r in detected)
+    worse = len(detected) - better
     n = len(family)
     text = (f"{what} detected an improvement in {better} of {n} pre-declared contrasts"
             if better else f"{what} detected no improvement in any of {n} pre-declared "

@@ -18,12 +18,6 @@ BAND = ("ci", round(100 * CONFIDENCE))
 MAIN = ("random", "alvin", "analogy", "alfa_mix", "badge", "oracle")
 
 
-def _palette(acqs) -> dict:
-    return style.palette(acqs)
-
-
-def _legend_below(fig, ax, ncol: int = 5) -> None:
-    style.legend_below(fig, ax, max_cols=ncol)
 
 def _summary_lines(ax, summary: pd.DataFrame, metric: str, palette: dict) -> None:
     for a, g in summary[summary.metric == metric].groupby("acquisition", sort=False):
@@ -43,7 +37,7 @@ def budget_curves(al_summary: pd.DataFrame, acquisitions=None) -> plt.Figure:
     acqs = [a for a in dict.fromkeys(al_summary.acquisition)
             if acquisitions is None or a in acquisitions]
     sub_all = al_summary[al_summary.acquisition.isin(acqs)]
-    palette = _palette(acqs)
+    palette = style.palette(acqs)
     fig, axes = style.subplots(len(rows), len(benches), height=1.6 * len(rows) + 0.6,
                                sharex="col")
     for i, (m, label) in enumerate(rows):
@@ -53,7 +47,7 @@ def budget_curves(al_summary: pd.DataFrame, acquisitions=None) -> plt.Figure:
             ax.set_title(b if i == 0 else "")
             ax.set_xlabel("labels" if i == len(rows) - 1 else "")
             ax.set_ylabel(label if j == 0 else "")
-    _legend_below(fig, axes[0, 0], ncol=min(len(acqs), 7))
+    style.legend_below(fig, axes[0, 0], max_cols=min(len(acqs), 7))
     return fig
 
 
@@ -63,7 +57,7 @@ def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
     for two attributes these are the four groups, for cmnist10 the 9 minority colours of a
     class are summed."""
     benches = sorted(al_summary.benchmark.unique())
-    palette = _palette(list(dict.fromkeys(al_summary.acquisition)))
+    palette = style.palette(list(dict.fromkeys(al_summary.acquisition)))
     fig, axes = style.subplots(len(benches), 2, height=2.6 * len(benches) + 0.8,
                                gridspec_kw={"width_ratios": [1, 1.6]})
     for i, b in enumerate(benches):
@@ -86,7 +80,7 @@ def composition(al_summary: pd.DataFrame, comp: pd.DataFrame) -> plt.Figure:
         axes[i, 1].set_title(f"{b}: labels per (class, maj./min. attribute), final budget")
         axes[i, 1].set_xlabel("")
         axes[i, 1].set_ylabel("")
-    _legend_below(fig, axes[0, 0], ncol=5)
+    style.legend_below(fig, axes[0, 0], max_cols=5)
     return fig
 
 
@@ -95,7 +89,7 @@ def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
     bias-conflicting test points (bottom) against the minority share of the labelled set;
     Spearman's rho over all points in each title (scipy.stats.spearmanr)."""
     benches = sorted(al_runs.benchmark.unique())
-    palette = _palette(list(dict.fromkeys(al_runs.acquisition)))
+    palette = style.palette(list(dict.fromkeys(al_runs.acquisition)))
     rows = [("test_worst_group_acc", "worst-group acc."),
             ("test_conflicting_acc", "bias-conflicting acc.")]
     fig, axes = style.subplots(len(rows), len(benches), height=5.2)
@@ -111,7 +105,7 @@ def minority_vs_worst_group(al_runs: pd.DataFrame) -> plt.Figure:
             ax.set_title(f"{b}: Spearman $\\rho$ = {rho:.2f}")
             ax.set_xlabel("minority share of labels" if i == len(rows) - 1 else "")
             ax.set_ylabel(label if j == 0 else "")
-    _legend_below(fig, axes[0, -1], ncol=6)
+    style.legend_below(fig, axes[0, -1], max_cols=6)
     return fig
 
 
@@ -133,5 +127,5 @@ def curriculum(cur: pd.DataFrame) -> plt.Figure:
             ax.set_title(b if j == 1 else "")
             ax.set_xlabel(label if i == len(benches) - 1 else "")
             ax.set_ylabel("")
-    _legend_below(fig, axes[0, 0], ncol=2)
+    style.legend_below(fig, axes[0, 0], max_cols=2)
     return fig

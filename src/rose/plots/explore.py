@@ -15,9 +15,6 @@ from rose.stats import CONFIDENCE
 BAND = ("ci", round(100 * CONFIDENCE))
 
 
-def _legend_below(fig, ax, ncol: int = 5) -> None:
-    style.legend_below(fig, ax, max_cols=ncol)
-
 def accuracy(runs: pd.DataFrame, references: tuple[str, ...] = ("sgd_or_warmup", "sgd")
              ) -> plt.Figure:
     """Every arm minus the setting's reference on the same seed (the paired differences the
@@ -92,7 +89,7 @@ def sharpness(runs: pd.DataFrame) -> plt.Figure:
                 ax.xaxis.set_minor_formatter(plt.NullFormatter())
             ax.set_xlabel(label if i == len(settings) - 1 else "")
             ax.set_ylabel(f"{s}\nfinal test acc." if j == 0 else "")
-    _legend_below(fig, axes[0, 0], ncol=6)
+    style.legend_below(fig, axes[0, 0], max_cols=6)
     return fig
 
 
@@ -118,7 +115,7 @@ def spectrum(spec: pd.DataFrame, sigma_frac: float = 0.01) -> plt.Figure:
         ax.set_title(s)
         ax.set_xlabel("eigenvalue of H")
         ax.set_ylabel("density" if j == 0 else "")
-    _legend_below(fig, axes[0, 0], ncol=6)
+    style.legend_below(fig, axes[0, 0], max_cols=6)
     return fig
 
 
@@ -135,7 +132,7 @@ def curves(curves_: pd.DataFrame) -> plt.Figure:
         axes[0, j].set_yscale("log")
         axes[0, j].set_title(s)
         axes[0, j].set_xlabel("a (filter-normalised direction)")
-    _legend_below(fig, axes[0, 0], ncol=6)
+    style.legend_below(fig, axes[0, 0], max_cols=6)
     return fig
 
 
@@ -255,5 +252,5 @@ def lr_sweep(sweep: pd.DataFrame) -> plt.Figure:
         axes[1, j].set_xlabel("learning rate")
         axes[0, j].set_ylabel("early-stopped val. acc." if j == 0 else "")
         axes[1, j].set_ylabel("final train loss" if j == 0 else "")
-    _legend_below(fig, axes[0, 0], ncol=6)
+    style.legend_below(fig, axes[0, 0], max_cols=6)
     return fig
