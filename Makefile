@@ -4,14 +4,16 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern
 SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+FASHION_PACKAGE := dataset-fashion-mnist
+FASHION_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 LOCK  := requirements.lock
 
-.PHONY: install check-lock lock tex slurm reproduce figures test bench mutation lint pull push clean
+.PHONY: install check-lock lock tex slurm fashion reproduce figures test bench mutation lint pull push clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed fashion
 
 # The environment is installed from requirements.lock: every package pinned (made by `make
 # lock`), torch as the CPU build torch==2.13.0+cpu (on these machines a wheel on disk; elsewhere
@@ -50,7 +52,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^rose[= ]'; } > $(LOCK)
 	rm -rf .lock-venv
 
-# TeX for paper/main.pdf: installed with apt when we are root on Debian/Ubuntu; elsewhere a
+# TeX for paper/NAME/main.pdf: installed with apt when we are root on Debian/Ubuntu; elsewhere a
 # clear message (every figure still builds with `make figures`).
 tex:
 	@if command -v latexmk >/dev/null 2>&1 && kpsewhich booktabs.sty lmodern.sty >/dev/null 2>&1; then \
@@ -60,7 +62,7 @@ tex:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEX_PACKAGES) >/dev/null; \
 	else \
 		echo "warning: no TeX (latexmk) and cannot apt-get it; install $(TEX_PACKAGES) or your"; \
-		echo "  platform's TeX Live. Without it paper/main.pdf fails; 'make figures' still works."; \
+		echo "  platform's TeX Live. Without it paper/NAME/main.pdf fails; 'make figures' still works."; \
 	fi
 
 # A one-node SLURM cluster for tests/workflow/test_slurm.py (which starts and stops the daemons
@@ -78,11 +80,30 @@ slurm:
 		echo "note: no SLURM and cannot apt-get it; tests/workflow/test_slurm.py will be skipped"; \
 	fi
 
+# The full Fashion-MNIST (70,000 images) for rose.data.idx, offline: Debian's package, installed
+# with apt when we are root on Debian/Ubuntu; elsewhere a note on the other two ways to get it.
+fashion:
+	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST: found $(FASHION_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Fashion-MNIST: installing $(FASHION_PACKAGE) with apt-get"; \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FASHION_PACKAGE) >/dev/null 2>&1 || \
+		 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FASHION_PACKAGE) >/dev/null)) \
+		|| echo "warning: could not install $(FASHION_PACKAGE); for fashion_mnist set data.idx_dir or data.allow_download"; \
+	else \
+		echo "note: no $(FASHION_DIR) and cannot apt-get $(FASHION_PACKAGE); for fashion_mnist set"; \
+		echo "  data.idx_dir to a folder with the four *-idx?-ubyte(.gz) files, or data.allow_download: true"; \
+	fi
+
+# CONFIG names a config of config/ (and of params.yaml for push / pull): quick by default,
+# paper for the paper-scale results (`make pull CONFIG=paper` fetches them instead).
+CONFIG ?= quick
+
 reproduce: install tex
-	snakemake
+	snakemake --configfile config/$(CONFIG).yaml
 
 figures: install
-	snakemake figures
+	snakemake figures --configfile config/$(CONFIG).yaml
 
 test: install tex slurm
 	pytest
@@ -101,11 +122,11 @@ lint: install
 	pytest -q tests/workflow/test_lint.py
 
 pull: install
-	rose pull
+	rose pull --config $(CONFIG)
 
 push: install
-	rose push
+	rose push --config $(CONFIG)
 
 clean:
-	rm -rf .snakemake .mutation logs results data/processed figures/baseline paper/generated/*.tex \
-		paper/main.pdf report.html
+	rm -rf .snakemake .mutation logs/$(CONFIG) results/$(CONFIG) data/processed/$(CONFIG) \
+		checkpoints/$(CONFIG) figures/$(CONFIG) paper/generated/$(CONFIG) paper/$(CONFIG) report.html

@@ -1,8 +1,8 @@
-# rose: the whole evaluation of the proposal, from raw data to paper/main.pdf.
+# rose: the whole evaluation of the proposal, from raw data to paper/<config name>/main.pdf.
 #   snakemake                          # the embedded default, config/quick.yaml
 #   snakemake --configfile config/tiny.yaml
 #   snakemake figures                  # all figures, no TeX needed
-#   snakemake --profile workflow/profiles/slurm --configfile config/full.yaml
+#   snakemake --workflow-profile workflow/profiles/slurm --configfile config/paper.yaml
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -39,4 +39,4 @@ rule all:
         rules.continual.input,
         rules.explore.input,
         rules.figures.input,
-        "paper/main.pdf",
+        PDF,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rose import data
-from rose.data import bundled, download
+from rose.data import bundled, download, idx
 from rose.data.splits import stratified_split
 
 from .conftest import SPLIT
@@ -68,7 +68,8 @@ def test_manifest_records_arrays_and_detects_tampering(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
-def test_download_datasets_fail_offline_naming_the_switch(name, tmp_path):
+def test_download_datasets_fail_offline_naming_the_switch(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(idx, "PACKAGE_DIRS", {})    # as on a machine without the package
     cfg = dict(SPLIT, download_dir=str(tmp_path))
     with pytest.raises(download.OfflineDatasetError, match=r"data\.allow_download"):
         data.prepare(name, cfg)

@@ -480,10 +480,10 @@ def test_a_walk_after_sgd_that_overruns_the_budget_is_refused_not_clamped():
         check_walk_budget(block, "mnist_large_batch", 3500)
 
 
-@pytest.mark.parametrize("name", ["tiny", "quick", "full"])
+@pytest.mark.parametrize("name", ["tiny", "quick", "full", "paper"])
 def test_every_shipped_config_passes_its_checks_on_the_prepared_split_sizes(name, tmp_path):
     """The shipped configs' walks fit their budgets on the splits the data rule prepares
-    (mnist5k: 3,500 training examples, digits: 1,258)."""
+    (mnist5k: 3,500 training examples, digits: 1,258, Fashion-MNIST: 54,000)."""
     from snakemake.utils import validate
 
     from rose.explore.experiments import check_walk_budgets
@@ -491,7 +491,7 @@ def test_every_shipped_config_passes_its_checks_on_the_prepared_split_sizes(name
     cfg = yaml.safe_load(open(f"config/{name}.yaml"))
     validate(cfg, "workflow/schemas/config.schema.yaml")
     check_config(cfg["explore"])
-    for dataset, n in (("mnist5k", 3500), ("digits", 1258)):
+    for dataset, n in (("mnist5k", 3500), ("digits", 1258), ("fashion_mnist", 54000)):
         (tmp_path / f"{dataset}.manifest.json").write_text(
             json.dumps({"arrays": {"y_train": {"shape": [n]}}}))
     check_walk_budgets(cfg["explore"], tmp_path)
@@ -509,3 +509,42 @@ def test_scores_under_common_random_numbers_are_equal_for_equal_candidates():
     sc = np.asarray(rec.candidate_scores)
     assert sc.shape == (5, 2) and np.all(sc == sc[0])
     assert np.all(sc[0] != 0)
+
+
+def test_an_edge_selection_extends_the_grid_and_trains_only_the_new_points(monkeypatch):
+    """With an extension rule on lr, a selection at the grid's top edge adds lr beyond it
+    (the grid's own ratio), trains only that point, and selects again over all three; the new
+    point's rows are those of a separate run at that point (paired: same seeds, start, data).
+    Without a rule the same grid is plain tuning."""
+    import rose.explore.tuned as tuned
+    from rose.tuning import Extension
+
+    data = _data()
+    seeds = [0, 1]
+    theta0 = NET.init(seeds)
+    arm = Arm("s", "sgd", grid={"lr": [0.01, 0.03]})    # both too small for 3 epochs
+    plain = tune_arm(NET, theta0, data, arm, BASE, seeds, NoJob())
+    assert plain[1].selected_point == {"lr": 0.03}       # the top edge
+    trained = []
+    real = tuned._group_unit
+
+    def spy(*args):
+        trained.append([args[-1][i] for i in args[-2]])   # the points of each unit
+        return real(*args)
+    monkeypatch.setattr(tuned, "_group_unit", spy)
+    rule = {"lr": Extension("geometric", 1, upper=1.0)}
+    res, choice, sweep = tune_arm(NET, theta0, data, arm, BASE, seeds, NoJob(),
+                                  extensions=rule)
+    assert trained == [[{"lr": 0.01}, {"lr": 0.03}], [{"lr": 0.09}]]
+    assert [p["lr"] for p in choice.points] == [0.01, 0.03, 0.09]
+    assert choice.extensions == [{"axis": "lr", "side": "high", "value": 0.09, "round": 1}]
+    assert np.array_equal(choice.scores[:2], plain[1].scores, equal_nan=True)
+    alone = train_arm(NET, theta0, data, at_point(arm, {"lr": 0.09}), BASE, seeds[0])
+    val = [max(h["val_acc"] for h in alone.history if h["seed_row"] == s
+               and h["phase"] != "init") for s in range(2)]
+    assert np.allclose(choice.scores[2], val)
+    frame = pd.DataFrame(sweep)
+    assert len(frame) == 6 and frame.selected.sum() == 2
+    assert set(frame[frame.selected].point) == {json.dumps(choice.selected_point)}
+    assert torch.allclose(res.theta, train_arm(NET, theta0, data, at_point(
+        arm, choice.selected_point), BASE, seeds[0]).theta, atol=2e-5)

@@ -29,8 +29,9 @@ def test_summary_table_from_runs():
     summary = summarise_runs(runs)
     tex = paper.summary_table(summary, REPORTED, "cap", "tab:x")
     row = next(line for line in tex.splitlines() if line.startswith("d &"))
-    # two finished seeds: a Student-t interval, 85 +- t(0.975, 1) 0.0707 = 85 +- 63.5
-    assert row.startswith("d & m\\_1 & 3 & 85.0 [21.5, 148.5] (1 div.)")
+    # two finished seeds: below 10 seeds the seeds' range, 80 to 90 (a Student-t interval,
+    # 85 +- t(0.975, 1) 0.0707 = [21.5, 148.5], would leave the accuracy's range)
+    assert row.startswith("d & m\\_1 & 3 & 85.0 [80.0, 90.0] (1 div.)")
     assert "\\toprule" in tex and "\\label{tab:x}" in tex
 
 
@@ -44,16 +45,19 @@ def test_numbers_typed_by_hand_are_found_in_running_text_only():
 
 
 def test_undefined_generated_macros_are_named_with_their_file(tmp_path):
-    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "paper").mkdir(parents=True)
+    (tmp_path / "generated" / "quick").mkdir()
     (tmp_path / "sections").mkdir()
-    (tmp_path / "generated" / "m.tex").write_text("\\newcommand{\\ActSeeds}{5}\n")
+    (tmp_path / "generated" / "paper" / "m.tex").write_text("\\newcommand{\\ActSeeds}{5}\n")
     (tmp_path / "main.tex").write_text("\\input{sections/a}\\textbf{x}")
     (tmp_path / "sections" / "a.tex").write_text(
         "\\ActSeeds{} seeds; \\ActNoSuchNumber{} % \\SupCommentedOut\n\\emph{fine}")
-    assert paper.undefined_macros(tmp_path) == [("ActNoSuchNumber", "sections/a.tex")]
-    problems = paper.check_sources(tmp_path)
+    assert paper.undefined_macros(tmp_path, "paper") == [("ActNoSuchNumber", "sections/a.tex")]
+    problems = paper.check_sources(tmp_path, "paper")
     assert problems == ["sections/a.tex: \\ActNoSuchNumber is used but not generated "
-                        "(no \\newcommand in paper/generated)"]
+                        "(no \\newcommand in paper/generated/paper)"]
+    # each config's build reads only its own generated folder (quick's is empty here)
+    assert ("ActSeeds", "sections/a.tex") in paper.undefined_macros(tmp_path, "quick")
 
 
 def test_the_papers_main_text_types_no_number_by_hand():
@@ -93,3 +97,18 @@ def test_primary_table_puts_several_references_side_by_side():
     assert body[0].endswith("% results/x.csv: contrasts a - b, m (s1); a - c, m (s1)")
     assert " &  &  & \\multicolumn{3}{c}{minus \\texttt{b}} & \\multicolumn{3}{c}{minus " \
         "\\texttt{c}}" in tex and "\\cmidrule(lr){4-6}\\cmidrule(lr){7-9}" in tex
+
+
+def test_primary_table_prints_the_sde_beside_the_declared_target():
+    """A contrast that declares its target shows the achieved SDE and the target side by side
+    (both in points); one without keeps the plain SDE."""
+    rows = [{"contrast": f"a - b, m ({s})", "stream": s, "arm": "a", "reference": "b",
+             "metric": "m", "seeds": "0,1", "n": 2, "mean_difference": 0.0123,
+             "ci_low": -0.01, "ci_high": 0.035, "sd": 0.01, "p_value": 0.2, "p_holm": 0.4,
+             "detectable": 0.0023, "target": t, "verdict": "not detected"}
+            for s, t in (("s1", 0.0025), ("s2", float("nan")))]
+    tex = paper.primary_table(pd.DataFrame(rows), {}, "cap", "tab:x", "results/x.csv")
+    assert "SDE (target)" in tex
+    body = [line for line in tex.splitlines() if line.startswith(("s1 &", "s2 &"))]
+    assert " & 0.23 (0.25) & " in body[0]
+    assert " & 0.2 & " in body[1]

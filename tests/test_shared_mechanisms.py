@@ -187,7 +187,9 @@ def test_tuning_table_by_hand():
                          "hp.rho": [0.1, 0.2], "hp.lr": [2, 2],
                          "val_mean": [0.6, 0.4], "val_sd": [np.std([0.5, 0.7], ddof=1), np.nan],
                          "n_seeds": [3, 3], "n_diverged": [1, 2], "grid_size": [2, 2],
-                         "selected": [True, False]})
+                         "selected": [True, False], "round": [0, 0],
+                         "extended": [False, False], "at_edge": ["rho:low", ""],
+                         "at_bound": ["", ""]})
     pd.testing.assert_frame_equal(t, want)
     empty = tuning_table([TuningResult("x", [{"a": 1}], np.array([[np.nan, np.nan]]), 0)])
     assert math.isnan(empty.val_mean[0]) and math.isnan(empty.val_sd[0])

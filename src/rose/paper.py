@@ -146,8 +146,20 @@ def _cells(r: dict, scale: float, bold_detected: bool) -> tuple[str, str, str, s
     if bold_detected and word in ("above", "below"):
         diff = f"\\textbf{{{diff}}}"
     det = r.get("detectable", float("nan"))
-    return (diff, holm_cell(r["p_holm"]),
-            "n/a" if not math.isfinite(det) else f"{abs(det) * scale:.1f}", word)
+    target = r.get("target", float("nan"))
+    if not math.isfinite(det):
+        det_cell = "n/a"
+    elif target is not None and math.isfinite(target):   # the design's SDE beside its target
+        det_cell = f"{abs(det) * scale:.2f} ({target * scale:.2f})"
+    else:
+        det_cell = f"{abs(det) * scale:.1f}"
+    return diff, holm_cell(r["p_holm"]), det_cell, word
+
+
+def _sde_header(family: pd.DataFrame) -> str:
+    """"SDE (target)" when a contrast declares the effect worth finding (PROTOCOL.md 3)."""
+    has = "target" in family and family["target"].notna().any()
+    return "SDE (target)" if has else "SDE"
 
 
 def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: str,
@@ -174,7 +186,7 @@ def primary_table(family: pd.DataFrame, metric_labels: dict[str, str], caption: 
              "lrrl}", "\\toprule",
              " & ".join([*(latex_escape(g) for g in group_cols), "Contrast", "Metric",
                          f"Difference ({'pts' if unit == 'points' else unit}) [CI]",
-                         "Holm $p$", "SDE", "Verdict"]) + " \\\\",
+                         "Holm $p$", _sde_header(family), "Verdict"]) + " \\\\",
              "\\midrule"]
     for r in family.to_dict("records"):
         diff, p_cell, det, word = _cells(r, scale, bold_detected=False)
@@ -203,7 +215,7 @@ def _primary_table_by_reference(family, metric_labels, caption, label, source, s
              "".join(f"\\cmidrule(lr){{{n + 1 + 3 * i}-{n + 3 + 3 * i}}}"
                      for i in range(len(refs))),
              " & ".join([*head, *([f"{'pts' if unit == 'points' else unit} [CI]", "Holm $p$",
-                                   "SDE"] * len(refs))]) + " \\\\", "\\midrule"]
+                                   _sde_header(family)] * len(refs))]) + " \\\\", "\\midrule"]
     for _, g in family.groupby([*group_cols, "arm", "metric"], sort=False):
         by_ref = {r["reference"]: r for r in g.to_dict("records")}
         first = next(iter(by_ref.values()))
@@ -231,13 +243,14 @@ def _strip_comments(tex: str) -> str:
     return re.sub(r"(?<!\\)%.*", "", tex)
 
 
-def undefined_macros(paper_dir: str | Path) -> list[tuple[str, str]]:
+def undefined_macros(paper_dir: str | Path, name: str) -> list[tuple[str, str]]:
     """(macro, file) for every macro the paper's sources use whose name has a generated
-    prefix (``\\Act...``, ``\\Rose...``) but that no file in paper/generated defines: a
-    result the pipeline did not write. Sorted, each once per file."""
+    prefix (``\\Act...``, ``\\Rose...``) but that no file in paper/generated/<name> (config
+    ``name``'s generated LaTeX) defines: a result the pipeline did not write. Sorted, each
+    once per file."""
     d = Path(paper_dir)
     defined = set()
-    for f in sorted((d / "generated").glob("*.tex")):
+    for f in sorted((d / "generated" / name).glob("*.tex")):
         defined |= set(_DEFINED.findall(f.read_text()))
     missing = set()
     for f in [d / "main.tex", *sorted(d.glob("sections/*.tex")),
@@ -266,12 +279,12 @@ def hand_typed_numbers(tex: str) -> list[str]:
     return re.findall(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*%?(?![A-Za-z])", s)
 
 
-def check_sources(paper_dir: str | Path) -> list[str]:
-    """Problems that stop the build: undefined generated macros (named) and hand-typed
-    numbers in the main text (paper/sections)."""
+def check_sources(paper_dir: str | Path, name: str) -> list[str]:
+    """Problems that stop the build of config ``name``'s paper: undefined generated macros
+    (named) and hand-typed numbers in the main text (paper/sections)."""
     d = Path(paper_dir)
-    problems = [f"{f}: \\{m} is used but not generated (no \\newcommand in paper/generated)"
-                for m, f in undefined_macros(d)]
+    problems = [f"{f}: \\{m} is used but not generated (no \\newcommand in "
+                f"paper/generated/{name})" for m, f in undefined_macros(d, name)]
     for f in sorted(d.glob("sections/*.tex")):
         words = hand_typed_numbers(f.read_text())
         if words:
@@ -280,10 +293,12 @@ def check_sources(paper_dir: str | Path) -> list[str]:
     return problems
 
 
-if __name__ == "__main__":   # python -m rose.paper PAPER_DIR
+if __name__ == "__main__":   # python -m rose.paper PAPER_DIR NAME
     import sys
 
-    found = check_sources(sys.argv[1] if len(sys.argv) > 1 else "paper")
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m rose.paper PAPER_DIR CONFIG_NAME")
+    found = check_sources(sys.argv[1], sys.argv[2])
     for p in found:
         print(f"error: {p}", file=sys.stderr)
     sys.exit(1 if found else 0)

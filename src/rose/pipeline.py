@@ -60,12 +60,14 @@ def tex_baseline(summary_csv: str | Path, table_tex: str | Path, macros_tex: str
     import pandas as pd
 
     from rose import baseline, paper
+    from rose.stats import interval_words
 
     summary = pd.read_csv(summary_csv)
+    seeds = int((summary.n + summary.n_diverged).max())
     Path(table_tex).write_text(paper.summary_table(
         summary, baseline.REPORTED,
-        caption="Baseline: MLP trained with SGD. Mean over seeds with 95\\% percentile "
-                "bootstrap CI, in percent.",
+        caption="Baseline: MLP trained with SGD. Mean over seeds with its "
+                f"{paper.latex_escape(interval_words(seeds))}, in percent.",
         label="tab:baseline"))
     values = {}
     for r in summary.itertuples(index=False):

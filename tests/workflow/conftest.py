@@ -21,9 +21,18 @@ def sh(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.C
     return r
 
 
+def point_dvc_at_tiny(repo: Path) -> None:
+    """params.yaml versions only config/tiny.yaml (on the shared remote), and dvc.yaml's
+    top-level metrics and plots name tiny's files instead of quick's."""
+    (repo / "params.yaml").write_text(
+        "configs:\n  tiny: {file: config/tiny.yaml, store: shared}\n")
+    dvc = repo / "dvc.yaml"
+    dvc.write_text(dvc.read_text().replace("results/quick/", "results/tiny/"))
+
+
 def copy_repo(dest: Path, env: dict) -> Path:
     """The repository's files (tracked and new, not ignored) as a fresh git repo at ``dest``,
-    with params.yaml pointing the DVC stages at config/tiny.yaml."""
+    with DVC pointed at config/tiny.yaml (:func:`point_dvc_at_tiny`)."""
     files = sh(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                ROOT, env).stdout.split("\0")
     for f in filter(None, files):
@@ -36,7 +45,7 @@ def copy_repo(dest: Path, env: dict) -> Path:
             target.symlink_to(src.readlink())
         else:
             shutil.copy2(src, target)
-    (dest / "params.yaml").write_text("configfile: config/tiny.yaml\n")
+    point_dvc_at_tiny(dest)
     sh(["git", "init", "-q", "-b", "main"], dest, env)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], dest, env)
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest, env)

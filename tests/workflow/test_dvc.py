@@ -38,8 +38,8 @@ def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
     dry = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], clone, tool_env)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}
-    for f in ["results/baseline/runs.csv", "figures/baseline/learning_curves.pdf",
-              "paper/main.pdf", "data/processed/mnist5k.npz"]:
+    for f in ["results/tiny/baseline/runs.csv", "figures/tiny/baseline/learning_curves.pdf",
+              "paper/tiny/main.pdf", "data/processed/tiny/mnist5k.npz"]:
         assert (clone / f).read_bytes() == (pushed / f).read_bytes(), f
     metrics = json.loads(sh(["dvc", "metrics", "show", "--json"], clone, tool_env).stdout)
     assert "mnist5k" in json.dumps(metrics)
@@ -47,8 +47,8 @@ def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
     assert "test_acc" in plots.stdout
     shown = json.loads(plots.stdout)["data"]
     for d in ("superposition", "active", "continual", "explore"):   # every direction
-        assert shown.get(f"results/{d}/primary.csv"), d
-    assert shown.get("results/explore/sweep.csv")
+        assert shown.get(f"results/tiny/{d}/primary.csv"), d
+    assert shown.get("results/tiny/explore/sweep.csv")
 
 
 def test_pull_refuses_a_dirty_work_tree(pushed, tool_env):
@@ -142,8 +142,8 @@ def dvc_outputs(repo) -> list:
     import yaml
 
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    outs = [next(iter(o)) if isinstance(o, dict) else o
-            for s in stages.values() for o in s.get("outs", [])]
+    outs = [(next(iter(o)) if isinstance(o, dict) else o).replace("${key}", "tiny")
+            for s in stages.values() for o in s["do"].get("outs", [])]
     return sorted(p.relative_to(repo) for o in outs for p in
                   ([repo / o] if (repo / o).is_file() else (repo / o).rglob("*"))
                   if p.is_file())

@@ -58,7 +58,6 @@ def test_the_slurm_profile_retries_with_growing_runtimes_and_full_scale_resource
     assert "runtime=1440" in lines["explore_setting"] and "mem_mb=8000" in lines[
         "explore_setting"], lines
     assert "gpu=0" in lines["explore_setting"]
-    (repo / "params.yaml").write_text("configfile: config/tiny.yaml\n")
     cfg = (repo / "config/tiny.yaml").read_text().replace("device: auto", "device: cuda", 1)
     (repo / "config/cuda.yaml").write_text(cfg)
     r = sh(["snakemake", "explore", "--configfile", "config/cuda.yaml", "-n"], repo, tool_env)

@@ -177,16 +177,16 @@ def test_the_tiny_dag_on_slurm_matches_a_local_run(cluster, tmp_path, tool_env, 
     by_cpus = {j["NumCPUs"] for j in jobs}
     assert "2" in by_cpus       # train_baseline's cpus_per_task from the profile
     # the same numbers as the local run (wall-clock columns aside)
-    for csv in ("results/continual/runs.csv", "results/explore/runs.csv",
-                "results/active/al_runs.csv", "results/superposition/shortcut_runs.csv",
-                "results/baseline/runs.csv"):
+    for csv in ("results/tiny/continual/runs.csv", "results/tiny/explore/runs.csv",
+                "results/tiny/active/al_runs.csv", "results/tiny/superposition/shortcut_runs.csv",
+                "results/tiny/baseline/runs.csv"):
         a, b = pd.read_csv(built / csv), pd.read_csv(repo / csv)
         assert list(a.columns) == list(b.columns), csv
         num = [c for c in a.select_dtypes("number").columns
                if not re.search(r"seconds|_s$|time", c)]
         np.testing.assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float),
                                    rtol=1e-5, atol=1e-6, err_msg=csv)
-    assert (repo / "paper/main.pdf").stat().st_size > 10_000
+    assert (repo / "paper/tiny/main.pdf").stat().st_size > 10_000
 
 
 def test_a_cancelled_job_is_resubmitted_and_resumes(cluster, tmp_path, tool_env):
@@ -200,8 +200,8 @@ def test_a_cancelled_job_is_resubmitted_and_resumes(cluster, tmp_path, tool_env)
     cfg["checkpoint_seconds"] = 1
     cfg["continual"]["samples_per_task"] *= 4       # a longer job: a wider window to cancel in
     (repo / "config/tiny.yaml").write_text(yaml.safe_dump(cfg))
-    target = "results/continual/split/runs.csv"
-    ckpt = repo / "results/continual/split/resume.ckpt"
+    target = "results/tiny/continual/split/runs.csv"
+    ckpt = repo / "results/tiny/continual/split/resume.ckpt"
     log = (tmp_path / "snakemake.log").open("w")
     proc = subprocess.Popen(_cluster_command(target), cwd=repo, env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -224,7 +224,7 @@ def test_a_cancelled_job_is_resubmitted_and_resumes(cluster, tmp_path, tool_env)
               if "continual_stream" in j.get("Comment", "") + j.get("JobName", "")}
     assert states[cancelled] == "CANCELLED" and "COMPLETED" in states.values(), states
     assert (repo / target).exists() and not ckpt.exists()
-    assert "[rose] resuming from" in (repo / "logs/continual/split/run.log").read_text()
+    assert "[rose] resuming from" in (repo / "logs/tiny/continual/split/run.log").read_text()
     assert len(pd.read_csv(repo / target)) > 0
 
 
@@ -233,7 +233,7 @@ def test_a_profile_without_a_partition_fails_at_submission_with_the_schedulers_m
     """This cluster has no default partition (Default=NO): the README's command with the
     profile's empty ``slurm_partition`` must stop with sbatch's own message, not hang."""
     repo = copy_repo(tmp_path / "repo", tool_env)        # the profile as shipped
-    cmd = _cluster_command("data/processed/digits.npz")
+    cmd = _cluster_command("data/processed/tiny/digits.npz")
     try:
         r = subprocess.run(cmd, cwd=repo, env=tool_env, text=True, capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=300)
@@ -242,7 +242,7 @@ def test_a_profile_without_a_partition_fails_at_submission_with_the_schedulers_m
     text = r.stdout + r.stderr
     assert r.returncode != 0, text[-3000:]
     assert "sbatch" in text and "partition" in text.lower(), text[-3000:]
-    assert not (repo / "data/processed/digits.npz").exists()
+    assert not (repo / "data/processed/tiny/digits.npz").exists()
 
 
 def _seconds(runtime: str) -> int:

@@ -6,17 +6,20 @@
 ACT = config["active"]
 ACT_BENCHMARKS = list(ACT["benchmarks"])
 ACT_FIGURES = ["budget", "budget_all", "composition", "minority", "curriculum"]
-ACT_DATA_CODE = ["data/group_benchmarks.py", "data/bundled.py", "active/experiments.py",
-                 "active/learner.py", *LAYER_CODE]
+ACT_DATA_CODE = ["data/group_benchmarks.py", "data/bundled.py", "data/images.py",
+                 "data/splits.py", "active/experiments.py", "active/learner.py", *LAYER_CODE]
+# the prepared npz + manifest of a prepared active.dataset ([] for mnist5k)
+ACT_IMAGES = rose_images.prepared_files(ACT["dataset"], PROCESSED)
 
 
 rule active_learning:
     input:
         code=rose_code(*ACT_DATA_CODE, "active/loop.py", "active/acquisitions.py",
                        "active/alvin.py", "active/analogy.py"),
+        images=ACT_IMAGES,
     output:
-        rounds="results/active/al/{bench}.csv",
-        composition="results/active/al/{bench}_composition.csv",
+        rounds=RESULTS + "/active/al/{bench}.csv",
+        composition=RESULTS + "/active/al/{bench}_composition.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -28,9 +31,9 @@ rule active_learning:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/active/al/{bench}.log",
+        LOGS + "/active/al/{bench}.log",
     benchmark:
-        "logs/benchmarks/active_learning/{bench}.tsv"
+        LOGS + "/benchmarks/active_learning/{bench}.tsv"
     script:
         "../scripts/active_learning.py"
 
@@ -39,9 +42,10 @@ rule active_curriculum:
     input:
         code=rose_code(*ACT_DATA_CODE, "active/curriculum.py", "active/rho_loss.py",
                        "active/group_robust.py"),
+        images=ACT_IMAGES,
     output:
-        "results/active/curriculum/{bench}.csv",
-        "results/active/curriculum/{bench}_tuning.csv",
+        RESULTS + "/active/curriculum/{bench}.csv",
+        RESULTS + "/active/curriculum/{bench}_tuning.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -53,38 +57,38 @@ rule active_curriculum:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/active/curriculum/{bench}.log",
+        LOGS + "/active/curriculum/{bench}.log",
     benchmark:
-        "logs/benchmarks/active_curriculum/{bench}.tsv"
+        LOGS + "/benchmarks/active_curriculum/{bench}.tsv"
     script:
         "../scripts/active_curriculum.py"
 
 
 rule aggregate_active:
     input:
-        rounds=expand("results/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
-        composition=expand("results/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
-        curriculum=expand("results/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
-        curriculum_tuning=expand("results/active/curriculum/{bench}_tuning.csv",
+        rounds=expand(RESULTS + "/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
+        composition=expand(RESULTS + "/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
+        curriculum=expand(RESULTS + "/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
+        curriculum_tuning=expand(RESULTS + "/active/curriculum/{bench}_tuning.csv",
                                  bench=ACT_BENCHMARKS),
         code=rose_code("active/summary.py", "active/report.py", *STATS_CODE),
     output:
-        al_runs="results/active/al_runs.csv",
-        al_summary="results/active/al_summary.csv",
-        al_paired="results/active/al_paired.csv",
-        composition="results/active/composition.csv",
-        curriculum_runs="results/active/curriculum_runs.csv",
-        curriculum_summary="results/active/curriculum_summary.csv",
-        curriculum_paired="results/active/curriculum_paired.csv",
-        curriculum_tuning="results/active/curriculum_tuning.csv",
-        primary="results/active/primary.csv",
-        metrics="results/active/metrics.json",
+        al_runs=RESULTS + "/active/al_runs.csv",
+        al_summary=RESULTS + "/active/al_summary.csv",
+        al_paired=RESULTS + "/active/al_paired.csv",
+        composition=RESULTS + "/active/composition.csv",
+        curriculum_runs=RESULTS + "/active/curriculum_runs.csv",
+        curriculum_summary=RESULTS + "/active/curriculum_summary.csv",
+        curriculum_paired=RESULTS + "/active/curriculum_paired.csv",
+        curriculum_tuning=RESULTS + "/active/curriculum_tuning.csv",
+        primary=RESULTS + "/active/primary.csv",
+        metrics=RESULTS + "/active/metrics.json",
     params:
         primary=ACT["primary"],
     benchmark:
-        "logs/benchmarks/aggregate_active/job.tsv"
+        LOGS + "/benchmarks/aggregate_active/job.tsv"
     log:
-        "logs/aggregate_active.log",
+        LOGS + "/aggregate_active.log",
     script:
         "../scripts/aggregate_active.py"
 

@@ -1,7 +1,7 @@
 # The first baseline: an MLP trained with SGD on each dataset, one job per (method, seed).
 
 BASELINE_RUNS = expand(
-    "results/baseline/{dataset}/{method}/seed{seed}",
+    RESULTS + "/baseline/{dataset}/{method}/seed{seed}",
     dataset=config["baseline"]["datasets"],
     method=list(config["baseline"]["methods"]),
     seed=SEEDS,
@@ -10,24 +10,27 @@ BASELINE_RUNS = expand(
 
 rule train_baseline:
     input:
-        data="data/processed/{dataset}.npz",
-        manifest="data/processed/{dataset}.manifest.json",
+        data=PROCESSED + "/{dataset}.npz",
+        manifest=PROCESSED + "/{dataset}.manifest.json",
         code=rose_code("train.py", "models.py", "checkpoint.py", "data/splits.py"),
     output:
-        metrics="results/baseline/{dataset}/{method}/seed{seed}/metrics.json",
-        history="results/baseline/{dataset}/{method}/seed{seed}/history.csv",
-        model="results/baseline/{dataset}/{method}/seed{seed}/model.ckpt",
+        metrics=RESULTS + "/baseline/{dataset}/{method}/seed{seed}/metrics.json",
+        history=RESULTS + "/baseline/{dataset}/{method}/seed{seed}/history.csv",
     params:
         spec=baseline_spec,
+        # the final weights: beside the results, not among the rule's outputs, so a clone that
+        # pulls only the small results (the in-repository store) plans no training job; DVC
+        # keeps them on the shared remote (dvc.yaml)
+        weights=CHECKPOINTS + "/baseline/{dataset}/{method}/seed{seed}/model.ckpt",
     threads: 1
     resources:
         mem_mb=2000,
         runtime=retry_runtime(60),
         gpu=GPU,
     log:
-        "logs/baseline/{dataset}/{method}/seed{seed}/train.log",
+        LOGS + "/baseline/{dataset}/{method}/seed{seed}/train.log",
     benchmark:
-        "logs/benchmarks/train_baseline/{dataset}-{method}-{seed}.tsv"
+        LOGS + "/benchmarks/train_baseline/{dataset}-{method}-{seed}.tsv"
     script:
         "../scripts/train.py"
 
@@ -38,19 +41,19 @@ rule aggregate_baseline:
         history=[f"{d}/history.csv" for d in BASELINE_RUNS],
         code=rose_code("results.py", "stats.py", "baseline.py", "pipeline.py"),
     output:
-        runs="results/baseline/runs.csv",
-        histories="results/baseline/histories.csv",
-        summary="results/baseline/summary.csv",
-        metrics="results/baseline/metrics.json",
+        runs=RESULTS + "/baseline/runs.csv",
+        histories=RESULTS + "/baseline/histories.csv",
+        summary=RESULTS + "/baseline/summary.csv",
+        metrics=RESULTS + "/baseline/metrics.json",
         curves=expand(
-            "results/baseline/curves/{dataset}_{method}.csv",
+            RESULTS + "/baseline/curves/{dataset}_{method}.csv",
             dataset=config["baseline"]["datasets"],
             method=list(config["baseline"]["methods"]),
         ),
     benchmark:
-        "logs/benchmarks/aggregate_baseline/job.tsv"
+        LOGS + "/benchmarks/aggregate_baseline/job.tsv"
     log:
-        "logs/aggregate_baseline.log",
+        LOGS + "/aggregate_baseline.log",
     script:
         "../scripts/aggregate_baseline.py"
 

@@ -7,6 +7,8 @@ from rose.active import experiments as rose_active
 from rose.continual import experiments as rose_continual
 from rose.explore import experiments as rose_explore
 from rose.superposition import experiments as rose_superposition
+from rose import layout
+from rose.data import images as rose_images
 from rose.pipeline import retry_runtime
 from rose.provenance import stable_hash
 
@@ -24,18 +26,34 @@ def check_datasets_prepared(key, datasets):
 
 check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
 check_datasets_prepared("explore.settings", sorted({s["dataset"] for s in config["explore"]["settings"].values()}))
+check_datasets_prepared("continual.dataset", rose_images.prepared_sources(config["continual"]["dataset"]))
+check_datasets_prepared("active.dataset", rose_images.prepared_sources(config["active"]["dataset"]))
+check_datasets_prepared("superposition.shortcut.dataset", rose_images.prepared_sources(config["superposition"]["shortcut"]["dataset"]))
 
 try:
     rose_superposition.check_config(config["superposition"])
     rose_active.check_config(config["active"])
     rose_continual.check_config(config["continual"])
     rose_explore.check_config(config["explore"])
-    rose_explore.check_walk_budgets(config["explore"], "data/processed")
 except ValueError as e:
     raise WorkflowError(str(e)) from None
 
 CONFIG_HASH = stable_hash(config)
 CONFIG_NAME = config["name"]
+# Every config's outputs live under its name, beside the other configs' and never over them
+# (rose.layout; `snakemake --configfile config/paper.yaml` and the quick default share nothing).
+PROCESSED = layout.processed(CONFIG_NAME)
+RESULTS = layout.results(CONFIG_NAME)
+CHECKPOINTS = layout.checkpoints(CONFIG_NAME)
+FIGURES = layout.figures(CONFIG_NAME)
+GENERATED = layout.generated(CONFIG_NAME)
+PDF = layout.pdf(CONFIG_NAME)
+LOGS = layout.logs(CONFIG_NAME)
+
+try:
+    rose_explore.check_walk_budgets(config["explore"], PROCESSED)
+except ValueError as e:
+    raise WorkflowError(str(e)) from None
 SEEDS = config["seeds"]
 
 
@@ -70,6 +88,8 @@ def data_config_for(wildcards):
            "download_dir": d.get("download_dir", "data/raw")}
     if wildcards.dataset == "synthetic":
         cfg["synthetic"] = d.get("synthetic", {})
+    if wildcards.dataset in ("mnist", "fashion_mnist") and "idx_dir" in d:
+        cfg["idx_dir"] = d["idx_dir"]
     return cfg
 
 
@@ -81,11 +101,11 @@ def explore_tuned(wildcards):
     """The ablation runs at the point selected for its base arm on its setting."""
     if wildcards.setting != "ablation":
         return []
-    return f"results/explore/{config['explore']['ablation']['setting']}/tuning.csv"
+    return f"{RESULTS}/explore/{config['explore']['ablation']['setting']}/tuning.csv"
 
 
 def explore_dataset(wildcards):
     """The prepared split an explore job trains on (the ablation uses its setting's)."""
     ex = config["explore"]
     name = ex["ablation"]["setting"] if wildcards.setting == "ablation" else wildcards.setting
-    return f"data/processed/{ex['settings'][name]['dataset']}.npz"
+    return f"{PROCESSED}/{ex['settings'][name]['dataset']}.npz"

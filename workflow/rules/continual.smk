@@ -14,9 +14,11 @@ rule continual_stream:
                        "continual/distances.py", "continual/radius.py",
                        "continual/metrics.py", "continual/experiments.py",
                        "continual/penalties.py", "tuning.py", "contrasts.py",
-                       "data/bundled.py", *LAYER_CODE),
+                       "data/bundled.py", "data/images.py", "data/splits.py", *LAYER_CODE),
+        # the prepared npz + manifest of a prepared continual.dataset ([] for mnist5k, digits)
+        images=rose_images.prepared_files(CONT["dataset"], PROCESSED),
     output:
-        expand("results/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
+        expand(RESULTS + "/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -28,32 +30,32 @@ rule continual_stream:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/continual/{stream}/run.log",
+        LOGS + "/continual/{stream}/run.log",
     benchmark:
-        "logs/benchmarks/continual_stream/{stream}.tsv"
+        LOGS + "/benchmarks/continual_stream/{stream}.tsv"
     script:
         "../scripts/continual_stream.py"
 
 
 rule aggregate_continual:
     input:
-        runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
-        traces=expand("results/continual/{stream}/trace.csv", stream=CONT_STREAMS),
+        runs=expand(RESULTS + "/continual/{stream}/runs.csv", stream=CONT_STREAMS),
+        traces=expand(RESULTS + "/continual/{stream}/trace.csv", stream=CONT_STREAMS),
         code=rose_code("continual/report.py", *STATS_CODE),
     output:
-        runs="results/continual/runs.csv",
-        summary="results/continual/summary.csv",
-        paired="results/continual/paired.csv",
-        primary="results/continual/primary.csv",
-        metrics="results/continual/metrics.json",
-        trace="results/continual/trace.csv",
-        tuning="results/continual/tuning.csv",
+        runs=RESULTS + "/continual/runs.csv",
+        summary=RESULTS + "/continual/summary.csv",
+        paired=RESULTS + "/continual/paired.csv",
+        primary=RESULTS + "/continual/primary.csv",
+        metrics=RESULTS + "/continual/metrics.json",
+        trace=RESULTS + "/continual/trace.csv",
+        tuning=RESULTS + "/continual/tuning.csv",
     params:
         primary=CONT["primary"],
     benchmark:
-        "logs/benchmarks/aggregate_continual/job.tsv"
+        LOGS + "/benchmarks/aggregate_continual/job.tsv"
     log:
-        "logs/aggregate_continual.log",
+        LOGS + "/aggregate_continual.log",
     script:
         "../scripts/aggregate_continual.py"
 

@@ -1,19 +1,20 @@
 # Datasets: bundled (offline) or downloaded behind data.allow_download; stratified splits with
-# a manifest, written once to data/processed/ (versioned by DVC).
+# a manifest, written once to data/processed/<config name>/ (versioned by DVC).
 
 
 rule prepare_data:
     input:
-        code=rose_code("data/bundled.py", "data/download.py", "data/splits.py"),
+        code=rose_code("data/bundled.py", "data/download.py", "data/idx.py", "data/splits.py",
+                       "sampling.py"),
     output:
-        npz="data/processed/{dataset}.npz",
-        manifest="data/processed/{dataset}.manifest.json",
+        npz=PROCESSED + "/{dataset}.npz",
+        manifest=PROCESSED + "/{dataset}.manifest.json",
     params:
         data_cfg=data_config_for,
     log:
-        "logs/data/{dataset}.prepare.log",
+        LOGS + "/data/{dataset}.prepare.log",
     benchmark:
-        "logs/benchmarks/prepare_data/{dataset}.tsv"
+        LOGS + "/benchmarks/prepare_data/{dataset}.tsv"
     resources:
         mem_mb=4000,
         runtime=retry_runtime(30),

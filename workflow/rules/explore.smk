@@ -21,7 +21,7 @@ rule explore_setting:
                        "explore/experiments.py", "measure/hessian.py", "measure/sharpness.py",
                        "measure/landscape.py", "data/splits.py", *LAYER_CODE),
     output:
-        expand("results/explore/{{setting}}/{table}.csv", table=EXPL_TABLES),
+        expand(RESULTS + "/explore/{{setting}}/{table}.csv", table=EXPL_TABLES),
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -33,35 +33,35 @@ rule explore_setting:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/explore/{setting}/run.log",
+        LOGS + "/explore/{setting}/run.log",
     benchmark:
-        "logs/benchmarks/explore_setting/{setting}.tsv"
+        LOGS + "/benchmarks/explore_setting/{setting}.tsv"
     script:
         "../scripts/explore_setting.py"
 
 
 rule aggregate_explore:
     input:
-        runs=expand("results/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
-        tuning=expand("results/explore/{setting}/tuning.csv", setting=EXPL_SETTINGS),
-        sweep=expand("results/explore/{setting}/sweep.csv", setting=EXPL_SETTINGS),
+        runs=expand(RESULTS + "/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
+        tuning=expand(RESULTS + "/explore/{setting}/tuning.csv", setting=EXPL_SETTINGS),
+        sweep=expand(RESULTS + "/explore/{setting}/sweep.csv", setting=EXPL_SETTINGS),
         code=rose_code("explore/report.py", *STATS_CODE),
     output:
-        runs="results/explore/runs.csv",
-        summary="results/explore/summary.csv",
-        paired="results/explore/paired.csv",
-        correlation="results/explore/correlation.csv",
-        primary="results/explore/primary.csv",
-        metrics="results/explore/metrics.json",
-        tuning="results/explore/tuning.csv",
-        sweep="results/explore/sweep.csv",
+        runs=RESULTS + "/explore/runs.csv",
+        summary=RESULTS + "/explore/summary.csv",
+        paired=RESULTS + "/explore/paired.csv",
+        correlation=RESULTS + "/explore/correlation.csv",
+        primary=RESULTS + "/explore/primary.csv",
+        metrics=RESULTS + "/explore/metrics.json",
+        tuning=RESULTS + "/explore/tuning.csv",
+        sweep=RESULTS + "/explore/sweep.csv",
     params:
         ablation_base=EXPL["ablation"]["base"],
         primary=EXPL["primary"],
     benchmark:
-        "logs/benchmarks/aggregate_explore/job.tsv"
+        LOGS + "/benchmarks/aggregate_explore/job.tsv"
     log:
-        "logs/aggregate_explore.log",
+        LOGS + "/aggregate_explore.log",
     script:
         "../scripts/aggregate_explore.py"
 

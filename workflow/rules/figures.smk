@@ -3,21 +3,21 @@
 
 rule figure_baseline_learning_curves:
     input:
-        runs="results/baseline/runs.csv",
-        histories="results/baseline/histories.csv",
+        runs=RESULTS + "/baseline/runs.csv",
+        histories=RESULTS + "/baseline/histories.csv",
         code=rose_code("plots/__init__.py", "plots/baseline.py", "pipeline.py"),
     output:
         report(
-            "figures/baseline/learning_curves.pdf",
+            FIGURES + "/baseline/learning_curves.pdf",
             caption="../report/baseline_learning_curves.rst",
             category="Baseline",
         ),
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        "logs/benchmarks/figure_baseline_learning_curves/job.tsv"
+        LOGS + "/benchmarks/figure_baseline_learning_curves/job.tsv"
     log:
-        "logs/figure_baseline_learning_curves.log",
+        LOGS + "/figure_baseline_learning_curves.log",
     script:
         "../scripts/figure_baseline.py"
 
@@ -25,20 +25,20 @@ rule figure_baseline_learning_curves:
 rule figures_superposition:
     input:
         toy=expand(
-            "results/superposition/toy/{sweep}/{f}",
+            RESULTS + "/superposition/toy/{sweep}/{f}",
             sweep=list(SUP["toy"]),
             f=["instances.csv", "features.csv", "weights.npz"],
         ),
-        phase="results/superposition/phase/phase.csv",
-        toy_penalty="results/superposition/toy_penalty_runs.csv",
-        toy_penalty_features="results/superposition/toy_penalty/features.csv",
-        shortcut="results/superposition/shortcut_runs.csv",
+        phase=RESULTS + "/superposition/phase/phase.csv",
+        toy_penalty=RESULTS + "/superposition/toy_penalty_runs.csv",
+        toy_penalty_features=RESULTS + "/superposition/toy_penalty/features.csv",
+        shortcut=RESULTS + "/superposition/shortcut_runs.csv",
         code=rose_code("plots/__init__.py", "plots/superposition.py",
                        "superposition/report.py"),
     output:
         **{
             name: report(
-                f"figures/superposition/{name}.pdf",
+                f"{FIGURES}/superposition/{name}.pdf",
                 caption=f"../report/superposition_{name}.rst",
                 category="Superposition",
             )
@@ -49,24 +49,24 @@ rule figures_superposition:
         toy_dirs=SUP_TOY_DIRS,
         uniform_m=SUP["toy"]["uniform"]["m"],
     benchmark:
-        "logs/benchmarks/figures_superposition/job.tsv"
+        LOGS + "/benchmarks/figures_superposition/job.tsv"
     log:
-        "logs/figures_superposition.log",
+        LOGS + "/figures_superposition.log",
     script:
         "../scripts/figures_superposition.py"
 
 
 rule figures_active:
     input:
-        al_runs="results/active/al_runs.csv",
-        al_summary="results/active/al_summary.csv",
-        composition="results/active/composition.csv",
-        curriculum_runs="results/active/curriculum_runs.csv",
+        al_runs=RESULTS + "/active/al_runs.csv",
+        al_summary=RESULTS + "/active/al_summary.csv",
+        composition=RESULTS + "/active/composition.csv",
+        curriculum_runs=RESULTS + "/active/curriculum_runs.csv",
         code=rose_code("plots/__init__.py", "plots/active.py", "active/report.py"),
     output:
         **{
             name: report(
-                f"figures/active/{name}.pdf",
+                f"{FIGURES}/active/{name}.pdf",
                 caption=f"../report/active_{name}.rst",
                 category="Active and curriculum learning",
             )
@@ -75,24 +75,24 @@ rule figures_active:
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        "logs/benchmarks/figures_active/job.tsv"
+        LOGS + "/benchmarks/figures_active/job.tsv"
     log:
-        "logs/figures_active.log",
+        LOGS + "/figures_active.log",
     script:
         "../scripts/figures_active.py"
 
 
 rule figures_continual:
     input:
-        runs=expand("results/continual/{stream}/runs.csv", stream=CONT_STREAMS),
-        matrix=expand("results/continual/{stream}/matrix.csv", stream=CONT_STREAMS),
-        anytime=expand("results/continual/{stream}/anytime.csv", stream=CONT_STREAMS),
-        trace=expand("results/continual/{stream}/trace.csv", stream=CONT_STREAMS),
+        runs=expand(RESULTS + "/continual/{stream}/runs.csv", stream=CONT_STREAMS),
+        matrix=expand(RESULTS + "/continual/{stream}/matrix.csv", stream=CONT_STREAMS),
+        anytime=expand(RESULTS + "/continual/{stream}/anytime.csv", stream=CONT_STREAMS),
+        trace=expand(RESULTS + "/continual/{stream}/trace.csv", stream=CONT_STREAMS),
         code=rose_code("plots/__init__.py", "plots/continual.py", "continual/report.py"),
     output:
         **{
             name: report(
-                f"figures/continual/{name}.pdf",
+                f"{FIGURES}/continual/{name}.pdf",
                 caption=f"../report/continual_{name}.rst",
                 category="Continual learning",
             )
@@ -101,9 +101,9 @@ rule figures_continual:
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        "logs/benchmarks/figures_continual/job.tsv"
+        LOGS + "/benchmarks/figures_continual/job.tsv"
     log:
-        "logs/figures_continual.log",
+        LOGS + "/figures_continual.log",
     script:
         "../scripts/figures_continual.py"
 
@@ -111,16 +111,16 @@ rule figures_continual:
 rule figures_explore:
     input:
         aggregate=rules.aggregate_explore.output,
-        surface=expand("results/explore/{setting}/surface.csv", setting=EXPL_SETTINGS),
-        walk=expand("results/explore/{setting}/walk.csv", setting=EXPL_SETTINGS),
-        trajectory=expand("results/explore/{setting}/trajectory.csv", setting=EXPL_SETTINGS),
-        spectrum=expand("results/explore/{setting}/spectrum.csv", setting=EXPL_SETTINGS),
-        curves=expand("results/explore/{setting}/curves.csv", setting=EXPL_SETTINGS),
+        surface=expand(RESULTS + "/explore/{setting}/surface.csv", setting=EXPL_SETTINGS),
+        walk=expand(RESULTS + "/explore/{setting}/walk.csv", setting=EXPL_SETTINGS),
+        trajectory=expand(RESULTS + "/explore/{setting}/trajectory.csv", setting=EXPL_SETTINGS),
+        spectrum=expand(RESULTS + "/explore/{setting}/spectrum.csv", setting=EXPL_SETTINGS),
+        curves=expand(RESULTS + "/explore/{setting}/curves.csv", setting=EXPL_SETTINGS),
         code=rose_code("plots/__init__.py", "plots/explore.py", "explore/report.py"),
     output:
         **{
             name: report(
-                f"figures/explore/{name}.pdf",
+                f"{FIGURES}/explore/{name}.pdf",
                 caption=f"../report/explore_{name}.rst",
                 category="Contour warm-up",
             )
@@ -130,9 +130,9 @@ rule figures_explore:
         config_hash=CONFIG_HASH,
         names=EXPL_FIGURES,
     benchmark:
-        "logs/benchmarks/figures_explore/job.tsv"
+        LOGS + "/benchmarks/figures_explore/job.tsv"
     log:
-        "logs/figures_explore.log",
+        LOGS + "/figures_explore.log",
     script:
         "../scripts/figures_explore.py"
 

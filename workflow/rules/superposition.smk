@@ -6,9 +6,9 @@ SUP = config["superposition"]
 SUP_FIGURES = ["geometry", "gram", "dimensionality", "phase", "frontier", "histograms",
                "shortcut"]
 SUP_SHORTCUT_RUNS = expand(
-    "results/superposition/shortcut/{benchmark}.csv", benchmark=SUP["shortcut"]["benchmarks"]
+    RESULTS + "/superposition/shortcut/{benchmark}.csv", benchmark=SUP["shortcut"]["benchmarks"]
 )
-SUP_TOY_DIRS = {k: f"results/superposition/toy/{k}" for k in SUP["toy"]}
+SUP_TOY_DIRS = {k: f"{RESULTS}/superposition/toy/{k}" for k in SUP["toy"]}
 SUP_CODE = ["superposition/toy_model.py", "superposition/penalties.py",
             "superposition/geometry.py", "superposition/monosemanticity.py",
             "superposition/experiments.py", *LAYER_CODE]
@@ -18,9 +18,9 @@ rule superposition_toy_sweep:
     input:
         code=rose_code(*SUP_CODE),
     output:
-        instances="results/superposition/toy/{sweep}/instances.csv",
-        features="results/superposition/toy/{sweep}/features.csv",
-        weights="results/superposition/toy/{sweep}/weights.npz",
+        instances=RESULTS + "/superposition/toy/{sweep}/instances.csv",
+        features=RESULTS + "/superposition/toy/{sweep}/features.csv",
+        weights=RESULTS + "/superposition/toy/{sweep}/weights.npz",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -31,9 +31,9 @@ rule superposition_toy_sweep:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/superposition/toy/{sweep}/run.log",
+        LOGS + "/superposition/toy/{sweep}/run.log",
     benchmark:
-        "logs/benchmarks/superposition_toy_sweep/{sweep}.tsv"
+        LOGS + "/benchmarks/superposition_toy_sweep/{sweep}.tsv"
     script:
         "../scripts/superposition_toy_sweep.py"
 
@@ -42,7 +42,7 @@ rule superposition_phase:
     input:
         code=rose_code(*SUP_CODE, "superposition/phase_diagram.py"),
     output:
-        "results/superposition/phase/phase.csv",
+        RESULTS + "/superposition/phase/phase.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -53,9 +53,9 @@ rule superposition_phase:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/superposition/phase/run.log",
+        LOGS + "/superposition/phase/run.log",
     benchmark:
-        "logs/benchmarks/superposition_phase/job.tsv"
+        LOGS + "/benchmarks/superposition_phase/job.tsv"
     script:
         "../scripts/superposition_phase.py"
 
@@ -64,8 +64,8 @@ rule superposition_toy_penalty:
     input:
         code=rose_code(*SUP_CODE),
     output:
-        instances="results/superposition/toy_penalty/instances.csv",
-        features="results/superposition/toy_penalty/features.csv",
+        instances=RESULTS + "/superposition/toy_penalty/instances.csv",
+        features=RESULTS + "/superposition/toy_penalty/features.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -76,9 +76,9 @@ rule superposition_toy_penalty:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/superposition/toy_penalty/run.log",
+        LOGS + "/superposition/toy_penalty/run.log",
     benchmark:
-        "logs/benchmarks/superposition_toy_penalty/job.tsv"
+        LOGS + "/benchmarks/superposition_toy_penalty/job.tsv"
     script:
         "../scripts/superposition_toy_penalty.py"
 
@@ -86,9 +86,11 @@ rule superposition_toy_penalty:
 rule superposition_shortcut:
     input:
         code=rose_code(*SUP_CODE, "superposition/shortcut.py", "data/colored_mnist.py",
-                       "data/bundled.py"),
+                       "data/bundled.py", "data/images.py", "data/splits.py"),
+        # the prepared npz + manifest of a prepared shortcut dataset ([] for mnist5k)
+        images=rose_images.prepared_files(SUP["shortcut"]["dataset"], PROCESSED),
     output:
-        "results/superposition/shortcut/{benchmark}.csv",
+        RESULTS + "/superposition/shortcut/{benchmark}.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -100,9 +102,9 @@ rule superposition_shortcut:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        "logs/superposition/shortcut/{benchmark}.log",
+        LOGS + "/superposition/shortcut/{benchmark}.log",
     benchmark:
-        "logs/benchmarks/superposition_shortcut/{benchmark}.tsv"
+        LOGS + "/benchmarks/superposition_shortcut/{benchmark}.tsv"
     script:
         "../scripts/superposition_shortcut.py"
 
@@ -110,28 +112,28 @@ rule superposition_shortcut:
 rule aggregate_superposition:
     input:
         shortcut=SUP_SHORTCUT_RUNS,
-        penalty="results/superposition/toy_penalty/instances.csv",
+        penalty=RESULTS + "/superposition/toy_penalty/instances.csv",
         code=rose_code("superposition/summary.py", "superposition/frontier.py",
                        "superposition/monosemanticity.py", "superposition/report.py",
                        *STATS_CODE),
     output:
-        runs="results/superposition/shortcut_runs.csv",
-        summary="results/superposition/shortcut_summary.csv",
-        selected="results/superposition/shortcut_selected.csv",
-        tuning="results/superposition/shortcut_tuning.csv",
-        primary="results/superposition/primary.csv",
-        paired="results/superposition/shortcut_paired.csv",
-        toy_runs="results/superposition/toy_penalty_runs.csv",
-        toy_summary="results/superposition/toy_penalty_summary.csv",
-        frontier="results/superposition/toy_frontier.csv",
-        matched="results/superposition/toy_matched.csv",
-        metrics="results/superposition/metrics.json",
+        runs=RESULTS + "/superposition/shortcut_runs.csv",
+        summary=RESULTS + "/superposition/shortcut_summary.csv",
+        selected=RESULTS + "/superposition/shortcut_selected.csv",
+        tuning=RESULTS + "/superposition/shortcut_tuning.csv",
+        primary=RESULTS + "/superposition/primary.csv",
+        paired=RESULTS + "/superposition/shortcut_paired.csv",
+        toy_runs=RESULTS + "/superposition/toy_penalty_runs.csv",
+        toy_summary=RESULTS + "/superposition/toy_penalty_summary.csv",
+        frontier=RESULTS + "/superposition/toy_frontier.csv",
+        matched=RESULTS + "/superposition/toy_matched.csv",
+        metrics=RESULTS + "/superposition/metrics.json",
     params:
         primary=SUP["primary"],
     benchmark:
-        "logs/benchmarks/aggregate_superposition/job.tsv"
+        LOGS + "/benchmarks/aggregate_superposition/job.tsv"
     log:
-        "logs/aggregate_superposition.log",
+        LOGS + "/aggregate_superposition.log",
     script:
         "../scripts/aggregate_superposition.py"
 
@@ -139,8 +141,8 @@ rule aggregate_superposition:
 rule superposition:
     input:
         rules.aggregate_superposition.output,
-        expand("results/superposition/toy/{sweep}/weights.npz", sweep=list(SUP["toy"])),
-        "results/superposition/phase/phase.csv",
+        expand(RESULTS + "/superposition/toy/{sweep}/weights.npz", sweep=list(SUP["toy"])),
+        RESULTS + "/superposition/phase/phase.csv",
 
 
 wildcard_constraints:

@@ -7,4 +7,5 @@ from rose.train import train_from_file
 
 with redirect_to(snakemake.log[0]):
     train_from_file(dict(snakemake.params.spec), snakemake.input.data,
-                    Path(snakemake.output.metrics).parent, threads=snakemake.threads)
+                    Path(snakemake.output.metrics).parent, threads=snakemake.threads,
+                    weights_path=snakemake.params.weights)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rose import contrasts, paper
 from rose.active import summary
-from rose.stats import paired_against, paired_contrast
+from rose.stats import interval_words, paired_against, paired_contrast
 
 UNCERTAINTY = ("entropy", "margin", "least_confidence", "bald")
 METRIC_WORDS = {"auc_test_worst_group_acc": "worst-group accuracy averaged over the budget",
@@ -320,7 +320,8 @@ def budget_table(rounds: pd.DataFrame, runs: pd.DataFrame) -> str:
              f"\\caption{{Active learning at fixed label budgets: worst-group accuracy at "
              f"{n_mid} labels, and at the final {n_final} labels the test-environment, "
              "worst-group and bias-conflicting accuracy and the minority share of the labels. "
-             "Mean over seeds [95\\% CI], percent; model selection: "
+             f"Mean over seeds [{paper.latex_escape(interval_words(rounds.seed.nunique()))}], "
+             "percent; model selection: "
              + paper.latex_escape(str(rounds.selection.iloc[0])) + ".}",
              "\\label{tab:active}", "\\begin{tabular}{ll c" + " c" * len(cols) + "}",
              "\\toprule",
@@ -349,7 +350,8 @@ def curriculum_table(cur: pd.DataFrame) -> str:
              "oracle), each tuned on an equal grid with early stopping. Columns 3--5: the grid "
              "point and checkpoint chosen on training-domain validation accuracy; column 6: "
              "worst-group accuracy when they are chosen with group labels on validation. Mean "
-             "over seeds [95\\% CI], percent; gradient steps, examples passed forward and "
+             f"over seeds [{paper.latex_escape(interval_words(cur.seed.nunique()))}], percent; "
+             "gradient steps, examples passed forward and "
              "labels read per run (RHO-LOSS: pool plus holdout).}",
              "\\label{tab:curriculum}",
              "\\begin{tabular}{ll" + " c" * (len(cols) + 1) + " rrr}", "\\toprule",

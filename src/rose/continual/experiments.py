@@ -211,19 +211,28 @@ def _rows(record: Record, arms: list[Arm], groups: list[str], seeds: list[int], 
     return runs, matrix, anytime, trace
 
 
-def streams_for(block: dict, stream_name: str, seeds: list[int], role: str = "test") -> list:
-    """Every seed's stream of one kind (what the job trains on): the test stream or the
-    validation stream the arms are tuned on (rose.continual.streams)."""
-    from rose.data.bundled import load_digits, load_mnist5k
+def stream_images(block: dict, processed_dir: str | Path | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels the streams are built from (``continual.dataset``, by the shared
+    loader rose.data.images). For a prepared dataset (fashion_mnist, mnist) this is its
+    prepared train + val images only: the streams carve their own training and per-task test
+    images from them as for MNIST 5k, and the prepared (official) test images stay out of every
+    stream for now (evaluating on them is the direction's own follow-up)."""
+    from rose.data.images import load_images
 
+    return load_images(block.get("dataset", "mnist5k"), processed_dir, "continual.dataset").pool
+
+
+def streams_for(block: dict, stream_name: str, seeds: list[int], role: str = "test",
+                processed_dir: str | Path | None = None) -> list:
+    """Every seed's stream of one kind (what the job trains on): the test stream or the
+    validation stream the arms are tuned on (rose.continual.streams). ``processed_dir``: where
+    a prepared ``continual.dataset`` lies (unused for the bundled ones)."""
     spec = block["streams"][stream_name]
     v = block.get("validation", {})
-    if block["dataset"] == "digits":    # 8x8 already: no downsampling
-        images, labels = load_digits()
-        step = 1
-    else:
-        images, labels = load_mnist5k()
-        step = block["downsample"]
+    images, labels = stream_images(block, processed_dir)
+    # digits are 8x8 already: no downsampling; 28x28 images (MNIST, Fashion-MNIST) by `downsample`
+    step = 1 if block.get("dataset", "mnist5k") == "digits" else block["downsample"]
     if step > 1 and stream_name != "rotated":   # rotate at full resolution, then downsample
         images = images[:, :, ::step, ::step]
     streams = [make_stream(stream_name, images, labels, s, spec["tasks"],
@@ -305,21 +314,26 @@ def tune_arms(block: dict, arms: list[tuple[str, Arm]], val_streams: list, seeds
 
 
 def stream_run(block: dict, stream_name: str, seeds: list[int], out_dir: str | Path,
-               threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0
-               ) -> None:
+               threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0,
+               processed_dir: str | Path | None = None) -> None:
     """All arms on one stream: tuned on the validation stream, then run on the test stream at
     their selected points. Writes runs.csv, matrix.csv, anytime.csv, trace.csv and
-    tuning.csv. Each batched model is one resumable unit of the job (rose.engine)."""
+    tuning.csv. Each batched model is one resumable unit of the job (rose.engine).
+    ``processed_dir``: where a prepared ``continual.dataset`` lies."""
+    from rose.data.images import resume_identity
+
     torch.set_num_threads(threads)
     check_config(block)
     settings = settings_of(block)
     arms = arms_from_config(block)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    job = Job(out, {"continual": block, "stream": stream_name, "seeds": seeds},
+    job = Job(out, {"continual": block, "stream": stream_name, "seeds": seeds,
+                    **resume_identity(block.get("dataset", "mnist5k"), processed_dir)},
               checkpoint_seconds, device)
-    val_streams = streams_for(block, stream_name, seeds, "validation")
-    streams = streams_for(block, stream_name, seeds)
+    at = {"processed_dir": processed_dir} if processed_dir is not None else {}  # bundled: as before
+    val_streams = streams_for(block, stream_name, seeds, "validation", **at)
+    streams = streams_for(block, stream_name, seeds, **at)
     if val_streams[0].n_batches != streams[0].n_batches:
         raise ValueError(
             f"config key continual.streams.{stream_name}.samples_per_task: the validation "

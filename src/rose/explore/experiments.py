@@ -40,7 +40,7 @@ from rose.measure.landscape import (
 from rose.measure.sharpness import adaptive_sharpness, sigma_prime
 from rose.nn import StackedNet
 from rose.sampling import stratified_partition, stratified_sample
-from rose.tuning import check_grids, tuning_table
+from rose.tuning import check_grids, parse_extensions, tuning_table
 
 ABLATION = "ablation"
 
@@ -105,6 +105,8 @@ def check_tuning(block: dict) -> None:
         grids = {a.name: a.grid for a in arms_for(block, st) if a.grid}
         check_grids(grids, {n: TUNABLE[block["arms"][n]["method"]] for n in grids},
                     f"explore.settings.{st} (with explore.arms)")
+        # one extension rule per hyperparameter for every arm alike (rose.tuning)
+        parse_extensions(block.get("extensions"), "explore.extensions", grids)
         if not grids:
             continue
         for i, c in enumerate(block["primary"]):
@@ -434,7 +436,9 @@ def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base:
     dev = theta0.device
     alphas = np.linspace(-1, 1, m["curve_points"])
     grid = np.linspace(-1, 1, m["surface_points"])
-    res, choice, sweep = tune_arm(net, theta0, data, arm, base, seeds, job)
+    res, choice, sweep = tune_arm(net, theta0, data, arm, base, seeds, job,
+                                  extensions=parse_extensions(block.get("extensions"),
+                                                              "explore.extensions"))
     meas = measure(net, res.theta, data, m, seeds[0])
     walk_meas, new_start = None, {}
     if res.walk is not None:

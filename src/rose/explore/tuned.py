@@ -13,7 +13,9 @@ initial weights, labels and minibatches, so the grid is paired across points as 
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -24,7 +26,7 @@ from rose.engine import Job
 from rose.explore.contour import WalkRecord
 from rose.explore.trainer import STACKABLE, Arm, Base, Data, Result, Rows, train_arm
 from rose.nn import StackedNet
-from rose.tuning import Grid, TuningResult, select
+from rose.tuning import Extension, Grid, TuningResult, select, tune_extending
 
 # what each method may tune (config key explore.arms.<arm>.grid); contour keys in CONTOUR_KEYS
 # go to the walk's settings
@@ -99,33 +101,51 @@ def sweep_row(res: Result, row: int) -> dict[str, Any]:
 
 
 def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, seeds: list[int],
-             job: Job, stack: bool = True) -> tuple[Result, TuningResult, list[dict]]:
+             job: Job, stack: bool = True, extensions: Mapping[str, Extension] | None = None
+             ) -> tuple[Result, TuningResult, list[dict]]:
     """Train every grid point x seed, select on validation; returns (the selected point's
     result with one row per seed, the tuning result, one sweep row per point and seed).
     ``stack`` trains the points of a group as rows of one run; off, one run per point (the
     seeds stacked): the same numbers, and on a CPU the faster (``make bench``). Each group is
     a unit of ``job`` that keeps only its sweep rows and its best point's result (the selected
-    point is the best of its group), so a checkpoint holds one point's weights per group."""
-    points = grid_points(arm)
+    point is the best of its group), so a checkpoint holds one point's weights per group.
+    ``extensions`` (rose.tuning.Extension per hyperparameter, the config's
+    ``explore.extensions``): while the selection sits at the edge of a ruled axis the grid
+    grows beyond it and only the new points train, as further units (rose.tuning.tune_extending);
+    every round's rows share the seeds' initial weights and data, so all points stay paired."""
     S = len(seeds)
-    scores = np.full((len(points), S), np.nan)
-    best: dict[int, Result] = {}                       # group's best point -> its result
-    sweep = []
-    for gi, (fixed, members) in enumerate(_groups(arm, points, stack)):
-        rows = Rows(np.tile(np.arange(S), len(members)),
-                    {k: np.repeat([points[i][k] for i in members], S)
-                     for k in points[members[0]] if stackable(arm, k)})
-        arm_g = at_point(arm, fixed)
-        unit = job.unit(f"{arm.name}/grid{gi}", lambda arm_g=arm_g, rows=rows, members=members:
-                        _group_unit(net, theta0, data, arm, arm_g, base, seeds, job, rows,
-                                    members, points))
-        sweep.extend(unit["sweep"])
-        scores[members] = unit["scores"]
-        best[members[unit["best"]]] = _result(unit["result"])
-    choice = select(arm.name, points, scores)
+    best: dict[str, Result] = {}                       # a group's best point -> its result
+    sweep: list[dict] = []
+    rounds = itertools.count()
+
+    def train(points: list[dict[str, Any]], _budget: Any) -> np.ndarray:
+        r = next(rounds)                 # round 0 keeps the unit names of a plain grid
+        scores = np.full((len(points), S), np.nan)
+        for gi, (fixed, members) in enumerate(_groups(arm, points, stack)):
+            rows = Rows(np.tile(np.arange(S), len(members)),
+                        {k: np.repeat([points[i][k] for i in members], S)
+                         for k in points[members[0]] if stackable(arm, k)})
+            arm_g = at_point(arm, fixed)
+            name = f"{arm.name}/grid{gi}" if r == 0 else f"{arm.name}/round{r}/grid{gi}"
+            unit = job.unit(name, lambda arm_g=arm_g, rows=rows, members=members:
+                            _group_unit(net, theta0, data, arm, arm_g, base, seeds, job, rows,
+                                        members, points))
+            sweep.extend(unit["sweep"])
+            scores[members] = unit["scores"]
+            best[_key(points[members[unit["best"]]])] = _result(unit["result"])
+        return scores
+
+    if arm.grid:
+        choice = tune_extending(Grid(arm.name, arm.grid), None, train, extensions or {})
+    else:
+        choice = select(arm.name, [{}], train([{}], None))
     for row in sweep:
-        row["selected"] = row["point"] == json.dumps(choice.selected_point, sort_keys=True)
-    return best[choice.selected], choice, sweep
+        row["selected"] = row["point"] == _key(choice.selected_point)
+    return best[_key(choice.selected_point)], choice, sweep
+
+
+def _key(point: dict[str, Any]) -> str:
+    return json.dumps(point, sort_keys=True)
 
 
 def _group_unit(net: StackedNet, theta0: Any, data: Data, arm: Arm, arm_g: Arm, base: Base,

@@ -309,25 +309,43 @@ def _grid(params: dict, variant: str) -> list[float]:
     return [float(v) for v in params["grids"].get(variant, {}).get("lam", [0.0])]
 
 
+def shortcut_images(params: dict, processed_dir: str | Path | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The 28x28 images and class labels Colored MNIST is built from
+    (``superposition.shortcut.dataset``, by the shared loader rose.data.images). For a prepared
+    dataset (fashion_mnist, mnist) this is its prepared train + val images only: make_splits
+    carves its own train, val, test and test_val from them as for MNIST 5k, and the prepared
+    (official) test images stay out of every split for now (evaluating on them is the
+    direction's own follow-up)."""
+    from rose.data.images import MNIST_SHAPE, load_images
+
+    return load_images(params.get("dataset", "mnist5k"), processed_dir,
+                       "superposition.shortcut.dataset", MNIST_SHAPE).pool
+
+
 def shortcut(params: dict, benchmark: str, seeds: list[int], out_csv: str | Path,
-             threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0
-             ) -> None:
+             threads: int = 1, device: Device = "cpu", checkpoint_seconds: float = 60.0,
+             processed_dir: str | Path | None = None) -> None:
     """Every variant on one Colored MNIST benchmark: per variant, one instance per
     (seed, lambda), all at once; the seeds' data, initial weights and minibatch order are
     shared by the variants and lambdas (paired). One resumable unit per variant. A benchmark
     listed in ``erm_only`` (a reference such as grayscale, which no primary contrast reads)
-    runs the unpenalised variant alone."""
-    from rose.data.bundled import load_mnist5k
+    runs the unpenalised variant alone. ``processed_dir``: where a prepared
+    ``superposition.shortcut.dataset`` lies (unused for mnist5k)."""
+    from rose.data.images import resume_identity
     from rose.superposition.shortcut import evaluate_shortcut, make_splits, train_shortcut
 
     torch.set_num_threads(threads)
     dev = resolve_device(device)
-    X, digits = load_mnist5k()
+    X, digits = shortcut_images(params, processed_dir)
     splits = [make_splits(X, digits, benchmark, s) for s in seeds]
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     job = Job(out.parent / benchmark, {"shortcut": params, "benchmark": benchmark,
-                                       "seeds": seeds}, checkpoint_seconds, device)
+                                       "seeds": seeds,
+                                       **resume_identity(params.get("dataset", "mnist5k"),
+                                                         processed_dir)},
+              checkpoint_seconds, device)
     frames = []
     variants = {k: v for k, v in params["variants"].items()
                 if benchmark not in params["erm_only"] or k == "erm"}

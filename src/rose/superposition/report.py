@@ -266,7 +266,7 @@ def shortcut_table(runs: pd.DataFrame, selected: pd.DataFrame) -> str:
     and, labelled as an upper bound, the lambda and worst-group accuracy the test-environment
     validation split would choose: mean [95% CI] in percent."""
     cols = ["test_acc", "test_worst_group_acc", "swapped_acc", "frac_both"]
-    from rose.stats import summarize
+    from rose.stats import interval_words, summarize
 
     def cell(sub: pd.DataFrame, c: str) -> str:
         s = summarize(sub[c].tolist())
@@ -278,8 +278,9 @@ def shortcut_table(runs: pd.DataFrame, selected: pd.DataFrame) -> str:
              "\\caption{Colored MNIST (5k images, IRM construction), MLP, at each variant's "
              "$\\lambda$ selected by training-domain validation accuracy. Last two columns, an "
              "upper bound that no method may claim: the $\\lambda^*$ chosen on a held-out half of "
-             "the test environment and its worst-group accuracy. Mean over seeds [95\\% CI], "
-             "percent.}", "\\label{tab:superposition}",
+             "the test environment and its worst-group accuracy. Mean over seeds "
+             f"[{paper.latex_escape(interval_words(runs.seed.nunique()))}], percent.}}",
+             "\\label{tab:superposition}",
              "\\begin{tabular}{ll r" + " c" * len(cols) + " r c}", "\\toprule",
              "Benchmark & Variant & $\\lambda$ & " + " & ".join(
                  summary.SHORTCUT_METRICS[c] for c in cols) + " & $\\lambda^*$ & worst group$^*$"
