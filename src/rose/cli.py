@@ -115,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
 def _plan_cost(args: argparse.Namespace) -> int:
     """``rose plan --record-timings`` and ``rose plan --cost``: see rose.cost."""
     from rose import cost
+    from rose.artifacts import ArtifactError
 
     try:
         if args.record_timings:
             _record_timings(args)
         if args.cost:
             _print_cost(args)
-    except cost.CostError as err:
+    except (cost.CostError, ArtifactError) as err:
         print(f"rose plan: {err}", file=sys.stderr)
         return 2
     return 0

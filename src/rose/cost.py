@@ -18,6 +18,12 @@ Timings of the estimated config itself come first, then the files in the order g
 paper-scale timings before quick's). A rule with no measured timing is named, not guessed; so
 is a rule without a work model (every rule must have one: tests/test_cost.py checks the list).
 
+Timings scale within one state of the machine: a run on a slower or busier machine takes
+longer for the same work (this repository's 2-core machine has varied between sessions: on
+2026-12-07 a quick baseline job took 9.6-10.7 s against the committed timings' 3.87 s). Compare
+an estimate with a run of the same session, or record that run's timings and estimate from them
+(``benchmarks/bench_cost.py`` prints a quick baseline job run now beside the committed mean).
+
 Wall time on C cores is a lower bound: max(total / C, a rule's mean job); it ignores the
 dependencies between jobs (the explore ablation waits for its setting's tuning) and that a
 rule's largest job can be several times its mean (the uniform toy sweep).
@@ -75,14 +81,21 @@ OFFICIAL = "official"                # data.split.test: the dataset's own test s
 # 784-256-256-10 training step at batch 128 (forward, backward and the SGD update), one thread.
 # TRAIN_COST by training batch size (the nearest measured batch is used), EVAL_COST for
 # rose.train.evaluate's forward passes (chunks of 4096). JOB_START: a training job's fixed cost
-# (interpreter, Snakemake's preamble, torch and rose imports) and LOAD_PER_VALUE the cost of
-# loading and checking one float32 value of the prepared split, both in reference FLOPs.
-# Measured side by side by benchmarks/bench_cost.py ("measured for rose.cost"), 1 thread, on
-# this repository's 2-core AMD EPYC machine; re-measure there after a change to rose.train.
-TRAIN_COST = {"mlp": {64: 1.0, 128: 1.0}, "cnn": {128: 1.0}}
-EVAL_COST = {"mlp": 1.0, "cnn": 1.0}
-JOB_START = 0.0
-LOAD_PER_VALUE = 0.0
+# (a job of next to no work: interpreter, Snakemake's preamble, imports, the first call of every
+# kernel, outputs), LOAD_PER_VALUE the cost of loading and checking one float32 value of the
+# prepared split, PREPARE_PER_VALUE of preparing one (rose.data.prepare_to_files of
+# Fashion-MNIST: IDX files read and MD5-checked, split, written with their sha256), all in
+# reference FLOPs. Measured by benchmarks/bench_cost.py ("measured for rose.cost": CPU seconds
+# of epoch-like slices run back to back, interleaved with the reference), 1 thread, on this
+# repository's 2-core machine (AMD EPYC, torch 2.13; medians of 2-7 runs on 2026-12-07, runs
+# varying by up to 25% while other jobs shared the cores); re-measure after a change to
+# rose.train. The CNN's evaluation at chunks of 4096 (205 MB activations) is its costliest
+# phase per FLOP: at chunks of 256 it measured 3-3.7x faster (benchmarks/bench_train_loop.py).
+TRAIN_COST = {"mlp": {64: 1.33, 128: 1.0}, "cnn": {128: 1.5}}
+EVAL_COST = {"mlp": 0.7, "cnn": 4.7}
+JOB_START = 1.8e11          # 5.4-6.5 s of CPU here while the cores were shared
+LOAD_PER_VALUE = 310.0      # the paper's 70,000 x 784 values: 1.7e10
+PREPARE_PER_VALUE = 1000.0  # Fashion-MNIST: 2.4-3 s of CPU here
 
 
 class CostError(ValueError):
@@ -174,7 +187,10 @@ def train_cost(kind: str, batch: int) -> float:
 # -- the work of each rule: (number of jobs, work) under a validated config -------------------
 
 def _prepare_data(cfg):
-    return len(cfg["data"]["datasets"]), float(len(cfg["data"]["datasets"]))
+    """Per dataset, a job's start and its values prepared (read, checked, split, written)."""
+    values = [_dataset(cfg, d).examples * math.prod(_dataset(cfg, d).shape)
+              for d in cfg["data"]["datasets"]]
+    return len(values), sum(JOB_START + PREPARE_PER_VALUE * v for v in values)
 
 
 def _baseline_jobs(cfg: dict) -> list[tuple[str, str, dict]]:
@@ -570,16 +586,16 @@ def _basis(e: Estimate) -> str:
 def report(estimates: list[Estimate], cores: int) -> str:
     lines = [f"{'rule':<34}{'jobs':>6}{'core-h':>10}{'per job h':>11}  scaled from"]
     for e in estimates:
-        lines.append(f"{e.key:<34}{e.jobs:>6}{e.core_hours:>10.2f}{e.job_hours:>11.2f}  "
+        lines.append(f"{e.key:<34}{e.jobs:>6}{e.core_hours:>10.3f}{e.job_hours:>11.3f}  "
                      f"{_basis(e)}")
     by_dir: dict[str, float] = {}
     for e in estimates:
         by_dir[e.direction] = by_dir.get(e.direction, 0.0) + e.core_hours
     lines.append("")
     for d, h in by_dir.items():
-        lines.append(f"{'direction ' + d:<34}{'':>6}{h:>10.2f}")
+        lines.append(f"{'direction ' + d:<34}{'':>6}{h:>10.3f}")
     total = sum(e.core_hours for e in estimates)
-    lines.append(f"{'total':<34}{sum(e.jobs for e in estimates):>6}{total:>10.2f}")
+    lines.append(f"{'total':<34}{sum(e.jobs for e in estimates):>6}{total:>10.3f}")
     lines.append(f"wall time on {cores} cores: at least {wall_hours(estimates, cores):.2f} h "
                  f"(max(total / cores, longest mean job); dependencies not counted)")
     return "\n".join(lines)

@@ -93,6 +93,8 @@ MODULES = {
     "src/rose/tuning.py": ["tests/test_tuning.py", "tests/test_tuning_extension.py",
                            SHARED_TESTS],
     "src/rose/stats.py": ["tests/test_stats.py", SHARED_TESTS],
+    "src/rose/power.py": ["tests/test_power.py"],
+    "src/rose/data/idx.py": ["tests/test_fashion_mnist.py", "tests/test_data.py"],
     "src/rose/contrasts.py": ["tests/test_contrasts.py", SHARED_TESTS],
     "src/rose/divergence.py": ["tests/test_device.py", SHARED_TESTS],
 }
