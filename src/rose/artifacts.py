@@ -111,9 +111,16 @@ def locked_outs(root: Path, name: str) -> dict[str, list[str]]:
             for stage, entry in stages.items() if stage.endswith(f"@{name}")}
 
 
-def stale_entries(status: dict, allowed_missing: set[str]) -> dict:
+def stale_entries(status: dict, allowed_missing: set[str], rebuilt: set[str]) -> dict:
     """What ``dvc status --json`` reports beyond outs in ``allowed_missing`` that are absent
-    (checkpoints not pulled): changed code, params or outputs, i.e. a stale record."""
+    (checkpoints not pulled) and outs in ``rebuilt`` whose bytes equal the record but are not
+    in this clone's DVC cache (prepared data rebuilt from the raw files): changed code, params
+    or outputs, i.e. a stale record."""
+    def fine(kind: str, path: str, change: str) -> bool:
+        return kind == "changed outs" and (
+            (path in allowed_missing and change in ("deleted", "not in cache"))
+            or (path in rebuilt and change == "not in cache"))
+
     stale = {}
     for stage, entries in status.items():
         for e in entries:
@@ -121,9 +128,7 @@ def stale_entries(status: dict, allowed_missing: set[str]) -> dict:
                 stale.setdefault(stage, []).append(e)
                 continue
             for kind, changes in e.items():
-                left = {p: c for p, c in changes.items()
-                        if not (kind == "changed outs" and p in allowed_missing
-                                and c in ("deleted", "not in cache"))}
+                left = {p: c for p, c in changes.items() if not fine(kind, p, c)}
                 if left:
                     stale.setdefault(stage, []).append({kind: left})
     return stale
@@ -212,7 +217,8 @@ def pull(root: Path, name: str | None = None, checkpoints: bool = False) -> dict
     stages = [f"{t}@{name}" for t in outs]
     status = json.loads(_run(["dvc", "status", "--json", *stages], root,
                              capture=True).stdout or "{}")
-    stale = stale_entries(status, set() if checkpoints else set(ckpts))
+    rebuilt = {p for ps in outs.values() for p in ps if p.startswith(data_dir)}
+    stale = stale_entries(status, set() if checkpoints else set(ckpts), rebuilt)
     if stale:
         raise ArtifactError(
             "refusing to mark outputs up to date: after the pull `dvc status` is not clean, so "
