@@ -30,6 +30,7 @@ import torch.nn.functional as F
 import yaml
 
 from benchmarks.timing import interleaved, median_time
+from rose import layout
 from rose.cost import config_core_hours
 from rose.explore.experiments import arms_for
 from rose.explore.sam import SAM
@@ -156,7 +157,7 @@ def _grid_runs(repeats: int = 2) -> tuple[float, float]:
     cfg = yaml.safe_load(Path("config/quick.yaml").read_text())
     validate(cfg, "workflow/schemas/config.schema.yaml")
     b = {**cfg["explore"], "epochs": 2}
-    data, spec = load_setting(b, "mnist_noisy", cfg["seeds"], "data/processed")
+    data, spec = load_setting(b, "mnist_noisy", cfg["seeds"], layout.processed(cfg["name"]))
     net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
     theta0 = net.init(cfg["seeds"])
     base = Base(2, b["batch_size"], b["lr"], b["momentum"], b["weight_decay"])
