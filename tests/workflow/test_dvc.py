@@ -37,7 +37,18 @@ def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
     assert "still plans: none" in r.stdout
     dry = sh(["snakemake", "-n", "--configfile", "config/tiny.yaml"], clone, tool_env)
     assert "Nothing to be done" in dry.stdout + dry.stderr
-    assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}
+    # DVC's record holds: the checkpoints stay on the shared remote until asked for, and the
+    # prepared data were rebuilt (equal to the record, not in this clone's cache)
+    status = json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout)
+    changed = {p: c for entries in status.values() for e in entries
+               for p, c in e.get("changed outs", {}).items()}
+    assert changed == {"checkpoints/tiny/baseline": "deleted",
+                       "data/processed/tiny": "not in cache"}, status
+    assert all(set(e) == {"changed outs"} for entries in status.values() for e in entries)
+    assert not (clone / "checkpoints").exists()
+    sh(["rose", "pull", "--checkpoints"], clone, tool_env)
+    assert (clone / "checkpoints/tiny/baseline").is_dir()
+    assert list((clone / "checkpoints/tiny/baseline").rglob("model.ckpt"))
     for f in ["results/tiny/baseline/runs.csv", "figures/tiny/baseline/learning_curves.pdf",
               "paper/tiny/main.pdf", "data/processed/tiny/mnist5k.npz"]:
         assert (clone / f).read_bytes() == (pushed / f).read_bytes(), f
@@ -101,7 +112,7 @@ def test_dvc_repro_runs_each_stage_through_snakemake(pushed, tool_env):
     """`dvc repro` just calls Snakemake: forced, every stage's command runs (Snakemake finds the
     pulled outputs up to date) and DVC's record stays clean."""
     clone = fresh_clone(pushed, tool_env, "repro")
-    sh(["rose", "pull"], clone, tool_env)
+    sh(["rose", "pull", "--checkpoints"], clone, tool_env)   # every out of every stage
     r = sh(["dvc", "repro", "--force"], clone, tool_env)
     assert "snakemake data --configfile config/tiny.yaml" in r.stdout + r.stderr
     assert json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout) == {}

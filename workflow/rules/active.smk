@@ -18,8 +18,8 @@ rule active_learning:
                        "active/alvin.py", "active/analogy.py"),
         images=ACT_IMAGES,
     output:
-        rounds=RESULTS + "/active/al/{bench}.csv",
-        composition=RESULTS + "/active/al/{bench}_composition.csv",
+        rounds=f"{RESULTS}active/al/{{bench}}.csv",
+        composition=f"{RESULTS}active/al/{{bench}}_composition.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -31,9 +31,9 @@ rule active_learning:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/active/al/{bench}.log",
+        f"{LOGS}active/al/{{bench}}.log",
     benchmark:
-        LOGS + "/benchmarks/active_learning/{bench}.tsv"
+        f"{LOGS}benchmarks/active_learning/{{bench}}.tsv"
     script:
         "../scripts/active_learning.py"
 
@@ -44,8 +44,8 @@ rule active_curriculum:
                        "active/group_robust.py"),
         images=ACT_IMAGES,
     output:
-        RESULTS + "/active/curriculum/{bench}.csv",
-        RESULTS + "/active/curriculum/{bench}_tuning.csv",
+        f"{RESULTS}active/curriculum/{{bench}}.csv",
+        f"{RESULTS}active/curriculum/{{bench}}_tuning.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -57,38 +57,38 @@ rule active_curriculum:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/active/curriculum/{bench}.log",
+        f"{LOGS}active/curriculum/{{bench}}.log",
     benchmark:
-        LOGS + "/benchmarks/active_curriculum/{bench}.tsv"
+        f"{LOGS}benchmarks/active_curriculum/{{bench}}.tsv"
     script:
         "../scripts/active_curriculum.py"
 
 
 rule aggregate_active:
     input:
-        rounds=expand(RESULTS + "/active/al/{bench}.csv", bench=ACT_BENCHMARKS),
-        composition=expand(RESULTS + "/active/al/{bench}_composition.csv", bench=ACT_BENCHMARKS),
-        curriculum=expand(RESULTS + "/active/curriculum/{bench}.csv", bench=ACT_BENCHMARKS),
-        curriculum_tuning=expand(RESULTS + "/active/curriculum/{bench}_tuning.csv",
+        rounds=expand(f"{RESULTS}active/al/{{bench}}.csv", bench=ACT_BENCHMARKS),
+        composition=expand(f"{RESULTS}active/al/{{bench}}_composition.csv", bench=ACT_BENCHMARKS),
+        curriculum=expand(f"{RESULTS}active/curriculum/{{bench}}.csv", bench=ACT_BENCHMARKS),
+        curriculum_tuning=expand(f"{RESULTS}active/curriculum/{{bench}}_tuning.csv",
                                  bench=ACT_BENCHMARKS),
         code=rose_code("active/summary.py", "active/report.py", *STATS_CODE),
     output:
-        al_runs=RESULTS + "/active/al_runs.csv",
-        al_summary=RESULTS + "/active/al_summary.csv",
-        al_paired=RESULTS + "/active/al_paired.csv",
-        composition=RESULTS + "/active/composition.csv",
-        curriculum_runs=RESULTS + "/active/curriculum_runs.csv",
-        curriculum_summary=RESULTS + "/active/curriculum_summary.csv",
-        curriculum_paired=RESULTS + "/active/curriculum_paired.csv",
-        curriculum_tuning=RESULTS + "/active/curriculum_tuning.csv",
-        primary=RESULTS + "/active/primary.csv",
-        metrics=RESULTS + "/active/metrics.json",
+        al_runs=f"{RESULTS}active/al_runs.csv",
+        al_summary=f"{RESULTS}active/al_summary.csv",
+        al_paired=f"{RESULTS}active/al_paired.csv",
+        composition=f"{RESULTS}active/composition.csv",
+        curriculum_runs=f"{RESULTS}active/curriculum_runs.csv",
+        curriculum_summary=f"{RESULTS}active/curriculum_summary.csv",
+        curriculum_paired=f"{RESULTS}active/curriculum_paired.csv",
+        curriculum_tuning=f"{RESULTS}active/curriculum_tuning.csv",
+        primary=f"{RESULTS}active/primary.csv",
+        metrics=f"{RESULTS}active/metrics.json",
     params:
         primary=ACT["primary"],
     benchmark:
-        LOGS + "/benchmarks/aggregate_active/job.tsv"
+        f"{LOGS}benchmarks/aggregate_active/job.tsv"
     log:
-        LOGS + "/aggregate_active.log",
+        f"{LOGS}aggregate_active.log",
     script:
         "../scripts/aggregate_active.py"
 

@@ -25,10 +25,13 @@ def check_datasets_prepared(key, datasets):
 
 
 check_datasets_prepared("baseline.datasets", config["baseline"]["datasets"])
-check_datasets_prepared("explore.settings", sorted({s["dataset"] for s in config["explore"]["settings"].values()}))
-check_datasets_prepared("continual.dataset", rose_images.prepared_sources(config["continual"]["dataset"]))
-check_datasets_prepared("active.dataset", rose_images.prepared_sources(config["active"]["dataset"]))
-check_datasets_prepared("superposition.shortcut.dataset", rose_images.prepared_sources(config["superposition"]["shortcut"]["dataset"]))
+check_datasets_prepared("explore.settings",
+                        sorted({s["dataset"] for s in config["explore"]["settings"].values()}))
+for _key, _source in [("continual.dataset", config["continual"]["dataset"]),
+                      ("active.dataset", config["active"]["dataset"]),
+                      ("superposition.shortcut.dataset",
+                       config["superposition"]["shortcut"]["dataset"])]:
+    check_datasets_prepared(_key, rose_images.prepared_sources(_source))
 
 try:
     rose_superposition.check_config(config["superposition"])
@@ -42,13 +45,15 @@ CONFIG_HASH = stable_hash(config)
 CONFIG_NAME = config["name"]
 # Every config's outputs live under its name, beside the other configs' and never over them
 # (rose.layout; `snakemake --configfile config/paper.yaml` and the quick default share nothing).
-PROCESSED = layout.processed(CONFIG_NAME)
-RESULTS = layout.results(CONFIG_NAME)
-CHECKPOINTS = layout.checkpoints(CONFIG_NAME)
-FIGURES = layout.figures(CONFIG_NAME)
-GENERATED = layout.generated(CONFIG_NAME)
+# (each folder with its trailing slash: `f"{RESULTS}baseline/..."`, so no path in a rule starts
+# with "/", which `snakemake --lint` would read as absolute)
+PROCESSED = layout.processed(CONFIG_NAME) + "/"
+RESULTS = layout.results(CONFIG_NAME) + "/"
+CHECKPOINTS = layout.checkpoints(CONFIG_NAME) + "/"
+FIGURES = layout.figures(CONFIG_NAME) + "/"
+GENERATED = layout.generated(CONFIG_NAME) + "/"
 PDF = layout.pdf(CONFIG_NAME)
-LOGS = layout.logs(CONFIG_NAME)
+LOGS = layout.logs(CONFIG_NAME) + "/"
 
 try:
     rose_explore.check_walk_budgets(config["explore"], PROCESSED)
@@ -101,11 +106,11 @@ def explore_tuned(wildcards):
     """The ablation runs at the point selected for its base arm on its setting."""
     if wildcards.setting != "ablation":
         return []
-    return f"{RESULTS}/explore/{config['explore']['ablation']['setting']}/tuning.csv"
+    return f"{RESULTS}explore/{config['explore']['ablation']['setting']}/tuning.csv"
 
 
 def explore_dataset(wildcards):
     """The prepared split an explore job trains on (the ablation uses its setting's)."""
     ex = config["explore"]
     name = ex["ablation"]["setting"] if wildcards.setting == "ablation" else wildcards.setting
-    return f"{PROCESSED}/{ex['settings'][name]['dataset']}.npz"
+    return f"{PROCESSED}{ex['settings'][name]['dataset']}.npz"

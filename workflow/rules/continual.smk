@@ -18,7 +18,7 @@ rule continual_stream:
         # the prepared npz + manifest of a prepared continual.dataset ([] for mnist5k, digits)
         images=rose_images.prepared_files(CONT["dataset"], PROCESSED),
     output:
-        expand(RESULTS + "/continual/{{stream}}/{table}.csv", table=CONT_TABLES),
+        expand(f"{RESULTS}continual/{{{{stream}}}}/{{table}}.csv", table=CONT_TABLES),
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -30,32 +30,32 @@ rule continual_stream:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/continual/{stream}/run.log",
+        f"{LOGS}continual/{{stream}}/run.log",
     benchmark:
-        LOGS + "/benchmarks/continual_stream/{stream}.tsv"
+        f"{LOGS}benchmarks/continual_stream/{{stream}}.tsv"
     script:
         "../scripts/continual_stream.py"
 
 
 rule aggregate_continual:
     input:
-        runs=expand(RESULTS + "/continual/{stream}/runs.csv", stream=CONT_STREAMS),
-        traces=expand(RESULTS + "/continual/{stream}/trace.csv", stream=CONT_STREAMS),
+        runs=expand(f"{RESULTS}continual/{{stream}}/runs.csv", stream=CONT_STREAMS),
+        traces=expand(f"{RESULTS}continual/{{stream}}/trace.csv", stream=CONT_STREAMS),
         code=rose_code("continual/report.py", *STATS_CODE),
     output:
-        runs=RESULTS + "/continual/runs.csv",
-        summary=RESULTS + "/continual/summary.csv",
-        paired=RESULTS + "/continual/paired.csv",
-        primary=RESULTS + "/continual/primary.csv",
-        metrics=RESULTS + "/continual/metrics.json",
-        trace=RESULTS + "/continual/trace.csv",
-        tuning=RESULTS + "/continual/tuning.csv",
+        runs=f"{RESULTS}continual/runs.csv",
+        summary=f"{RESULTS}continual/summary.csv",
+        paired=f"{RESULTS}continual/paired.csv",
+        primary=f"{RESULTS}continual/primary.csv",
+        metrics=f"{RESULTS}continual/metrics.json",
+        trace=f"{RESULTS}continual/trace.csv",
+        tuning=f"{RESULTS}continual/tuning.csv",
     params:
         primary=CONT["primary"],
     benchmark:
-        LOGS + "/benchmarks/aggregate_continual/job.tsv"
+        f"{LOGS}benchmarks/aggregate_continual/job.tsv"
     log:
-        LOGS + "/aggregate_continual.log",
+        f"{LOGS}aggregate_continual.log",
     script:
         "../scripts/aggregate_continual.py"
 

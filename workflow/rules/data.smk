@@ -7,14 +7,14 @@ rule prepare_data:
         code=rose_code("data/bundled.py", "data/download.py", "data/idx.py", "data/splits.py",
                        "sampling.py"),
     output:
-        npz=PROCESSED + "/{dataset}.npz",
-        manifest=PROCESSED + "/{dataset}.manifest.json",
+        npz=f"{PROCESSED}{{dataset}}.npz",
+        manifest=f"{PROCESSED}{{dataset}}.manifest.json",
     params:
         data_cfg=data_config_for,
     log:
-        LOGS + "/data/{dataset}.prepare.log",
+        f"{LOGS}data/{{dataset}}.prepare.log",
     benchmark:
-        LOGS + "/benchmarks/prepare_data/{dataset}.tsv"
+        f"{LOGS}benchmarks/prepare_data/{{dataset}}.tsv"
     resources:
         mem_mb=4000,
         runtime=retry_runtime(30),

@@ -21,7 +21,7 @@ rule explore_setting:
                        "explore/experiments.py", "measure/hessian.py", "measure/sharpness.py",
                        "measure/landscape.py", "data/splits.py", *LAYER_CODE),
     output:
-        expand(RESULTS + "/explore/{{setting}}/{table}.csv", table=EXPL_TABLES),
+        expand(f"{RESULTS}explore/{{{{setting}}}}/{{table}}.csv", table=EXPL_TABLES),
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -33,35 +33,35 @@ rule explore_setting:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/explore/{setting}/run.log",
+        f"{LOGS}explore/{{setting}}/run.log",
     benchmark:
-        LOGS + "/benchmarks/explore_setting/{setting}.tsv"
+        f"{LOGS}benchmarks/explore_setting/{{setting}}.tsv"
     script:
         "../scripts/explore_setting.py"
 
 
 rule aggregate_explore:
     input:
-        runs=expand(RESULTS + "/explore/{setting}/runs.csv", setting=EXPL_SETTINGS),
-        tuning=expand(RESULTS + "/explore/{setting}/tuning.csv", setting=EXPL_SETTINGS),
-        sweep=expand(RESULTS + "/explore/{setting}/sweep.csv", setting=EXPL_SETTINGS),
+        runs=expand(f"{RESULTS}explore/{{setting}}/runs.csv", setting=EXPL_SETTINGS),
+        tuning=expand(f"{RESULTS}explore/{{setting}}/tuning.csv", setting=EXPL_SETTINGS),
+        sweep=expand(f"{RESULTS}explore/{{setting}}/sweep.csv", setting=EXPL_SETTINGS),
         code=rose_code("explore/report.py", *STATS_CODE),
     output:
-        runs=RESULTS + "/explore/runs.csv",
-        summary=RESULTS + "/explore/summary.csv",
-        paired=RESULTS + "/explore/paired.csv",
-        correlation=RESULTS + "/explore/correlation.csv",
-        primary=RESULTS + "/explore/primary.csv",
-        metrics=RESULTS + "/explore/metrics.json",
-        tuning=RESULTS + "/explore/tuning.csv",
-        sweep=RESULTS + "/explore/sweep.csv",
+        runs=f"{RESULTS}explore/runs.csv",
+        summary=f"{RESULTS}explore/summary.csv",
+        paired=f"{RESULTS}explore/paired.csv",
+        correlation=f"{RESULTS}explore/correlation.csv",
+        primary=f"{RESULTS}explore/primary.csv",
+        metrics=f"{RESULTS}explore/metrics.json",
+        tuning=f"{RESULTS}explore/tuning.csv",
+        sweep=f"{RESULTS}explore/sweep.csv",
     params:
         ablation_base=EXPL["ablation"]["base"],
         primary=EXPL["primary"],
     benchmark:
-        LOGS + "/benchmarks/aggregate_explore/job.tsv"
+        f"{LOGS}benchmarks/aggregate_explore/job.tsv"
     log:
-        LOGS + "/aggregate_explore.log",
+        f"{LOGS}aggregate_explore.log",
     script:
         "../scripts/aggregate_explore.py"
 

@@ -3,21 +3,21 @@
 
 rule figure_baseline_learning_curves:
     input:
-        runs=RESULTS + "/baseline/runs.csv",
-        histories=RESULTS + "/baseline/histories.csv",
+        runs=f"{RESULTS}baseline/runs.csv",
+        histories=f"{RESULTS}baseline/histories.csv",
         code=rose_code("plots/__init__.py", "plots/baseline.py", "pipeline.py"),
     output:
         report(
-            FIGURES + "/baseline/learning_curves.pdf",
+            f"{FIGURES}baseline/learning_curves.pdf",
             caption="../report/baseline_learning_curves.rst",
             category="Baseline",
         ),
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        LOGS + "/benchmarks/figure_baseline_learning_curves/job.tsv"
+        f"{LOGS}benchmarks/figure_baseline_learning_curves/job.tsv"
     log:
-        LOGS + "/figure_baseline_learning_curves.log",
+        f"{LOGS}figure_baseline_learning_curves.log",
     script:
         "../scripts/figure_baseline.py"
 
@@ -25,20 +25,20 @@ rule figure_baseline_learning_curves:
 rule figures_superposition:
     input:
         toy=expand(
-            RESULTS + "/superposition/toy/{sweep}/{f}",
+            f"{RESULTS}superposition/toy/{{sweep}}/{{f}}",
             sweep=list(SUP["toy"]),
             f=["instances.csv", "features.csv", "weights.npz"],
         ),
-        phase=RESULTS + "/superposition/phase/phase.csv",
-        toy_penalty=RESULTS + "/superposition/toy_penalty_runs.csv",
-        toy_penalty_features=RESULTS + "/superposition/toy_penalty/features.csv",
-        shortcut=RESULTS + "/superposition/shortcut_runs.csv",
+        phase=f"{RESULTS}superposition/phase/phase.csv",
+        toy_penalty=f"{RESULTS}superposition/toy_penalty_runs.csv",
+        toy_penalty_features=f"{RESULTS}superposition/toy_penalty/features.csv",
+        shortcut=f"{RESULTS}superposition/shortcut_runs.csv",
         code=rose_code("plots/__init__.py", "plots/superposition.py",
                        "superposition/report.py"),
     output:
         **{
             name: report(
-                f"{FIGURES}/superposition/{name}.pdf",
+                f"{FIGURES}superposition/{name}.pdf",
                 caption=f"../report/superposition_{name}.rst",
                 category="Superposition",
             )
@@ -49,24 +49,24 @@ rule figures_superposition:
         toy_dirs=SUP_TOY_DIRS,
         uniform_m=SUP["toy"]["uniform"]["m"],
     benchmark:
-        LOGS + "/benchmarks/figures_superposition/job.tsv"
+        f"{LOGS}benchmarks/figures_superposition/job.tsv"
     log:
-        LOGS + "/figures_superposition.log",
+        f"{LOGS}figures_superposition.log",
     script:
         "../scripts/figures_superposition.py"
 
 
 rule figures_active:
     input:
-        al_runs=RESULTS + "/active/al_runs.csv",
-        al_summary=RESULTS + "/active/al_summary.csv",
-        composition=RESULTS + "/active/composition.csv",
-        curriculum_runs=RESULTS + "/active/curriculum_runs.csv",
+        al_runs=f"{RESULTS}active/al_runs.csv",
+        al_summary=f"{RESULTS}active/al_summary.csv",
+        composition=f"{RESULTS}active/composition.csv",
+        curriculum_runs=f"{RESULTS}active/curriculum_runs.csv",
         code=rose_code("plots/__init__.py", "plots/active.py", "active/report.py"),
     output:
         **{
             name: report(
-                f"{FIGURES}/active/{name}.pdf",
+                f"{FIGURES}active/{name}.pdf",
                 caption=f"../report/active_{name}.rst",
                 category="Active and curriculum learning",
             )
@@ -75,24 +75,24 @@ rule figures_active:
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        LOGS + "/benchmarks/figures_active/job.tsv"
+        f"{LOGS}benchmarks/figures_active/job.tsv"
     log:
-        LOGS + "/figures_active.log",
+        f"{LOGS}figures_active.log",
     script:
         "../scripts/figures_active.py"
 
 
 rule figures_continual:
     input:
-        runs=expand(RESULTS + "/continual/{stream}/runs.csv", stream=CONT_STREAMS),
-        matrix=expand(RESULTS + "/continual/{stream}/matrix.csv", stream=CONT_STREAMS),
-        anytime=expand(RESULTS + "/continual/{stream}/anytime.csv", stream=CONT_STREAMS),
-        trace=expand(RESULTS + "/continual/{stream}/trace.csv", stream=CONT_STREAMS),
+        runs=expand(f"{RESULTS}continual/{{stream}}/runs.csv", stream=CONT_STREAMS),
+        matrix=expand(f"{RESULTS}continual/{{stream}}/matrix.csv", stream=CONT_STREAMS),
+        anytime=expand(f"{RESULTS}continual/{{stream}}/anytime.csv", stream=CONT_STREAMS),
+        trace=expand(f"{RESULTS}continual/{{stream}}/trace.csv", stream=CONT_STREAMS),
         code=rose_code("plots/__init__.py", "plots/continual.py", "continual/report.py"),
     output:
         **{
             name: report(
-                f"{FIGURES}/continual/{name}.pdf",
+                f"{FIGURES}continual/{name}.pdf",
                 caption=f"../report/continual_{name}.rst",
                 category="Continual learning",
             )
@@ -101,9 +101,9 @@ rule figures_continual:
     params:
         config_hash=CONFIG_HASH,
     benchmark:
-        LOGS + "/benchmarks/figures_continual/job.tsv"
+        f"{LOGS}benchmarks/figures_continual/job.tsv"
     log:
-        LOGS + "/figures_continual.log",
+        f"{LOGS}figures_continual.log",
     script:
         "../scripts/figures_continual.py"
 
@@ -111,16 +111,16 @@ rule figures_continual:
 rule figures_explore:
     input:
         aggregate=rules.aggregate_explore.output,
-        surface=expand(RESULTS + "/explore/{setting}/surface.csv", setting=EXPL_SETTINGS),
-        walk=expand(RESULTS + "/explore/{setting}/walk.csv", setting=EXPL_SETTINGS),
-        trajectory=expand(RESULTS + "/explore/{setting}/trajectory.csv", setting=EXPL_SETTINGS),
-        spectrum=expand(RESULTS + "/explore/{setting}/spectrum.csv", setting=EXPL_SETTINGS),
-        curves=expand(RESULTS + "/explore/{setting}/curves.csv", setting=EXPL_SETTINGS),
+        surface=expand(f"{RESULTS}explore/{{setting}}/surface.csv", setting=EXPL_SETTINGS),
+        walk=expand(f"{RESULTS}explore/{{setting}}/walk.csv", setting=EXPL_SETTINGS),
+        trajectory=expand(f"{RESULTS}explore/{{setting}}/trajectory.csv", setting=EXPL_SETTINGS),
+        spectrum=expand(f"{RESULTS}explore/{{setting}}/spectrum.csv", setting=EXPL_SETTINGS),
+        curves=expand(f"{RESULTS}explore/{{setting}}/curves.csv", setting=EXPL_SETTINGS),
         code=rose_code("plots/__init__.py", "plots/explore.py", "explore/report.py"),
     output:
         **{
             name: report(
-                f"{FIGURES}/explore/{name}.pdf",
+                f"{FIGURES}explore/{name}.pdf",
                 caption=f"../report/explore_{name}.rst",
                 category="Contour warm-up",
             )
@@ -130,9 +130,9 @@ rule figures_explore:
         config_hash=CONFIG_HASH,
         names=EXPL_FIGURES,
     benchmark:
-        LOGS + "/benchmarks/figures_explore/job.tsv"
+        f"{LOGS}benchmarks/figures_explore/job.tsv"
     log:
-        LOGS + "/figures_explore.log",
+        f"{LOGS}figures_explore.log",
     script:
         "../scripts/figures_explore.py"
 

@@ -3,39 +3,39 @@
 
 rule tex_baseline:
     input:
-        summary=RESULTS + "/baseline/summary.csv",
+        summary=f"{RESULTS}baseline/summary.csv",
         code=rose_code("paper.py", "baseline.py", "pipeline.py"),
     output:
-        table=GENERATED + "/baseline_table.tex",
-        macros=GENERATED + "/baseline_macros.tex",
+        table=f"{GENERATED}baseline_table.tex",
+        macros=f"{GENERATED}baseline_macros.tex",
     params:
         # the paper's prose quotes the first dataset and method of the config
         headline=[config["baseline"]["datasets"][0], next(iter(config["baseline"]["methods"]))],
     benchmark:
-        LOGS + "/benchmarks/tex_baseline/job.tsv"
+        f"{LOGS}benchmarks/tex_baseline/job.tsv"
     log:
-        LOGS + "/tex_baseline.log",
+        f"{LOGS}tex_baseline.log",
     script:
         "../scripts/tex_baseline.py"
 
 
 rule tex_superposition:
     input:
-        toy=expand(RESULTS + "/superposition/toy/{sweep}/{f}", sweep=list(SUP["toy"]),
+        toy=expand(f"{RESULTS}superposition/toy/{{sweep}}/{{f}}", sweep=list(SUP["toy"]),
                    f=["instances.csv", "features.csv"]),
-        phase=RESULTS + "/superposition/phase/phase.csv",
+        phase=f"{RESULTS}superposition/phase/phase.csv",
         aggregate=rules.aggregate_superposition.output,
         code=rose_code("paper.py", "superposition/report.py", "superposition/summary.py",
                        "contrasts.py"),
     output:
-        table=GENERATED + "/superposition_table.tex",
-        macros=GENERATED + "/superposition_macros.tex",
+        table=f"{GENERATED}superposition_table.tex",
+        macros=f"{GENERATED}superposition_macros.tex",
     params:
         toy_dirs=SUP_TOY_DIRS,
     benchmark:
-        LOGS + "/benchmarks/tex_superposition/job.tsv"
+        f"{LOGS}benchmarks/tex_superposition/job.tsv"
     log:
-        LOGS + "/tex_superposition.log",
+        f"{LOGS}tex_superposition.log",
     script:
         "../scripts/tex_superposition.py"
 
@@ -45,12 +45,12 @@ rule tex_active:
         aggregate=rules.aggregate_active.output,
         code=rose_code("paper.py", "active/report.py", "active/summary.py", "contrasts.py"),
     output:
-        table=GENERATED + "/active_table.tex",
-        macros=GENERATED + "/active_macros.tex",
+        table=f"{GENERATED}active_table.tex",
+        macros=f"{GENERATED}active_macros.tex",
     benchmark:
-        LOGS + "/benchmarks/tex_active/job.tsv"
+        f"{LOGS}benchmarks/tex_active/job.tsv"
     log:
-        LOGS + "/tex_active.log",
+        f"{LOGS}tex_active.log",
     script:
         "../scripts/tex_active.py"
 
@@ -60,12 +60,12 @@ rule tex_continual:
         aggregate=rules.aggregate_continual.output,
         code=rose_code("paper.py", "continual/report.py", "contrasts.py"),
     output:
-        table=GENERATED + "/continual_table.tex",
-        macros=GENERATED + "/continual_macros.tex",
+        table=f"{GENERATED}continual_table.tex",
+        macros=f"{GENERATED}continual_macros.tex",
     benchmark:
-        LOGS + "/benchmarks/tex_continual/job.tsv"
+        f"{LOGS}benchmarks/tex_continual/job.tsv"
     log:
-        LOGS + "/tex_continual.log",
+        f"{LOGS}tex_continual.log",
     script:
         "../scripts/tex_continual.py"
 
@@ -75,38 +75,38 @@ rule tex_explore:
         aggregate=rules.aggregate_explore.output,
         code=rose_code("paper.py", "explore/report.py", "contrasts.py"),
     output:
-        table=GENERATED + "/explore_table.tex",
-        macros=GENERATED + "/explore_macros.tex",
+        table=f"{GENERATED}explore_table.tex",
+        macros=f"{GENERATED}explore_macros.tex",
     params:
         contour_arm=EXPL["ablation"]["base"],
         equal_budget_arm="contour_eq",
         explore=EXPL,
     benchmark:
-        LOGS + "/benchmarks/tex_explore/job.tsv"
+        f"{LOGS}benchmarks/tex_explore/job.tsv"
     log:
-        LOGS + "/tex_explore.log",
+        f"{LOGS}tex_explore.log",
     script:
         "../scripts/tex_explore.py"
 
 
 rule tex_summary:
     input:
-        primary=expand(RESULTS + "/{d}/primary.csv",
+        primary=expand(f"{RESULTS}{{d}}/primary.csv",
                        d=["explore", "continual", "active", "superposition"]),
-        tuning=[RESULTS + "/explore/tuning.csv", RESULTS + "/continual/tuning.csv",
-                RESULTS + "/active/curriculum_tuning.csv",
-                RESULTS + "/superposition/shortcut_tuning.csv"],
+        tuning=[f"{RESULTS}explore/tuning.csv", f"{RESULTS}continual/tuning.csv",
+                f"{RESULTS}active/curriculum_tuning.csv",
+                f"{RESULTS}superposition/shortcut_tuning.csv"],
         code=rose_code("paper.py", "writeup.py", "contrasts.py"),
     output:
-        tables=expand(GENERATED + "/primary_{d}.tex",
+        tables=expand(f"{GENERATED}primary_{{d}}.tex",
                       d=["explore", "continual", "active", "superposition"]),
-        answers=GENERATED + "/answers.tex",
-        seeds=GENERATED + "/appendix_seeds.tex",
-        tuning=GENERATED + "/appendix_tuning.tex",
+        answers=f"{GENERATED}answers.tex",
+        seeds=f"{GENERATED}appendix_seeds.tex",
+        tuning=f"{GENERATED}appendix_tuning.tex",
     benchmark:
-        LOGS + "/benchmarks/tex_summary/job.tsv"
+        f"{LOGS}benchmarks/tex_summary/job.tsv"
     log:
-        LOGS + "/tex_summary.log",
+        f"{LOGS}tex_summary.log",
     script:
         "../scripts/tex_summary.py"
 
@@ -117,14 +117,14 @@ rule tex_provenance:
         lock="requirements.lock",
         timings="benchmarks/quick_timings.csv",
     output:
-        GENERATED + "/provenance.tex",
+        f"{GENERATED}provenance.tex",
     params:
         config_name=CONFIG_NAME,
         config_hash=CONFIG_HASH,
     benchmark:
-        LOGS + "/benchmarks/tex_provenance/job.tsv"
+        f"{LOGS}benchmarks/tex_provenance/job.tsv"
     log:
-        LOGS + "/tex_provenance.log",
+        f"{LOGS}tex_provenance.log",
     script:
         "../scripts/tex_provenance.py"
 
@@ -150,8 +150,8 @@ rule paper:
     params:
         name=CONFIG_NAME,
     benchmark:
-        LOGS + "/benchmarks/paper/job.tsv"
+        f"{LOGS}benchmarks/paper/job.tsv"
     log:
-        LOGS + "/paper.log",
+        f"{LOGS}paper.log",
     script:
         "../scripts/build_paper.py"

@@ -6,9 +6,9 @@ SUP = config["superposition"]
 SUP_FIGURES = ["geometry", "gram", "dimensionality", "phase", "frontier", "histograms",
                "shortcut"]
 SUP_SHORTCUT_RUNS = expand(
-    RESULTS + "/superposition/shortcut/{benchmark}.csv", benchmark=SUP["shortcut"]["benchmarks"]
+    f"{RESULTS}superposition/shortcut/{{benchmark}}.csv", benchmark=SUP["shortcut"]["benchmarks"]
 )
-SUP_TOY_DIRS = {k: f"{RESULTS}/superposition/toy/{k}" for k in SUP["toy"]}
+SUP_TOY_DIRS = {k: f"{RESULTS}superposition/toy/{k}" for k in SUP["toy"]}
 SUP_CODE = ["superposition/toy_model.py", "superposition/penalties.py",
             "superposition/geometry.py", "superposition/monosemanticity.py",
             "superposition/experiments.py", *LAYER_CODE]
@@ -18,9 +18,9 @@ rule superposition_toy_sweep:
     input:
         code=rose_code(*SUP_CODE),
     output:
-        instances=RESULTS + "/superposition/toy/{sweep}/instances.csv",
-        features=RESULTS + "/superposition/toy/{sweep}/features.csv",
-        weights=RESULTS + "/superposition/toy/{sweep}/weights.npz",
+        instances=f"{RESULTS}superposition/toy/{{sweep}}/instances.csv",
+        features=f"{RESULTS}superposition/toy/{{sweep}}/features.csv",
+        weights=f"{RESULTS}superposition/toy/{{sweep}}/weights.npz",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -31,9 +31,9 @@ rule superposition_toy_sweep:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/superposition/toy/{sweep}/run.log",
+        f"{LOGS}superposition/toy/{{sweep}}/run.log",
     benchmark:
-        LOGS + "/benchmarks/superposition_toy_sweep/{sweep}.tsv"
+        f"{LOGS}benchmarks/superposition_toy_sweep/{{sweep}}.tsv"
     script:
         "../scripts/superposition_toy_sweep.py"
 
@@ -42,7 +42,7 @@ rule superposition_phase:
     input:
         code=rose_code(*SUP_CODE, "superposition/phase_diagram.py"),
     output:
-        RESULTS + "/superposition/phase/phase.csv",
+        f"{RESULTS}superposition/phase/phase.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -53,9 +53,9 @@ rule superposition_phase:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/superposition/phase/run.log",
+        f"{LOGS}superposition/phase/run.log",
     benchmark:
-        LOGS + "/benchmarks/superposition_phase/job.tsv"
+        f"{LOGS}benchmarks/superposition_phase/job.tsv"
     script:
         "../scripts/superposition_phase.py"
 
@@ -64,8 +64,8 @@ rule superposition_toy_penalty:
     input:
         code=rose_code(*SUP_CODE),
     output:
-        instances=RESULTS + "/superposition/toy_penalty/instances.csv",
-        features=RESULTS + "/superposition/toy_penalty/features.csv",
+        instances=f"{RESULTS}superposition/toy_penalty/instances.csv",
+        features=f"{RESULTS}superposition/toy_penalty/features.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -76,9 +76,9 @@ rule superposition_toy_penalty:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/superposition/toy_penalty/run.log",
+        f"{LOGS}superposition/toy_penalty/run.log",
     benchmark:
-        LOGS + "/benchmarks/superposition_toy_penalty/job.tsv"
+        f"{LOGS}benchmarks/superposition_toy_penalty/job.tsv"
     script:
         "../scripts/superposition_toy_penalty.py"
 
@@ -90,7 +90,7 @@ rule superposition_shortcut:
         # the prepared npz + manifest of a prepared shortcut dataset ([] for mnist5k)
         images=rose_images.prepared_files(SUP["shortcut"]["dataset"], PROCESSED),
     output:
-        RESULTS + "/superposition/shortcut/{benchmark}.csv",
+        f"{RESULTS}superposition/shortcut/{{benchmark}}.csv",
     params:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
@@ -102,9 +102,9 @@ rule superposition_shortcut:
         runtime=retry_runtime(120),
         gpu=GPU,
     log:
-        LOGS + "/superposition/shortcut/{benchmark}.log",
+        f"{LOGS}superposition/shortcut/{{benchmark}}.log",
     benchmark:
-        LOGS + "/benchmarks/superposition_shortcut/{benchmark}.tsv"
+        f"{LOGS}benchmarks/superposition_shortcut/{{benchmark}}.tsv"
     script:
         "../scripts/superposition_shortcut.py"
 
@@ -112,28 +112,28 @@ rule superposition_shortcut:
 rule aggregate_superposition:
     input:
         shortcut=SUP_SHORTCUT_RUNS,
-        penalty=RESULTS + "/superposition/toy_penalty/instances.csv",
+        penalty=f"{RESULTS}superposition/toy_penalty/instances.csv",
         code=rose_code("superposition/summary.py", "superposition/frontier.py",
                        "superposition/monosemanticity.py", "superposition/report.py",
                        *STATS_CODE),
     output:
-        runs=RESULTS + "/superposition/shortcut_runs.csv",
-        summary=RESULTS + "/superposition/shortcut_summary.csv",
-        selected=RESULTS + "/superposition/shortcut_selected.csv",
-        tuning=RESULTS + "/superposition/shortcut_tuning.csv",
-        primary=RESULTS + "/superposition/primary.csv",
-        paired=RESULTS + "/superposition/shortcut_paired.csv",
-        toy_runs=RESULTS + "/superposition/toy_penalty_runs.csv",
-        toy_summary=RESULTS + "/superposition/toy_penalty_summary.csv",
-        frontier=RESULTS + "/superposition/toy_frontier.csv",
-        matched=RESULTS + "/superposition/toy_matched.csv",
-        metrics=RESULTS + "/superposition/metrics.json",
+        runs=f"{RESULTS}superposition/shortcut_runs.csv",
+        summary=f"{RESULTS}superposition/shortcut_summary.csv",
+        selected=f"{RESULTS}superposition/shortcut_selected.csv",
+        tuning=f"{RESULTS}superposition/shortcut_tuning.csv",
+        primary=f"{RESULTS}superposition/primary.csv",
+        paired=f"{RESULTS}superposition/shortcut_paired.csv",
+        toy_runs=f"{RESULTS}superposition/toy_penalty_runs.csv",
+        toy_summary=f"{RESULTS}superposition/toy_penalty_summary.csv",
+        frontier=f"{RESULTS}superposition/toy_frontier.csv",
+        matched=f"{RESULTS}superposition/toy_matched.csv",
+        metrics=f"{RESULTS}superposition/metrics.json",
     params:
         primary=SUP["primary"],
     benchmark:
-        LOGS + "/benchmarks/aggregate_superposition/job.tsv"
+        f"{LOGS}benchmarks/aggregate_superposition/job.tsv"
     log:
-        LOGS + "/aggregate_superposition.log",
+        f"{LOGS}aggregate_superposition.log",
     script:
         "../scripts/aggregate_superposition.py"
 
@@ -141,8 +141,8 @@ rule aggregate_superposition:
 rule superposition:
     input:
         rules.aggregate_superposition.output,
-        expand(RESULTS + "/superposition/toy/{sweep}/weights.npz", sweep=list(SUP["toy"])),
-        RESULTS + "/superposition/phase/phase.csv",
+        expand(f"{RESULTS}superposition/toy/{{sweep}}/weights.npz", sweep=list(SUP["toy"])),
+        f"{RESULTS}superposition/phase/phase.csv",
 
 
 wildcard_constraints:

@@ -77,7 +77,8 @@ def prepared_files(source: str, processed_dir: str | Path) -> list[str]:
     source (what the rules list, so a bundled job needs no data rule)."""
     if not is_prepared(source):
         return []
-    return [f"{processed_dir}/{source}.npz", f"{processed_dir}/{source}.manifest.json"]
+    d = Path(processed_dir)
+    return [(d / f"{source}.npz").as_posix(), (d / f"{source}.manifest.json").as_posix()]
 
 
 def processed_dir_of(files: Sequence[str | Path]) -> Path | None:
