@@ -69,8 +69,8 @@ def test_every_rule_has_a_benchmark_file_in_logs_and_a_work_model():
     rules = _rules_with_outputs()
     assert set(rules) == set(cost.WORK)
     for name, block in rules.items():
-        m = re.search(r'benchmark:\n\s+LOGS \+ "([^"]+)"', block)
-        assert m and m.group(1).startswith(f"/benchmarks/{name}/"), name
+        m = re.search(r'benchmark:\n\s+f"\{LOGS\}([^"]+)"', block)
+        assert m and m.group(1).startswith(f"benchmarks/{name}/"), name
     assert str(cost.benchmarks_dir("paper")) == "logs/paper/benchmarks"
 
 

@@ -103,6 +103,14 @@ def stage_targets(root: Path) -> list[str]:
     return list(yaml.safe_load((Path(root) / "dvc.yaml").read_text())["stages"])
 
 
+def snakemake_target(root: Path, stage: str, name: str) -> str:
+    """The Snakemake target a stage's command builds for config ``name`` (the word after
+    ``snakemake``; the paper stage names its PDF, whose rule has a benchmark file that a rule
+    named as a target would have to have)."""
+    cmd = yaml.safe_load((Path(root) / "dvc.yaml").read_text())["stages"][stage]["do"]["cmd"]
+    return cmd.split()[1].replace("${key}", name)
+
+
 def locked_outs(root: Path, name: str) -> dict[str, list[str]]:
     """Target -> the out paths dvc.lock records for config ``name``'s stage of it."""
     lock = Path(root) / "dvc.lock"
@@ -144,7 +152,7 @@ def push(root: Path, name: str | None = None, targets: tuple[str, ...] = ()) -> 
     unknown = sorted(set(targets) - set(stage_targets(root)))
     if unknown:
         raise ArtifactError(f"no DVC stage for {unknown}; stages: {stage_targets(root)}")
-    stale = planned_jobs(root, cfg, targets)
+    stale = planned_jobs(root, cfg, tuple(snakemake_target(root, t, name) for t in targets))
     if stale:
         raise ArtifactError(
             f"refusing to push: snakemake would still run {stale} for {cfg}, so the outputs "
@@ -224,5 +232,6 @@ def pull(root: Path, name: str | None = None, checkpoints: bool = False) -> dict
             "refusing to mark outputs up to date: after the pull `dvc status` is not clean, so "
             "the artifacts in dvc.lock do not match this code or config "
             f"({json.dumps(stale)[:600]}). Run `make reproduce CONFIG={name}`.")
-    _run(["snakemake", *outs, "--configfile", cfg, "--touch", "--forceall", "--quiet"], root)
-    return planned_jobs(root, cfg, tuple(outs))
+    targets = tuple(snakemake_target(root, t, name) for t in outs)
+    _run(["snakemake", *targets, "--configfile", cfg, "--touch", "--forceall", "--quiet"], root)
+    return planned_jobs(root, cfg, targets)

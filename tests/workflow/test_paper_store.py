@@ -43,7 +43,8 @@ def pulled(tmp_path_factory, tool_env) -> tuple[Path, dict]:
 def test_a_fresh_clone_pulls_the_paper_results_and_plans_no_job(pulled, tool_env):
     clone, locked = pulled
     assert {"data", "baseline"} <= set(locked)
-    dry = sh(["snakemake", *locked, "--configfile", "config/paper.yaml", "-n"], clone,
+    targets = [artifacts.snakemake_target(clone, t, "paper") for t in locked]
+    dry = sh(["snakemake", *targets, "--configfile", "config/paper.yaml", "-n"], clone,
              tool_env)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     for path in (p for ps in locked.values() for p in ps
