@@ -42,8 +42,8 @@ def test_pull_in_a_fresh_clone_plans_zero_jobs(pushed, tool_env):
     status = json.loads(sh(["dvc", "status", "--json"], clone, tool_env).stdout)
     changed = {p: c for entries in status.values() for e in entries
                for p, c in e.get("changed outs", {}).items()}
-    assert changed == {"checkpoints/tiny/baseline": "deleted",
-                       "data/processed/tiny": "not in cache"}, status
+    assert changed.pop("checkpoints/tiny/baseline") in ("deleted", "not in cache"), status
+    assert changed == {"data/processed/tiny": "not in cache"}, status
     assert all(set(e) == {"changed outs"} for entries in status.values() for e in entries)
     assert not (clone / "checkpoints").exists()
     sh(["rose", "pull", "--checkpoints"], clone, tool_env)
