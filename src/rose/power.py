@@ -148,9 +148,12 @@ def find_pilot(contrast: Mapping, tables: Sequence[tuple[str, str, pd.DataFrame]
 def config_seeds(cfg: Mapping, direction: str, contrast: Mapping) -> int:
     """The seeds the config runs for a contrast: the top-level ``seeds`` list, except the
     superposition toy contrasts (benchmark toy), which read the penalty study's
-    ``superposition.penalty.seeds`` (rose.superposition.frontier.per_seed)."""
+    ``superposition.penalty.seeds`` (rose.superposition.frontier.per_seed), and direction 1,
+    which reads its own ``explore.seeds`` where the config declares them."""
     if direction == "superposition" and contrast.get("benchmark") == "toy":
         return int(cfg["superposition"]["penalty"]["seeds"])
+    if direction == "explore" and "seeds" in cfg.get("explore", {}):
+        return len(cfg["explore"]["seeds"])
     return len(cfg["seeds"])
 
 

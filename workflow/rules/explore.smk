@@ -3,6 +3,12 @@
 # one job runs the ablations; then aggregation, figures and generated LaTeX.
 
 EXPL = config["explore"]
+EXPL_SEEDS = EXPL.get("seeds", SEEDS)       # direction 1's own seeds where its power plan asks
+try:                                         # a setting's own seeds are among them (refused now)
+    for _setting in EXPL["settings"]:
+        rose_explore.setting_seeds(EXPL, _setting, EXPL_SEEDS)
+except ValueError as e:
+    raise WorkflowError(str(e)) from None
 EXPL_SETTINGS = list(EXPL["settings"]) + ["ablation"]
 EXPL_FIGURES = ["accuracy", "sharpness", "curves", "spectrum", "surfaces", "trajectories",
                 "ablation", "sweep"]
@@ -26,7 +32,7 @@ rule explore_setting:
         device=DEVICE,
         checkpoint_seconds=CHECKPOINT_SECONDS,
         explore=EXPL,
-        seeds=SEEDS,
+        seeds=EXPL_SEEDS,
     threads: 1
     resources:
         mem_mb=3000,
@@ -55,8 +61,10 @@ rule aggregate_explore:
         metrics=f"{RESULTS}explore/metrics.json",
         tuning=f"{RESULTS}explore/tuning.csv",
         sweep=f"{RESULTS}explore/sweep.csv",
+        batch_gap=f"{RESULTS}explore/batch_gap.csv",
     params:
         ablation_base=EXPL["ablation"]["base"],
+        batch_gap=EXPL.get("batch_gap"),
         primary=EXPL["primary"],
     benchmark:
         f"{LOGS}benchmarks/aggregate_explore/job.tsv"

@@ -28,7 +28,7 @@ from rose.data.splits import load
 from rose.device import Device, as_tensor, generator, resolve_device
 from rose.engine import Job
 from rose.explore.contour import ContourSettings
-from rose.explore.trainer import Arm, Base, Data, Result
+from rose.explore.trainer import Arm, Base, Data, Result, step_cost
 from rose.explore.tuned import TUNABLE, at_point, grid_points, selected_point, tune_arm
 from rose.measure.hessian import hutchinson_trace, spectral_density, top_eigenvalue
 from rose.measure.landscape import (
@@ -227,6 +227,11 @@ def check_config(block: dict) -> None:
     for name, spec in block["arms"].items():
         if spec["method"] == "gsam" and "alpha" not in spec:
             raise ValueError(f"config key explore.arms.{name}.alpha: GSAM needs alpha")
+    gap = block.get("batch_gap")
+    for k in ("small", "large") if gap else ():
+        if gap[k] not in block["settings"]:
+            raise ValueError(f"config key explore.batch_gap.{k}: {gap[k]!r} is not in "
+                             "explore.settings")
     check_tuning(block)
     check_pools(block)
     from rose.explore.report import EXTRA, METRICS
@@ -243,6 +248,26 @@ def check_config(block: dict) -> None:
             if c[k] not in runs_on[c["setting"]]:
                 raise ValueError(f"config key explore.primary[{i}].{k}: {c[k]!r} does not run "
                                  f"on setting {c['setting']!r}")
+    check_equal_evaluations(block)
+
+
+def check_equal_evaluations(block: dict) -> None:
+    """Primary contrasts compare arms at equal gradient evaluations (PROTOCOL.md section 2): an
+    arm of one (or a pool's member) whose step costs more than one gradient evaluation (SAM,
+    GAM, Entropy-SGD) or that walks (contour) must declare ``budget: grad_evals``."""
+    pools = block.get("pools", {})
+    for i, c in enumerate(block["primary"]):
+        arms = {a.name: a for a in arms_for(block, c["setting"])}
+        for k in ("arm", "reference"):
+            for name in pools.get(c[k], [c[k]]):
+                a = arms.get(name)
+                if a is not None and a.budget == "steps" and (
+                        step_cost(a) > 1 or a.method == "contour"):
+                    raise ValueError(
+                        f"config key explore.arms.{name}.budget: {name} ({a.method}) is in "
+                        f"explore.primary[{i}], compared at equal gradient evaluations, so its "
+                        "budget must be grad_evals (steps gives it more gradient evaluations "
+                        "than its reference)")
 
 
 def symmetric_noise(y: np.ndarray, p: float, n_classes: int, rng: np.random.Generator
@@ -283,6 +308,9 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
             y_clean, k, [seeds[0], 32 if part == "walk" else 33, k],
             name=f"explore.{part}_batch", within=parts[part])
     walks = {k: sub("walk", k) for k in sizes}
+    n_eval = block.get("train_eval")
+    train_eval = None if n_eval is None or n_eval >= n else as_tensor(stratified_sample(
+        y_clean, n_eval, [seeds[0], 34], name="explore.train_eval"), resolve_device(device))
     selects = {k: sub("select", k) for k in sizes}
     dev = resolve_device(device)
     X = split.X["train"].to(dev)
@@ -292,7 +320,7 @@ def load_setting(block: dict, setting: str, seeds: list[int], data_dir: str | Pa
                 as_tensor(np.stack(noisy["val"]), dev), split.X["test"].to(dev),
                 split.y["test"].to(dev), X[probe_idx], y_train[:, probe_idx], probe_idx,
                 {k: as_tensor(v, dev) for k, v in walks.items()}, C,
-                {k: as_tensor(v, dev) for k, v in selects.items()})
+                {k: as_tensor(v, dev) for k, v in selects.items()}, train_eval)
     return data, {**spec, "input_shape": split.input_shape}
 
 
@@ -374,6 +402,19 @@ def pool_rows(runs: list[dict], pools: dict[str, list[str]]) -> list[dict]:
     return out
 
 
+def setting_seeds(block: dict, setting: str, seeds: list[int]) -> list[int]:
+    """The seeds ``setting`` runs: its own ``seeds`` where the config gives them (a subset of
+    the direction's, so every setting's seeds share their initial weights), else ``seeds``."""
+    own = block["settings"].get(setting, {}).get("seeds") if setting != ABLATION else None
+    if own is None:
+        return list(seeds)
+    extra = sorted(set(own) - set(seeds))
+    if extra:
+        raise ValueError(f"config key explore.settings.{setting}.seeds: {extra} are not among "
+                         f"the direction's seeds {list(seeds)}")
+    return list(own)
+
+
 def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Path,
                 out_dir: str | Path, threads: int = 1, device: Device = "cpu",
                 checkpoint_seconds: float = 60.0, tuned: str | Path | None = None) -> None:
@@ -386,6 +427,8 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     A pool (``explore.pools``: name -> arms) adds, per seed, the runs of its member with the
     best mean validation score: "the best of SGD and warm-up", chosen on validation."""
     torch.set_num_threads(threads)
+    # an exploratory setting may run fewer seeds than the direction (settings.<s>.seeds)
+    seeds = setting_seeds(block, setting, seeds)
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -406,7 +449,8 @@ def setting_run(block: dict, setting: str, seeds: list[int], data_dir: str | Pat
     net = StackedNet(spec["model"], spec["input_shape"], data.n_classes)
     theta0 = net.init(seeds, dev)
     base = Base(block["epochs"], spec.get("batch_size", block["batch_size"]), block["lr"],
-                block["momentum"], block["weight_decay"])
+                block["momentum"], block["weight_decay"],
+                schedule=block.get("schedule", "constant"))
     tables = {"runs": [], "history": [], "walk": [], "curves": [], "surface": [],
               "trajectory": [], "spectrum": [], "tuning": [], "sweep": []}
     start_meas: dict[str, dict] = {}     # str(start_epochs) -> measurements
@@ -438,7 +482,8 @@ def _arm_unit(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base:
     grid = np.linspace(-1, 1, m["surface_points"])
     res, choice, sweep = tune_arm(net, theta0, data, arm, base, seeds, job,
                                   extensions=parse_extensions(block.get("extensions"),
-                                                              "explore.extensions"))
+                                                              "explore.extensions"),
+                                  tune_seeds=block.get("tune_seeds"))
     meas = measure(net, res.theta, data, m, seeds[0])
     walk_meas, new_start = None, {}
     if res.walk is not None:

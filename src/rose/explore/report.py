@@ -42,10 +42,13 @@ def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base: str,
               primary: list[dict], tuning_csvs: Sequence[str | Path] = (),
-              sweep_csvs: Sequence[str | Path] = ()) -> None:
+              sweep_csvs: Sequence[str | Path] = (), batch_gap: dict | None = None) -> None:
     """runs.csv, summary.csv, paired.csv (vs sgd; ablation variants vs their base),
     primary.csv (the declared family), correlation.csv (Kendall tau of each sharpness measure
-    with test accuracy), metrics.json; tuning.csv and sweep.csv gathered over settings."""
+    with test accuracy), batch_gap.csv (:func:`batch_gaps` of ``batch_gap``, the config's
+    ``explore.batch_gap``; empty without it), metrics.json (with the fraction of seeds whose
+    walk moved, per contour arm and setting); tuning.csv and sweep.csv gathered over
+    settings."""
     out = Path(out_dir)
     runs = pd.concat([pd.read_csv(p) for p in run_csvs], ignore_index=True)
     runs.to_csv(out / "runs.csv", index=False)
@@ -65,9 +68,54 @@ def aggregate(run_csvs: Sequence[str | Path], out_dir: str | Path, ablation_base
     # a pool's rows repeat its selected member's: count each run once
     own = main[main.pool_member.isna()] if "pool_member" in main else main
     correlation(own).to_csv(out / "correlation.csv", index=False)
+    gaps = batch_gaps(runs, **batch_gap) if batch_gap else pd.DataFrame()
+    gaps.to_csv(out / "batch_gap.csv", index=False)
     m = {f"{s}/{a}/{k}": _num(g[k].mean()) for (s, a), g in runs.groupby(["setting", "arm"])
          for k in ("early_test_acc", "final_test_acc", "lambda_max")}
+    m.update({f"{r.setting}/{r.arm}/walk_moved": r.moved for r in walk_moved(runs).itertuples()})
+    m.update({f"batch_gap/{r.arm}/{r.metric}": _num(r.difference) for r in gaps.itertuples()})
     (out / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
+
+
+def walk_moved(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and walking arm (own runs, not pool copies): the fraction of seeds whose
+    selected candidate is not the walk's start point (``walk_chosen_step`` > 0), and the seed
+    count. A diverged seed counts as not moved."""
+    cols = ["setting", "arm", "moved", "seeds"]
+    if "walk_chosen_step" not in runs:
+        return pd.DataFrame(columns=cols)
+    own = runs[runs.pool_member.isna()] if "pool_member" in runs else runs
+    walked = own[own.method == "contour"]
+    return pd.DataFrame([{"setting": s, "arm": a,
+                          "moved": float((g.walk_chosen_step.fillna(0) > 0).mean()),
+                          "seeds": len(g)}
+                         for (s, a), g in walked.groupby(["setting", "arm"], sort=False)],
+                        columns=cols)
+
+
+def batch_gaps(runs: pd.DataFrame, small: str, large: str,
+               metrics: Sequence[str] = ("final_test_acc", "early_test_acc")) -> pd.DataFrame:
+    """The small- vs large-batch gap (Keskar et al. 2017), exploratory: for every arm that runs
+    on both settings, large minus small per seed (the seeds share initial weights; each
+    setting's arm tuned on its own grid), with its Student-t interval (rose.stats)
+    and no verdict."""
+    from rose.stats import paired_contrast
+
+    rows = []
+    a, b = runs[runs.setting == small], runs[runs.setting == large]
+    for arm in [x for x in b.arm.unique() if x in set(a.arm)]:
+        x = a[a.arm == arm].set_index("seed")
+        y = b[b.arm == arm].set_index("seed")
+        seeds = sorted(set(x.index) & set(y.index))
+        for m in metrics:
+            c = paired_contrast(y.loc[seeds, m].to_numpy(float), x.loc[seeds, m].to_numpy(float))
+            rows.append({"arm": arm, "metric": m, "small": small, "large": large,
+                         "small_mean": float(x.loc[seeds, m].mean()),
+                         "large_mean": float(y.loc[seeds, m].mean()),
+                         "difference": c.mean_difference, "ci_low": c.ci_low,
+                         "ci_high": c.ci_high, "n": c.n})
+    return pd.DataFrame(rows, columns=["arm", "metric", "small", "large", "small_mean",
+                                       "large_mean", "difference", "ci_low", "ci_high", "n"])
 
 
 def _num(x: float) -> float | None:
@@ -155,6 +203,35 @@ def walk_sentence(runs: pd.DataFrame, arm: str) -> str:
                      f"{m.walk_end_trace:.3g}")
         parts.append(text)
     return _capital("; ".join(parts) + ".") if parts else ""
+
+
+def moved_sentence(runs: pd.DataFrame) -> str:
+    """Per setting and walking arm, on how many seeds the walk moved (selected a point other
+    than its start); where it kept its start on most seeds the sentence says the walk did not
+    move, so its contrasts are about a shortened descent, not about walking (issue 28)."""
+    parts = []
+    for r in walk_moved(runs[runs.setting != ABLATION]).itertuples():
+        n = round(r.moved * r.seeds)
+        text = f"{_tt(r.arm)} on {_tt(r.setting)}: moved on {n} of {r.seeds} seeds"
+        if r.moved < 0.5:
+            text += (" (the walk did not move on most seeds: its contrasts compare a shortened "
+                     "descent, not a walk)")
+        parts.append(text)
+    return _capital("; ".join(parts) + ".") if parts else ""
+
+
+def batch_gap_sentence(gaps: pd.DataFrame) -> str:
+    """The small- vs large-batch gap in final test accuracy per arm (exploratory, no
+    verdict word)."""
+    g = gaps[gaps.metric == "final_test_acc"] if len(gaps) else gaps
+    if g.empty:
+        return ""
+    r0 = g.iloc[0]
+    items = ", ".join(f"{_tt(r.arm)} {paper.paired_points(r.difference, r.ci_low, r.ci_high)} "
+                      f"({100 * r.small_mean:.2f}\\% to {100 * r.large_mean:.2f}\\%, "
+                      f"{r.n} seeds)" for r in g.itertuples())
+    return (f"Final test accuracy at {_tt(r0.large)} minus {_tt(r0.small)}, paired by seed "
+            f"(exploratory): {items}.")
 
 
 def correlation_sentence(corr: pd.DataFrame) -> str:
@@ -339,6 +416,9 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
              for s in settings if (runs[runs.setting == s].arm == equal_budget_arm).any())
          or "not run",
          "ExpWalkSentence": walk_sentence(runs, contour_arm),
+         "ExpMovedSentence": moved_sentence(runs),
+         "ExpBatchGapSentence": batch_gap_sentence(_read(agg / "batch_gap.csv"))
+         if (agg / "batch_gap.csv").exists() else "",
          "ExpCorrelationSentence": correlation_sentence(corr),
          "ExpBudgetSentence": budget_sentence(runs),
          "ExpDescentSentence": descent_sentence(runs, equal_budget_arm),

@@ -14,6 +14,12 @@ minibatch):
     entropy_sgd  rose.explore.entropy_sgd, L Langevin steps per outer step                  L
     contour      ``start_epochs`` of SGD, the contour warm-up on a probe batch
                  (rose.explore.contour), then momentum SGD                           1 + walk
+Schedules (``Base.schedule``): ``constant``, or ``cosine``, eta_t = eta (1 + cos(pi t / T)) / 2
+over the arm's T descent steps (Loshchilov & Hutter 2017, SGDR without restarts, eta_min = 0),
+times the linear warm-up's factor for ``warmup``. The contour arm's T counts the SGD steps before
+and after its walk; SWA keeps its own schedule (Izmailov et al. 2018: the rate held, then SWALR's
+annealing to ``swa_lr_factor`` x the rate while the iterates are averaged).
+
 Budgets: ``steps`` gives every arm the same number of (outer) optimizer steps, so expensive
 methods use more gradient evaluations; ``grad_evals`` gives every arm the gradient evaluations
 of ``epochs`` of SGD (SAM gets half the steps; the contour arm's SGD phase is shortened by the
@@ -55,6 +61,7 @@ from rose.nn.optim import PerInstanceLR
 
 METHODS = ("sgd", "warmup", "adam", "radam", "sam", "asam", "gsam", "gam", "swa", "entropy_sgd",
            "contour")
+SCHEDULES = ("constant", "cosine")
 # hyperparameters that may differ between the rows of one stacked run (one value per row)
 STACKABLE = ("lr", "warmup_steps", "rho", "gamma0", "step_size")
 
@@ -93,6 +100,9 @@ class Data:
     select_index: dict[int, torch.Tensor] = field(default_factory=dict)
     # walk size -> the training positions the walk's candidates are scored on (disjoint from
     # the walk batch and the probe)
+    train_eval_index: torch.Tensor | None = None
+    # the training positions the training loss and accuracy are evaluated on (a stratified
+    # sample, rose.sampling; None: the whole training set)
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class Base:
     momentum: float = 0.9
     weight_decay: float = 0.0
     divergence_factor: float = 100.0
+    schedule: str = "constant"                     # or "cosine" (module docstring)
 
 
 @dataclass
@@ -209,7 +220,10 @@ def evaluate(net: StackedNet, theta: torch.Tensor, data: Data, chunk: int = 2048
                                                  reduction="none").sum(1)
                     out[k][1] += (logits.argmax(-1) == yy).sum(1)
             return {k: (v[0] / len(X), v[1] / len(X)) for k, v in out.items()}
-        res = {**run(data.X_train, {"train": data.y_train, "train_clean": data.y_train_clean}),
+        i = data.train_eval_index
+        X_tr, y_tr, y_cl = (data.X_train, data.y_train, data.y_train_clean) if i is None else \
+            (data.X_train[i], data.y_train[:, i], data.y_train_clean[i])
+        res = {**run(X_tr, {"train": y_tr, "train_clean": y_cl}),
                **run(data.X_val, {"val": data.y_val}), **run(data.X_test, {"test": data.y_test})}
         flat = {}
         for k, (loss, acc) in res.items():
@@ -296,6 +310,7 @@ class _Run:
         self.walk_start: torch.Tensor | None = None
         self.walk_end: torch.Tensor | None = None
         self.remaining = 0               # contour: SGD steps after the walk
+        self.total = self.budget_steps   # descent steps the schedule spans (set in run)
         self.rate = learning_rates(arm, base, rows, dev)
         # linear warm-up (Goyal et al. 2017): row i's rate times min(1, (t + 1) / warm_i)
         self.warm = row_values(arm, rows, "warmup_steps", float("nan"), dev) \
@@ -354,9 +369,8 @@ class _Run:
         self.stepper = PerInstanceLR(self.opt, self.param, self.rate)
 
     def _rates_now(self) -> torch.Tensor:
-        if self.warm is None:
-            return self.rate
-        return self.rate * torch.clamp((self.step + 1) / self.warm, max=1.0)
+        return self.rate * schedule_factor(self.base.schedule, self.step, self.total,
+                                           self.warm, self.swa is not None)
 
     def _swalr(self) -> SWALR:
         # the optimiser runs at lr = 1 (rows scale it): SWALR anneals to a factor of each
@@ -441,6 +455,8 @@ class _Run:
             self.record(self.param.detach(), "init")
         if arm.method == "contour":
             start_steps = round(arm.start_epochs * self.per_epoch)
+            # the walk's cost is known once it has run: until then the schedule spans the budget
+            self.total = start_steps + self.remaining if self.phase == 2 else self.budget_steps
             if self.phase == 0:
                 self.sgd_phase(start_steps, self.per_epoch, "descent")
                 self.phase, self.k = 1, 0
@@ -474,6 +490,7 @@ class _Run:
                             f"{start_steps + math.ceil(walk_equiv)} minibatch gradient "
                             f"evaluations, more than the budget of {self.budget_steps}")
                 self.phase, self.k = 2, 0
+                self.total = start_steps + self.remaining
                 self.job.tick(self.state, force=True)
             self.sgd_phase(self.remaining, self.per_epoch, "descent")
         else:
@@ -481,6 +498,7 @@ class _Run:
                 self.budget_steps // self.cost
             eval_every = self.per_epoch if arm.budget == "steps" else \
                 max(1, self.per_epoch // self.cost)
+            self.total = n_steps
             self.sgd_phase(n_steps, eval_every, "train")
             if self.swa is not None:
                 with torch.no_grad():
@@ -489,6 +507,22 @@ class _Run:
         diverged = self.div.diverged | ~torch.isfinite(theta).all(-1).cpu().numpy()
         return Result(theta, self.history, diverged, self.grad_evals, self.step, self.path,
                       self.snapshots, self.walk, self.walk_start, self.walk_end)
+
+
+def schedule_factor(schedule: str, step: int, total: int, warm: torch.Tensor | None = None,
+                    swa: bool = False) -> torch.Tensor | float:
+    """The factor on each row's rate at descent step ``step`` (0-based) of ``total``:
+    cosine (1 + cos(pi t / T)) / 2 (SGDR, Loshchilov & Hutter 2017, eta_min = 0; not for SWA,
+    which anneals with SWALR) times the linear warm-up min(1, (t + 1) / warm) (Goyal et al.
+    2017) where ``warm`` [R] is given."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; known: {SCHEDULES}")
+    f: torch.Tensor | float = 1.0
+    if schedule == "cosine" and not swa:
+        f = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    if warm is not None:
+        f = f * torch.clamp((step + 1) / warm, max=1.0)
+    return f
 
 
 def train_arm(net: StackedNet, theta0: torch.Tensor, data: Data, arm: Arm, base: Base,

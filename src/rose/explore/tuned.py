@@ -101,8 +101,8 @@ def sweep_row(res: Result, row: int) -> dict[str, Any]:
 
 
 def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, seeds: list[int],
-             job: Job, stack: bool = True, extensions: Mapping[str, Extension] | None = None
-             ) -> tuple[Result, TuningResult, list[dict]]:
+             job: Job, stack: bool = True, extensions: Mapping[str, Extension] | None = None,
+             tune_seeds: int | None = None) -> tuple[Result, TuningResult, list[dict]]:
     """Train every grid point x seed, select on validation; returns (the selected point's
     result with one row per seed, the tuning result, one sweep row per point and seed).
     ``stack`` trains the points of a group as rows of one run; off, one run per point (the
@@ -112,8 +112,15 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
     ``extensions`` (rose.tuning.Extension per hyperparameter, the config's
     ``explore.extensions``): while the selection sits at the edge of a ruled axis the grid
     grows beyond it and only the new points train, as further units (rose.tuning.tune_extending);
-    every round's rows share the seeds' initial weights and data, so all points stay paired."""
-    S = len(seeds)
+    every round's rows share the seeds' initial weights and data, so all points stay paired.
+    ``tune_seeds`` (the config's ``explore.tune_seeds``): the grid trains on the first
+    ``tune_seeds`` seeds only (every arm alike) and the selected point then trains on every
+    seed, as one more unit: same initial weights and labels per seed, but fresh minibatch
+    orders (the sampler draws every row's permutation from one generator), so the reported
+    runs do not carry the selection's own validation noise; the sweep holds the tuning seeds."""
+    S = len(seeds) if not arm.grid or tune_seeds is None else min(tune_seeds, len(seeds))
+    if S < 1:
+        raise ValueError(f"tune_seeds must be at least 1, got {tune_seeds}")
     best: dict[str, Result] = {}                       # a group's best point -> its result
     sweep: list[dict] = []
     rounds = itertools.count()
@@ -128,8 +135,8 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
             arm_g = at_point(arm, fixed)
             name = f"{arm.name}/grid{gi}" if r == 0 else f"{arm.name}/round{r}/grid{gi}"
             unit = job.unit(name, lambda arm_g=arm_g, rows=rows, members=members:
-                            _group_unit(net, theta0, data, arm, arm_g, base, seeds, job, rows,
-                                        members, points))
+                            _group_unit(net, theta0, data, arm, arm_g, base, seeds[:S], job,
+                                        rows, members, points))
             sweep.extend(unit["sweep"])
             scores[members] = unit["scores"]
             best[_key(points[members[unit["best"]]])] = _result(unit["result"])
@@ -141,7 +148,14 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
         choice = select(arm.name, [{}], train([{}], None))
     for row in sweep:
         row["selected"] = row["point"] == _key(choice.selected_point)
-    return best[_key(choice.selected_point)], choice, sweep
+    if S == len(seeds):
+        return best[_key(choice.selected_point)], choice, sweep
+    final = at_point(arm, choice.selected_point)
+    # .rows keeps seed 0's snapshots as [P] (the tuning results' form)
+    res = job.unit(f"{arm.name}/selected", lambda: _plain(train_arm(
+        net, theta0, data, final, base, seeds[0], job, Rows.seeds(len(seeds))).rows(
+            np.arange(len(seeds)), snap=0)))
+    return _result(res), choice, sweep
 
 
 def _key(point: dict[str, Any]) -> str:
