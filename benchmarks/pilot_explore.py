@@ -28,7 +28,7 @@ AS_POOL = {"sgd": "sgd_or_warmup", "sam": "sam_or_swa"}
 
 
 def pilot_block() -> dict:
-    from snakemake.utils import validate          # the schema's defaults, as the workflow sets
+    from snakemake.utils import validate  # the schema's defaults, as the workflow sets
 
     cfg = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"), set_default=True)
