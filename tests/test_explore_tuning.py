@@ -480,7 +480,7 @@ def test_a_walk_after_sgd_that_overruns_the_budget_is_refused_not_clamped():
         check_walk_budget(block, "mnist_large_batch", 3500)
 
 
-@pytest.mark.parametrize("name", ["tiny", "quick", "full", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "quick", "full", "paper", "fashion_full", "cifar"])
 def test_every_shipped_config_passes_its_checks_on_the_prepared_split_sizes(name, tmp_path):
     """The shipped configs' walks fit their budgets on the splits the data rule prepares
     (mnist5k: 3,500 training examples, digits: 1,258, Fashion-MNIST: 54,000)."""
