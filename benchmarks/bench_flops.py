@@ -50,6 +50,7 @@ class Step:
 def paper_steps(cfg: dict) -> list[Step]:
     """The stacked training steps of the directions' blocks of ``cfg``."""
     from rose.continual.experiments import arms_from_config
+    from rose.explore.experiments import setting_seeds
 
     seeds = len(cfg["seeds"])
     steps = []
@@ -58,8 +59,10 @@ def paper_steps(cfg: dict) -> list[Step]:
         shape = cost.DATASETS[st["dataset"]].shape
         batch = st.get("batch_size", ex["batch_size"])
         side = "x".join(map(str, shape[1:]))
-        steps.append(Step("1 explore", f"{name}: {_arch(st['model'])} on {side}, {seeds} seeds "
-                          f"stacked, batch {batch}", st["model"], shape, 10, seeds, batch,
+        # the selected point's run: the setting's seeds stacked (its own, else the direction's)
+        n = len(setting_seeds(ex, name, ex.get("seeds", cfg["seeds"])))
+        steps.append(Step("1 explore", f"{name}: {_arch(st['model'])} on {side}, {n} seeds "
+                          f"stacked, batch {batch}", st["model"], shape, 10, n, batch,
                           _why_mlp(st["model"], batch, math.prod(shape), "per seed")))
     co = cfg["continual"]
     side = 8 if co.get("dataset") == "digits" else 28 // co.get("downsample", 2)

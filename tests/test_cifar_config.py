@@ -77,6 +77,7 @@ def test_the_official_split_keeps_the_test_batch_as_test(cifar):
     tmp, _, _ = cifar
     data = {**_config()["data"], "download_dir": str(tmp / "raw")}
     arrays, manifest = prepare("cifar10", data)
+    assert manifest["split"]["test"] == "official"
     assert len(arrays["y_test"]) == PER_FILE                     # test_batch.bin, all of it
     assert len(arrays["y_train"]) + len(arrays["y_val"]) == 5 * PER_FILE
     assert len(arrays["y_val"]) == 10 and arrays["X_train"].shape[1:] == (3, 32, 32)

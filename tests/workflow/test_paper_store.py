@@ -71,3 +71,27 @@ def test_the_in_repository_store_holds_no_checkpoint_or_prepared_data():
     assert size < 20 * 2**20, f"dvc-store/ is {size / 2**20:.1f} MiB"
     biggest = max((f.stat().st_size for f in store.rglob("*") if f.is_file()), default=0)
     assert biggest < 2 * 2**20, "a file over 2 MiB in dvc-store/: a checkpoint or data?"
+
+
+def test_the_pulled_direction_one_results_are_the_declared_design(pulled):
+    """Direction 1 at paper scale (issue 28), as pulled: one Holm family of the three declared
+    contrasts on the direction's ten seeds, each with its target and achieved SDE; the
+    small- vs large-batch gap on the large-batch setting's five seeds; and plain SGD on the MLP
+    landing where the dataset's published MLP numbers are (88-90%, within a point)."""
+    import yaml
+
+    clone, locked = pulled
+    if "explore" not in locked:
+        pytest.fail("dvc.lock records no paper-config explore outputs: run them and "
+                    "`rose push --config paper --targets explore`")
+    block = yaml.safe_load((clone / "config/paper.yaml").read_text())["explore"]
+    res = clone / layout.results("paper") / "explore"
+    primary = pd.read_csv(res / "primary.csv")
+    assert len(primary) == len(block["primary"]) == 3
+    assert (primary.n == len(block["seeds"])).all()
+    assert (primary.target == 0.25).all() and primary.detectable.notna().all()
+    gap = pd.read_csv(res / "batch_gap.csv")
+    assert set(gap.arm) >= {"sgd", "warmup"} and (gap.n == 5).all()
+    runs = pd.read_csv(res / "runs.csv")
+    sgd = runs[(runs.setting == "fashion_standard") & (runs.arm == "sgd")]
+    assert len(sgd) == 10 and 0.87 <= sgd.final_test_acc.mean() <= 0.91
