@@ -234,3 +234,15 @@ def test_a_primary_arm_that_costs_more_per_step_must_be_compared_at_equal_evalua
     check_equal_evaluations(block)
     block["arms"]["swa"]["budget"] = "steps"            # one evaluation per step: either budget
     check_equal_evaluations(block)
+
+
+def test_the_text_lists_arms_not_pools():
+    """A pool (its rows carry ``pool_member``) is a choice among arms, not an arm; the ablation's
+    variants are not main arms."""
+    from rose.explore.report import arm_names
+
+    runs = pd.DataFrame({"setting": ["s", "s", "s", "s", "ablation"],
+                         "arm": ["sgd", "sam", "swa", "sam_or_swa", "isotropic"],
+                         "pool_member": [np.nan, np.nan, np.nan, "sam", np.nan]})
+    assert arm_names(runs) == ["sgd", "sam", "swa"]
+    assert arm_names(runs.drop(columns="pool_member")) == ["sgd", "sam", "swa", "sam_or_swa"]

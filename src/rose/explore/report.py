@@ -390,8 +390,7 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     others = sorted(set(runs[runs.setting != ABLATION].arm) - {REFERENCE})
     variants = sorted(set(runs[runs.setting == ABLATION].arm) - {contour_arm})
     diverged = runs[runs.status == "diverged"].groupby(["setting", "arm"]).size()
-    main_arms = [a for a in dict.fromkeys(runs[runs.setting != ABLATION].arm)
-                 if a != "sgd_or_warmup"]      # the reference pool: a choice, not an arm
+    main_arms = arm_names(runs)
     v = {"ExpSeeds": str(runs.seed.nunique()),
          "ExpSettings": ", ".join(_tt(s) for s in settings),
          "ExpArms": ", ".join(_tt(a) for a in main_arms),
@@ -442,6 +441,14 @@ def tex(agg_dir: str | Path, table_tex: str | Path, macros_tex: str | Path,
     Path(table_tex).write_text("".join(setting_table(runs[runs.setting == s], s)
                                        for s in [*settings, ABLATION]
                                        if (runs.setting == s).any()))
+
+
+def arm_names(runs: pd.DataFrame) -> list[str]:
+    """The arms that ran on the main settings, in order; a pool (the better of SGD and
+    warm-up, of SAM and SWA: rows carrying ``pool_member``) is a choice among them, not an arm."""
+    pools = set(runs.arm[runs.pool_member.notna()]) if "pool_member" in runs else set()
+    return [a for a in dict.fromkeys(runs[runs.setting != ABLATION].arm)
+            if a not in pools | {"sgd_or_warmup"}]
 
 
 def _read(path: Path) -> pd.DataFrame:
