@@ -246,3 +246,63 @@ def test_the_text_lists_arms_not_pools():
                          "pool_member": [np.nan, np.nan, np.nan, "sam", np.nan]})
     assert arm_names(runs) == ["sgd", "sam", "swa"]
     assert arm_names(runs.drop(columns="pool_member")) == ["sgd", "sam", "swa", "sam_or_swa"]
+
+
+@pytest.mark.parametrize("where", ["arm", "variant", "grid"])
+def test_sgd_before_the_walk_is_refused_under_a_cosine_schedule(where):
+    import copy
+
+    import yaml
+
+    from rose.explore.experiments import check_config
+
+    block = yaml.safe_load(open("config/paper.yaml"))["explore"]
+    check_config(copy.deepcopy(block))
+    if where == "arm":
+        block["arms"]["contour_eq"]["start_epochs"] = 1
+        key = "explore.arms.contour_eq.start_epochs"
+    elif where == "variant":
+        block["ablation"]["variants"]["after_plateau"] = {"start_epochs": 1}
+        key = "explore.ablation.variants.after_plateau.start_epochs"
+    else:
+        block["arms"]["contour_eq"]["grid"] = {"lr": [0.05, 0.1], "start_epochs": [0, 1]}
+        key = "explore.arms.contour_eq.start_epochs"
+    with pytest.raises(ValueError, match=key):
+        check_config(block)
+    block["schedule"] = "constant"
+    if where != "grid":
+        check_config(block)
+
+
+def test_a_cosine_contour_run_resumed_after_its_walk_equals_one_run(tmp_path):
+    """Killed part-way through the descent after the walk and resumed from its checkpoint, the
+    run takes the same scheduled rates (T recomputed from the restored phase) and ends on the
+    same weights as one uninterrupted run."""
+    from rose.engine import Job
+
+    arm = Arm("contour", "contour", "grad_evals", hp={"lr": 0.2}, contour=WALK)
+    data, theta0 = _data(2), NET.init([0, 1])
+    whole = train_arm(NET, theta0, data, arm, COSINE, 0)
+
+    class Stop(Exception):
+        pass
+
+    job = Job(tmp_path, {"k": 1}, every_seconds=0)
+    real, ticks = job.tick, []
+
+    def tick(state, force=False):
+        real(state, force=force)
+        ticks.append(1)
+        if len(ticks) == 5:                      # the walk's tick, then 4 descent steps
+            raise Stop
+    job.tick = tick
+    def unit(j):
+        res = train_arm(NET, theta0, data, arm, COSINE, 0, j)
+        return {"theta": res.theta, "steps": res.steps}
+    with pytest.raises(Stop):
+        job.unit("arm", lambda: unit(job))
+    again = Job(tmp_path, {"k": 1}, every_seconds=0)
+    assert again.resumed and again.loop_state["phase"] == 2 and again.loop_state["k"] == 4
+    resumed = again.unit("arm", lambda: unit(again))
+    assert torch.allclose(resumed["theta"], whole.theta, atol=1e-6)
+    assert resumed["steps"] == whole.steps

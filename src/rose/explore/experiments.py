@@ -227,6 +227,17 @@ def check_config(block: dict) -> None:
     for name, spec in block["arms"].items():
         if spec["method"] == "gsam" and "alpha" not in spec:
             raise ValueError(f"config key explore.arms.{name}.alpha: GSAM needs alpha")
+    if block.get("schedule") == "cosine":
+        # the cosine spans the descent before and after the walk, whose cost is known once it
+        # has run: SGD before the walk would follow a schedule that then jumps
+        specs = [*((f"explore.arms.{n}", a) for n, a in block["arms"].items()),
+                 *((f"explore.ablation.variants.{n}", a)
+                   for n, a in block["ablation"]["variants"].items())]
+        for key, arm in specs:
+            if arm.get("start_epochs", 0) > 0 or any(
+                    v > 0 for v in arm.get("grid", {}).get("start_epochs", [])):
+                raise ValueError(f"config key {key}.start_epochs: SGD before the walk is not "
+                                 "supported with explore.schedule: cosine")
     gap = block.get("batch_gap")
     for k in ("small", "large") if gap else ():
         if gap[k] not in block["settings"]:

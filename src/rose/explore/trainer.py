@@ -16,7 +16,9 @@ minibatch):
                  (rose.explore.contour), then momentum SGD                           1 + walk
 Schedules (``Base.schedule``): ``constant``, or ``cosine``, eta_t = eta (1 + cos(pi t / T)) / 2
 over the arm's T descent steps (Loshchilov & Hutter 2017, SGDR without restarts, eta_min = 0),
-times the linear warm-up's factor for ``warmup``. The contour arm's T counts the SGD steps before
+times the linear warm-up's factor for ``warmup`` (the product: the cosine counts from step 0, so a
+warm-up of w steps peaks at (1 + cos(pi w / T)) / 2 of the rate, not at the rate; timm's
+``warmup_prefix=False``). The contour arm's T counts the SGD steps before
 and after its walk; SWA keeps its own schedule (Izmailov et al. 2018: the rate held, then SWALR's
 annealing to ``swa_lr_factor`` x the rate while the iterates are averaged).
 

@@ -115,9 +115,10 @@ def tune_arm(net: StackedNet, theta0: Any, data: Data, arm: Arm, base: Base, see
     every round's rows share the seeds' initial weights and data, so all points stay paired.
     ``tune_seeds`` (the config's ``explore.tune_seeds``): the grid trains on the first
     ``tune_seeds`` seeds only (every arm alike) and the selected point then trains on every
-    seed, as one more unit: same initial weights and labels per seed, but fresh minibatch
-    orders (the sampler draws every row's permutation from one generator), so the reported
-    runs do not carry the selection's own validation noise; the sweep holds the tuning seeds."""
+    seed, as one more unit: same initial weights and labels per seed; the sampler draws every
+    row's permutation from one generator, so the tuning seeds keep their first epoch's order
+    and get fresh orders after it (their reported runs are not the tuning runs' rows); the
+    sweep holds the tuning seeds."""
     S = len(seeds) if not arm.grid or tune_seeds is None else min(tune_seeds, len(seeds))
     if S < 1:
         raise ValueError(f"tune_seeds must be at least 1, got {tune_seeds}")
