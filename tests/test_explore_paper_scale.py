@@ -306,3 +306,46 @@ def test_a_cosine_contour_run_resumed_after_its_walk_equals_one_run(tmp_path):
     resumed = again.unit("arm", lambda: unit(again))
     assert torch.allclose(resumed["theta"], whole.theta, atol=1e-6)
     assert resumed["steps"] == whole.steps
+
+
+def test_one_tuning_seed_is_enough_to_select():
+    data, theta0 = _data(), NET.init([0, 1, 2])
+    arm = Arm("sgd", "sgd", grid={"lr": [0.0, 0.3]})
+    res, choice, sweep = tune_arm(NET, theta0, data, arm, replace(COSINE, epochs=1),
+                                  [0, 1, 2], NoJob(), tune_seeds=1)
+    assert choice.scores.shape == (2, 1) and {r["seed"] for r in sweep} == {0}
+    assert choice.selected_point == {"lr": 0.3} and res.theta.shape[0] == 3
+
+
+def test_an_untuned_arms_choice_is_named_after_it():
+    _, choice, _ = tune_arm(NET, NET.init([0, 1]), _data(2), Arm("plain", "sgd",
+                            hp={"lr": 0.1}), replace(COSINE, epochs=1), [0, 1], NoJob())
+    assert choice.arm == "plain" and choice.selected_point == {}
+
+
+def test_inside_a_job_every_round_and_the_selected_run_are_their_own_units(tmp_path,
+                                                                           monkeypatch):
+    """In a real job (units stored by name): the extension round trains its new point (a
+    unit named apart from round 0's), and the selected point's run on every seed is one more
+    unit, trained inside the job (resumable)."""
+    import rose.explore.tuned as tuned
+    from rose.engine import Job
+    from rose.tuning import Extension
+
+    data, seeds = _data(), [0, 1, 2]
+    job = Job(tmp_path, {"spec": "rounds"}, every_seconds=3600)
+    seen = []
+    real = tuned.train_arm
+
+    def spy(*args):
+        seen.append(args[6])
+        return real(*args)
+    monkeypatch.setattr(tuned, "train_arm", spy)
+    arm = Arm("s", "sgd", grid={"lr": [0.01, 0.03]})            # the top edge is selected
+    res, _choice, sweep = tune_arm(NET, NET.init(seeds), data, arm, replace(COSINE, epochs=2),
+                                  seeds, job, extensions={"lr": Extension("geometric", 2,
+                                                                          upper=1.0)},
+                                  tune_seeds=2)
+    assert sorted({r["hp.lr"] for r in sweep}) == pytest.approx([0.01, 0.03, 0.09, 0.27])
+    assert sorted(job.units) == ["s/grid0", "s/round1/grid0", "s/round2/grid0", "s/selected"]
+    assert seen == [job] * 4 and res.theta.shape[0] == 3

@@ -48,14 +48,14 @@ def test_the_slurm_profile_retries_with_growing_runtimes_and_full_scale_resource
 
     prof = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
     assert prof["retries"] >= 1
-    assert prof["set-resources"]["explore_setting"]["runtime"] == "2160 * attempt"
+    assert prof["set-resources"]["explore_setting"]["runtime"] == "22800 * attempt"
     repo = copy_repo(tmp_path / "repo", tool_env)
     cmd = readme_cluster_command()
     cmd[cmd.index("--configfile") + 1] = "config/tiny.yaml"
     r = sh([cmd[0], "explore", *cmd[1:], "-n"], repo, tool_env)
     lines = {m.group(1): m.group(2) for m in re.finditer(
         r"rule (\w+):.*?resources: ([^\n]*)", r.stdout + r.stderr, re.S)}
-    assert "runtime=2160" in lines["explore_setting"] and "mem_mb=8000" in lines[
+    assert "runtime=22800" in lines["explore_setting"] and "mem_mb=8000" in lines[
         "explore_setting"], lines
     assert "gpu=0" in lines["explore_setting"]
     cfg = (repo / "config/tiny.yaml").read_text().replace("device: auto", "device: cuda", 1)
