@@ -155,3 +155,37 @@ def test_malformed_config_names_the_key(how):
     with pytest.raises(WorkflowError) as err:
         validate(cfg, SCHEMA)
     assert key in str(err.value)
+
+
+# the JSON-schema keywords the schema uses; a flow mapping with an unquoted comma in a
+# description (`description: a, b`) parses the text after the comma as one more key
+SCHEMA_KEYWORDS = {
+    "type", "description", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "default", "items", "properties", "additionalProperties", "required", "minItems",
+    "maxItems", "uniqueItems", "minProperties", "maxProperties", "propertyNames", "pattern",
+    "$ref", "$defs", "not", "const", "oneOf", "anyOf", "allOf", "if", "then", "else",
+    "$schema", "title", "format", "examples", "minLength", "maxLength"}
+
+
+def _stray_keys(node, path: str = "") -> list[tuple[str, set[str]]]:
+    """Every schema node (one with a type, $ref, enum or description) holding a key that is no
+    JSON-schema keyword; the children of ``properties`` / ``$defs`` are names, not keywords."""
+    out = []
+    if isinstance(node, dict):
+        if not path.endswith((".properties", ".$defs")) and (
+                {"type", "$ref", "enum", "description"} & set(node)):
+            extra = set(node) - SCHEMA_KEYWORDS
+            if extra:
+                out.append((path, extra))
+        for k, v in node.items():
+            out += _stray_keys(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _stray_keys(v, f"{path}[{i}]")
+    return out
+
+
+def test_the_schema_has_no_stray_keys():
+    assert _stray_keys(yaml.safe_load(Path(SCHEMA).read_text())) == []
+    broken = yaml.safe_load("a: {type: number, description: contour, SGD epochs}")
+    assert _stray_keys(broken) == [(".a", {"SGD epochs"})]
