@@ -405,3 +405,48 @@ def test_design_notes_say_what_the_directions_estimate_stands_for(quick):
     assert notes[1] == ("direction block(s) identical to config/quick.yaml's: explore, active, "
                         "superposition (quick's design at this config's seeds)")
     assert cost.design_notes(quick, ROOT) == []
+
+
+def test_direction_ones_work_by_hand():
+    """rose.cost's work of direction 1 written out for a small block: rows = grid points x the
+    tuning seeds + every seed of the setting for the selected point (untuned arms and the
+    ablation: every seed once), per row epochs x (training examples x gradient evaluations per
+    step x a step's FLOPs x its kind's cost at the batch + evaluated examples x a forward's
+    FLOPs x the evaluation cost); the direction's own seeds, a setting's own seeds, the
+    training sample and SAM's two evaluations per step at an equal-steps budget."""
+    cfg = cost.load_config(ROOT / "config/paper.yaml", SCHEMA)
+    cfg["seeds"] = [0, 1]
+    model = cfg["explore"]["settings"]["fashion_standard"]["model"] | {"hidden": [8]}
+    walk = {"steps": 2, "probe": 10}
+    cfg["explore"] = {
+        **cfg["explore"], "seeds": [0, 1, 2, 3, 4, 5], "tune_seeds": 2, "train_eval": 1000,
+        "epochs": 3, "batch_size": 128,
+        "settings": {
+            "a": {"dataset": "fashion_mnist", "model": model, "label_noise": 0.0,
+                  "arms": ["sgd", "sam", "walk"]},
+            "b": {"dataset": "fashion_mnist", "model": model, "label_noise": 0.0,
+                  "batch_size": 64, "seeds": [0, 1, 2], "arms": ["sgd"]}},
+        "arms": {"sgd": {"method": "sgd", "grid": {"lr": [0.1, 0.2]}},
+                 "sam": {"method": "sam", "budget": "steps", "rho": 0.05,
+                         "grid": {"lr": [0.1, 0.2], "rho": [0.05, 0.1]}},
+                 "walk": {"method": "contour", "budget": "grad_evals", "contour": walk,
+                          "grid": {"lr": [0.1, 0.2]}}},
+        "ablation": {"setting": "a", "base": "walk",
+                     "variants": {"v": {"contour": {"direction": "random"}}}}}
+    f = cost.model_flops(model, (1, 28, 28), 10)
+    evaluated = 1000 + 6000 + 10000
+    step_a, step_b = f.step * cost.TRAIN_COST["mlp"][128], f.step * cost.TRAIN_COST["mlp"][64]
+
+    def per_row(evals, step):
+        return 3 * (54000 * evals * step + evaluated * f.forward * cost.EVAL_COST["mlp"])
+    want = (10 * per_row(1, step_a) + 14 * per_row(2, step_a) + 10 * per_row(1, step_a)
+            + 7 * per_row(1, step_b) + 2 * 6 * per_row(1, step_a))
+    jobs, work = cost.work("explore_setting", cfg)
+    assert jobs == 3
+    assert work == pytest.approx(want, rel=1e-14, abs=0)
+    # without the training sample every training image is evaluated
+    del cfg["explore"]["train_eval"]
+    evaluated = 54000 + 6000 + 10000
+    want = (10 * per_row(1, step_a) + 14 * per_row(2, step_a) + 10 * per_row(1, step_a)
+            + 7 * per_row(1, step_b) + 2 * 6 * per_row(1, step_a))
+    assert cost.work("explore_setting", cfg)[1] == pytest.approx(want, rel=1e-14, abs=0)
