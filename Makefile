@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 
 LOCK  := requirements.lock
 
-.PHONY: install check-lock lock tex slurm fashion reproduce figures test bench mutation lint pull push clean
+.PHONY: install check-lock lock tex slurm fashion reproduce run figures test bench mutation lint pull push clean
 
 install: $(VENV)/.installed fashion
 
@@ -101,6 +101,11 @@ CONFIG ?= quick
 
 reproduce: install tex
 	snakemake --configfile config/$(CONFIG).yaml
+
+# one target of the DAG under a config, in the argument order Snakemake needs (a target written
+# after --configfile is read as a second config file): `make run TARGET=explore CONFIG=paper`
+run: install
+	snakemake $(TARGET) --configfile config/$(CONFIG).yaml
 
 figures: install
 	snakemake figures --configfile config/$(CONFIG).yaml

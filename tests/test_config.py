@@ -189,3 +189,13 @@ def test_the_schema_has_no_stray_keys():
     assert _stray_keys(yaml.safe_load(Path(SCHEMA).read_text())) == []
     broken = yaml.safe_load("a: {type: number, description: contour, SGD epochs}")
     assert _stray_keys(broken) == [(".a", {"SGD epochs"})]
+
+
+def test_make_run_puts_the_target_before_the_config_file():
+    """`make run TARGET=... CONFIG=...` calls Snakemake with the target first: written after
+    --configfile, Snakemake reads a target as a second config file (issue 32)."""
+    import subprocess
+
+    r = subprocess.run(["make", "-n", "run", "TARGET=explore", "CONFIG=tiny"], cwd=ROOT,
+                       capture_output=True, text=True, check=True)
+    assert "snakemake explore --configfile config/tiny.yaml" in r.stdout.splitlines()
