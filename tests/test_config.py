@@ -199,3 +199,16 @@ def test_make_run_puts_the_target_before_the_config_file():
     r = subprocess.run(["make", "-n", "run", "TARGET=explore", "CONFIG=tiny"], cwd=ROOT,
                        capture_output=True, text=True, check=True)
     assert "snakemake explore --configfile config/tiny.yaml" in r.stdout.splitlines()
+
+
+def test_a_schema_error_is_one_line_naming_the_key():
+    from rose.config_errors import schema_error_message
+
+    cfg = load("tiny.yaml")
+    cfg["explore"]["settings"]["digits_noisy"]["dataset"] = "cifar"
+    with pytest.raises(WorkflowError) as err:
+        validate(cfg, SCHEMA)
+    msg = schema_error_message(err.value)
+    assert msg.startswith("config key explore.settings.digits_noisy.dataset: 'cifar' is not "
+                          "one of ") and "\n" not in msg and "Failed validating" not in msg
+    assert schema_error_message(ValueError("plain\nmore")) == "plain"

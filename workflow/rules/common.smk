@@ -10,9 +10,13 @@ from rose.superposition import experiments as rose_superposition
 from rose import layout
 from rose.data import images as rose_images
 from rose.pipeline import retry_runtime
+from rose.config_errors import schema_error_message
 from rose.provenance import stable_hash
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:                      # one line naming the key, not the whole failing sub-schema
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as e:
+    raise WorkflowError(schema_error_message(e)) from None
 
 
 def check_datasets_prepared(key, datasets):
