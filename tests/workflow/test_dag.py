@@ -175,21 +175,21 @@ def _set(path: str, value):
 
 
 @pytest.mark.parametrize("edit,key", [
-    (_set("baseline.methods.sgd.lr", -1.0), "['baseline']['methods']['sgd']['lr']"),
-    (_set("device", "tpu"), "['device']"),
+    (_set("baseline.methods.sgd.lr", -1.0), "config key baseline.methods.sgd.lr:"),
+    (_set("device", "tpu"), "config key device:"),
     (_set("baseline.datasets", ["synthetic", "cifar10"]), "baseline.datasets"),
     # the experiment layer's bad inputs: a tuning grid with an unknown key, an empty grid, a
     # primary contrast naming an unknown arm or metric, a family of zero contrasts
     (_set("superposition.shortcut.grids.bimodal_split", {"lr": [0.1]}),
      "superposition.shortcut.grids.bimodal_split.lr"),
     (_set("superposition.shortcut.grids.bimodal_split", {}),
-     "['superposition']['shortcut']['grids']['bimodal_split']"),
-    (_set("superposition.penalty.lams", [0.1]), "['superposition']['penalty']['lams']"),
+     "config key superposition.shortcut.grids.bimodal_split:"),
+    (_set("superposition.penalty.lams", [0.1]), "config key superposition.penalty.lams:"),
     (_set("superposition.penalty.variants.bimodal_split.tau", -1.0),
-     "['superposition']['penalty']['variants']['bimodal_split']['tau']"),
+     "config key superposition.penalty.variants.bimodal_split.tau:"),
     (_set("explore.primary.0.arm", "lookahead"), "explore.primary[0].arm"),
     (_set("continual.primary.0.metric", "peak_acc"), "continual.primary[0].metric"),
-    (_set("active.primary", []), "['active']['primary']"),
+    (_set("active.primary", []), "config key active.primary:"),
 ], ids=["negative_lr", "device", "dataset", "grid_key", "empty_grid", "pareto_grid_of_one",
         "negative_temperature", "contrast_arm", "contrast_metric", "empty_family"])
 def test_bad_config_fails_before_any_job(tmp_path, tool_env, built, edit, key):
@@ -203,6 +203,7 @@ def test_bad_config_fails_before_any_job(tmp_path, tool_env, built, edit, key):
     assert r.returncode != 0
     assert key in r.stdout + r.stderr
     assert "Building DAG of jobs" not in r.stdout + r.stderr  # failed while parsing the config
+    assert "Failed validating" not in r.stdout + r.stderr     # one line, not the sub-schema
     assert [p.stat().st_mtime_ns for p in outputs] == before  # --forceall lost nothing
 
 
